@@ -1,0 +1,52 @@
+"""`nircolor models list|show`: the paper's networks with their sizes (paper Table 3)."""
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from jobs.runtime import console, fail
+from models import ALL_NAMES, ModelNameError, build_generator, count_parameters, parse_model_name
+from models.flops import generator_gflops
+from models.zoo import paper_model
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_models(
+    gflops: bool = typer.Option(True, help="Count GFLOPs for one 1024×768 frame (a few seconds)."),
+) -> None:
+    """Every network of the paper's Tables 1–3: parameters, the paper's parameters, GFLOPs."""
+    table = Table(title="Networks of the paper (1 NIR channel in, 3 RGB out)")
+    for column in ("name", "params (M)", "paper (M)", "GFLOPs 1024×768", "paper L1", "paper TITAN X (s)"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for name in ALL_NAMES:
+        config = parse_model_name(name)
+        parameters = count_parameters(build_generator(config)) / 1e6
+        paper = paper_model(name)
+        table.add_row(
+            name,
+            f"{parameters:.2f}",
+            _maybe(paper.parameters_m, "{:.1f}"),
+            f"{generator_gflops(config):.1f}" if gflops else "-",
+            _maybe(paper.l1_error, "{:.4f}"),
+            _maybe(paper.titan_x_seconds, "{:.3f}"),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(name: str = typer.Argument(..., help="A model name, e.g. estuary-32-is or unet-64-s.")) -> None:
+    """The layer summary of one network."""
+    try:
+        config = parse_model_name(name)
+    except ModelNameError as error:
+        fail(str(error))
+    generator = build_generator(config)
+    console.print(f"[bold]{config.name}[/]  {config}")
+    console.print(generator)
+    console.print(f"trainable parameters: {count_parameters(generator):,}")
+
+
+def _maybe(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)

@@ -1,0 +1,32 @@
+"""What every command shares: the console, one-line errors, and starting Ray (embedded or --address)."""
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+ADDRESS_HELP = "Ray cluster address (e.g. ray://head:10001 or head:6379); default: an embedded local Ray."
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one clear line and exit non-zero (never a traceback)."""
+    error_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start an embedded Ray, or connect to a cluster when `address` is given. Idempotent."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Keep an embedded Ray quiet and light: no dashboard, logs to files only.
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -1,0 +1,7 @@
+"""`nircolor train` (placeholder until issue 4 lands)."""
+from jobs.runtime import fail
+
+
+def train() -> None:
+    """Not built yet (issue 4)."""
+    fail("`nircolor train` is not built yet (issue 4)", code=2)

@@ -1,0 +1,110 @@
+"""Self-describing generator checkpoints (DESIGN: Checkpoint): config.json + generator.safetensors.
+
+`load_generator(path)` rebuilds the exact network from the directory alone and never unpickles.
+A checkpoint is written into a temporary sibling directory and renamed when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.names import config_from_dict, config_to_dict
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "generator.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be loaded; the message names the path and the problem."""
+
+
+def save_generator(
+    generator: torch.nn.Module,
+    path: str | os.PathLike,
+    *,
+    nir_bits: int = 8,
+    training_step: int = 0,
+    dataset_manifest_sha256: str | None = None,
+    extra: dict | None = None,
+    write_extra_files=None,
+) -> Path:
+    """Write `path/config.json` and `path/generator.safetensors` atomically.
+
+    `write_extra_files(tmp_dir)` may add more files (e.g. training_state/) before the rename.
+    """
+    path = Path(path)
+    config = generator.config
+    document = {
+        "format_version": FORMAT_VERSION,
+        "model": {"name": config.name, "config": config_to_dict(config)},
+        "preprocessing": {"nir_bits": int(nir_bits), "input_range": [0.0, 1.0], "output_range": [0.0, 1.0]},
+        "training_step": int(training_step),
+        "dataset_manifest_sha256": dataset_manifest_sha256,
+        **(extra or {}),
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in generator.state_dict().items()}
+    save_file(state, str(tmp / WEIGHTS_FILE))
+    (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
+    if write_extra_files is not None:
+        write_extra_files(tmp)
+    _replace_dir(tmp, path)
+    return path
+
+
+def read_checkpoint_config(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise CheckpointError(f"{path}: not a checkpoint (no {CONFIG_FILE})")
+    try:
+        document = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{config_path}: invalid JSON ({error.msg} at line {error.lineno})") from None
+    if document.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{config_path}: checkpoint format {document.get('format_version')!r}, this nircolor reads {FORMAT_VERSION}"
+        )
+    return document
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild the generator saved at `path` and load its weights (eval mode)."""
+    path = Path(path)
+    document = read_checkpoint_config(path)
+    try:
+        config = config_from_dict(document["model"]["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path / CONFIG_FILE}: bad model config ({error})") from None
+    generator = config.build()
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{path}: missing {WEIGHTS_FILE}")
+    try:
+        state = load_file(str(weights_path))
+        generator.load_state_dict(state, strict=True)
+    except Exception as error:  # safetensors raises its own types for corrupt files
+        raise CheckpointError(f"{weights_path}: cannot load weights ({error})") from None
+    generator.checkpoint_info = document
+    return generator.to(device).eval()
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move a finished directory into place, replacing an older one without a half-written moment."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)

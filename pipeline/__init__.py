@@ -1,0 +1,1 @@
+"""The distributed stages on Ray: ingest actors, shard Dataset, GAN step, Ray Train loop, colorizers."""
