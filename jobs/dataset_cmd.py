@@ -1,10 +1,13 @@
-"""`nircolor dataset build/import-pairs/info/verify` (placeholder until issue 3 lands)."""
+"""`nircolor dataset build|import-pairs|info|verify` (build lives in jobs/dataset_build_cmd.py)."""
 import typer
 
-app = typer.Typer(help="Not built yet (issue 3).", no_args_is_help=True)
+from jobs import dataset_build_cmd
+
+app = typer.Typer(no_args_is_help=True)
+app.command("build", help="Drive recordings → HDF5 shards + manifest, on Ray actors.")(dataset_build_cmd.build)
 
 
-@app.command()
-def main() -> None:
+@app.command("info")
+def info() -> None:
     """Not built yet (issue 3)."""
     raise typer.Exit(2)
