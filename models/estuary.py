@@ -22,7 +22,8 @@ Interpretation of what the paper leaves open (checked against Table 3's paramete
   the module's input, 1×1 projection when channel counts differ), for convolutions too.
 - Inputs are padded to a multiple of 128 and at least 256×256, so the lowest scale is at least
   2×2 and per-sample normalization never sees a 1×1 map.
-estuary-32-s: 68.6M parameters (paper 68.6M); estuary-32-is: see tests/models/test_zoo.py.
+Measured (tests/models/test_zoo.py): estuary-32-s 67.97M (paper 68.6M), estuary-32-is 26.83M
+(paper 28.3M); hypercolumn widths of estuary-32 from 1/2 to 1/128: 32, 96, 224, 480, 736, 992, 1248.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ have no normalization, so per-sample normalization never sees the 1×1 bottlenec
 to a multiple of 256 (1024×768 reaches 4×3 at the bottleneck); with `i` to at least 512×512,
 because inception modules normalize inside their branches, also when reading the bottleneck. With `i` the outermost up layer
 stays a transposed convolution, because three output channels cannot split into four branches.
-unet-64-s: 54.4M parameters (paper 54.4M).
+Measured: unet-64-s 54.41M parameters (paper 54.4M), unet-64-is 22.66M (paper 25.1M).
 """
 from __future__ import annotations
 
