@@ -37,6 +37,9 @@ class JohnsonConfig:
     def build(self) -> "Johnson":
         return Johnson(self)
 
+    def tiny(self) -> "JohnsonConfig":
+        return JohnsonConfig(blocks=1, base_channels=4, conditional=self.conditional)
+
 
 def _conv_block(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
