@@ -1,0 +1,424 @@
+"""Colorize whole NIR recordings back to RGB video with Ray actors (the paper's generators, §3–4).
+
+Each input becomes one task or several keyframe-aligned segment tasks; actors decode, infer and
+encode inside themselves and return statistics; segments are joined without re-encoding. Outputs
+appear under their final names only when complete, with a JSON report beside each, so a re-run
+skips finished work and a bad input is one line in the summary.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from dataset_tools.video import CODECS, VideoError, keyframe_times, probe
+from models.checkpoint import read_checkpoint_config
+from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
+from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
+from pipeline.remux import join_videos
+from pipeline.segments import plan_segments
+
+REPORT_VERSION = 1
+# A lost actor's task is retried by Ray (max_task_retries) and then resubmitted this many times.
+RESUBMISSIONS = 2
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    codec: str = "h264"
+    crf: int | None = 18
+    preset: str | None = "veryfast"
+    side_by_side: bool = False
+    batch_size: int = 8
+    workers: int | None = None  # None: one per GPU, or one per 2 CPUs
+    segment_seconds: float | None = 20.0  # None or 0: never cut
+    device: str = "auto"
+    suffix: str = ".mp4"  # MP4 keeps the input's time base exactly (Matroska rounds to 1 ms)
+
+
+@dataclass
+class OutputSummary:
+    name: str
+    origin: str
+    status: str  # "done", "skipped" or "failed"
+    output: str | None = None
+    report: str | None = None
+    frames: int = 0
+    duration_seconds: float = 0.0
+    fps: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class ColorizeSummary:
+    outputs: list[OutputSummary] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    model: str = ""
+    workers: int = 0
+
+    @property
+    def failed(self) -> list[OutputSummary]:
+        return [entry for entry in self.outputs if entry.status == "failed"]
+
+    @property
+    def frames(self) -> int:
+        return sum(entry.frames for entry in self.outputs if entry.status == "done")
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+Progress = Callable[..., None]
+
+
+def output_paths(out_dir: Path, name: str, options: ColorizeOptions) -> dict[str, Path]:
+    return {
+        "video": out_dir / f"{name}{options.suffix}",
+        "review": out_dir / f"{name}.review{options.suffix}",
+        "report": out_dir / f"{name}.json",
+        "parts": out_dir / f".{name}.parts",
+    }
+
+
+@dataclass
+class _Job:
+    """One input being colorized: its tasks, their results, and where the output goes."""
+
+    source: ColorizeSource
+    paths: dict[str, Path]
+    info: object
+    tasks: list[ColorizeTask]
+    results: dict[int, TaskResult] = field(default_factory=dict)
+    started: float | None = None
+    error: str | None = None
+
+
+def colorize_inputs(
+    checkpoint: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    options: ColorizeOptions = ColorizeOptions(),
+    progress: Progress | None = None,
+    worker_class: type = ColorizeWorker,
+) -> ColorizeSummary:
+    """Colorize every input into `out_dir`; Ray actors when Ray is initialized, else in this process.
+
+    Raises CheckpointError for an unusable checkpoint; every per-input problem lands in the summary.
+    """
+    started = time.perf_counter()
+    progress = progress or (lambda *args, **kwargs: None)
+    checkpoint = str(Path(checkpoint).resolve())
+    model_name = read_checkpoint_config(checkpoint)["model"]["name"]
+    if options.codec not in CODECS:
+        raise ValueError(f"unknown codec {options.codec!r}; choose one of {', '.join(CODECS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = ColorizeSummary(model=model_name)
+    jobs: list[_Job] = []
+    seen: dict[str, str] = {}
+    for given in inputs:
+        entry, job = _plan(Path(given), out_dir, options, seen)
+        if entry is not None:
+            summary.outputs.append(entry)
+            progress("finished", entry=entry)
+        if job is not None:
+            jobs.append(job)
+            progress("planned", name=job.source.name, frames=_expected_frames(job.info))
+    pending = [task for job in jobs for task in job.tasks if task.segment not in job.results]
+    by_name = {job.source.name: job for job in jobs}
+    for job in jobs:
+        for result in job.results.values():  # segments finished by an earlier run
+            progress("frames", name=job.source.name, frames=result.frames)
+    for job in jobs:
+        if len(job.results) == len(job.tasks):
+            summary.outputs.append(_finish(job, checkpoint, model_name, options, progress))
+
+    def on_start(task: ColorizeTask) -> bool:
+        job = by_name[task.name]
+        if job.started is None:
+            job.started = time.perf_counter()
+        return job.error is None  # the rest of a failed input is not worth colorizing
+
+    def on_result(result: TaskResult) -> None:
+        job = by_name[result.name]
+        if job.error is not None:
+            return
+        if result.error:
+            job.error = result.error
+            summary.outputs.append(_fail(job, result.error, options))
+            progress("finished", entry=summary.outputs[-1])
+            return
+        job.results[result.segment] = result
+        if len(job.tasks) > 1:
+            _save_part_result(job, result)
+        progress("frames", name=job.source.name, frames=result.frames)
+        if len(job.results) == len(job.tasks):
+            summary.outputs.append(_finish(job, checkpoint, model_name, options, progress))
+
+    if pending:
+        summary.workers = _run_tasks(pending, checkpoint, options, worker_class, on_start, on_result)
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, str]):
+    """-> (summary entry, None) for skipped/failed inputs, or (None, job) for work to do."""
+    try:
+        source = resolve_source(given)
+    except SourceError as error:
+        return OutputSummary(name=given.stem or given.name, origin=str(given), status="failed", error=str(error)), None
+    if source.name in seen:
+        message = f"{given}: output name {source.name!r} is already used by {seen[source.name]}"
+        return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
+    seen[source.name] = str(given)
+    paths = output_paths(out_dir, source.name, options)
+    if paths["video"].is_file() and paths["report"].is_file():
+        return _skipped(source, paths), None
+    _remove_stale_partials(out_dir, source.name)
+    try:
+        info = probe(source.nir_path, source.nir_stream)
+        keyframes = []
+        if options.segment_seconds and (info.duration_seconds or 0) > options.segment_seconds:
+            keyframes = keyframe_times(source.nir_path, source.nir_stream)
+    except VideoError as error:
+        return OutputSummary(name=source.name, origin=str(given), status="failed", error=str(error)), None
+    segments = plan_segments(keyframes, info.duration_seconds, options.segment_seconds, info.start_seconds)
+    review_wanted = options.side_by_side
+    tasks = []
+    for segment in segments:
+        if len(segments) == 1:
+            output, review = paths["video"], paths["review"]
+        else:
+            output = paths["parts"] / f"segment-{segment.index:05d}{options.suffix}"
+            review = paths["parts"] / f"review-{segment.index:05d}{options.suffix}"
+        tasks.append(ColorizeTask(
+            name=source.name, segment=segment.index, nir_path=source.nir_path, nir_stream=source.nir_stream,
+            output_path=str(output), width=info.width, height=info.height, bits=info.bits,
+            time_base=info.time_base, rate=info.average_rate, start_seconds=segment.start_seconds,
+            end_seconds=segment.end_seconds, rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
+            review_path=str(review) if review_wanted else None, codec=options.codec, crf=options.crf,
+            preset=options.preset,
+        ))
+    job = _Job(source=source, paths=paths, info=info, tasks=tasks)
+    if len(tasks) > 1:
+        _load_part_results(job)
+    return None, job
+
+
+def _expected_frames(info) -> int:
+    if info.frames:
+        return info.frames
+    if info.duration_seconds and info.average_rate:
+        return int(round(info.duration_seconds * float(info.average_rate)))
+    return 0
+
+
+def _skipped(source: ColorizeSource, paths: dict[str, Path]) -> OutputSummary:
+    entry = OutputSummary(name=source.name, origin=source.origin, status="skipped",
+                          output=str(paths["video"]), report=str(paths["report"]))
+    try:
+        report = json.loads(paths["report"].read_text())
+        entry.frames = int(report.get("frames", 0))
+        entry.duration_seconds = float(report.get("duration_seconds", 0.0))
+    except (OSError, ValueError):
+        pass
+    return entry
+
+
+def _remove_stale_partials(out_dir: Path, name: str) -> None:
+    """Temporary files an interrupted run left for this output (never a final name)."""
+    for stale in out_dir.glob(f".{name}*.partial*"):
+        stale.unlink(missing_ok=True)
+
+
+def _part_result_path(job: _Job, segment: int) -> Path:
+    return job.paths["parts"] / f"segment-{segment:05d}.json"
+
+
+def _save_part_result(job: _Job, result: TaskResult) -> None:
+    _write_json(_part_result_path(job, result.segment), asdict(result))
+
+
+def _load_part_results(job: _Job) -> None:
+    """Reuse segments an interrupted run finished (video and statistics both present)."""
+    for task in job.tasks:
+        stats = _part_result_path(job, task.segment)
+        if not (stats.is_file() and Path(task.output_path).is_file()):
+            continue
+        if task.review_path and not Path(task.review_path).is_file():
+            continue
+        try:
+            job.results[task.segment] = TaskResult(**json.loads(stats.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+
+
+def _fail(job: _Job, error: str, options: ColorizeOptions) -> OutputSummary:
+    shutil.rmtree(job.paths["parts"], ignore_errors=True)
+    _remove_stale_partials(job.paths["video"].parent, job.source.name)
+    return OutputSummary(name=job.source.name, origin=job.source.origin, status="failed", error=error)
+
+
+def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOptions, progress: Progress) -> OutputSummary:
+    """Join segments (no re-encoding), write the report last, clean up."""
+    results = [job.results[task.segment] for task in job.tasks]
+    join_seconds = 0.0
+    try:
+        if len(job.tasks) > 1:
+            clock = time.perf_counter()
+            join_videos([task.output_path for task in job.tasks if job.results[task.segment].frames], job.paths["video"])
+            if options.side_by_side:
+                join_videos([task.review_path for task in job.tasks if job.results[task.segment].frames], job.paths["review"])
+            join_seconds = time.perf_counter() - clock
+    except VideoError as error:
+        entry = _fail(job, str(error), options)
+        progress("finished", entry=entry)
+        return entry
+    frames = sum(result.frames for result in results)
+    first = min((r.first_seconds for r in results if r.first_seconds is not None), default=0.0)
+    last = max((r.last_seconds for r in results if r.last_seconds is not None), default=0.0)
+    frame_interval = 1.0 / float(job.info.average_rate) if job.info.average_rate else 0.0
+    duration = (last - first + frame_interval) if frames else 0.0
+    wall = time.perf_counter() - job.started if job.started is not None else sum(r.wall_seconds for r in results)
+    report = {
+        "report_version": REPORT_VERSION,
+        "name": job.source.name,
+        "input": job.source.origin,
+        "nir": {"path": job.source.nir_path, "stream": job.source.nir_stream, "bits": job.info.bits,
+                "codec": job.info.codec, "pix_fmt": job.info.pix_fmt},
+        "rgb": {"path": job.source.rgb_path, "stream": job.source.rgb_stream} if job.source.rgb_path else None,
+        "output": str(job.paths["video"]),
+        "review": str(job.paths["review"]) if options.side_by_side else None,
+        "frames": frames,
+        "width": job.info.width,
+        "height": job.info.height,
+        "time_base": str(job.info.time_base),
+        "first_seconds": first,
+        "last_seconds": last,
+        "duration_seconds": duration,
+        "fps_achieved": frames / wall if wall > 0 else 0.0,
+        "model": model_name,
+        "checkpoint": checkpoint,
+        "codec": options.codec,
+        "crf": options.crf,
+        "preset": options.preset,
+        "batch_size": options.batch_size,
+        "device": results[0].device if results else None,
+        "segments": len(job.tasks),
+        "timing_seconds": {
+            "decode": sum(r.decode_seconds for r in results),
+            "inference": sum(r.inference_seconds for r in results),
+            "encode": sum(r.encode_seconds for r in results),
+            "join": join_seconds,
+            "wall": wall,
+        },
+    }
+    _write_json(job.paths["report"], report)
+    shutil.rmtree(job.paths["parts"], ignore_errors=True)
+    entry = OutputSummary(
+        name=job.source.name, origin=job.source.origin, status="done", output=str(job.paths["video"]),
+        report=str(job.paths["report"]), frames=frames, duration_seconds=duration, fps=report["fps_achieved"],
+    )
+    progress("finished", entry=entry)
+    return entry
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# --- execution: in this process, or on Ray actors ------------------------------------------------
+
+
+def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result) -> int:
+    import ray
+
+    if not ray.is_initialized():
+        worker = worker_class(checkpoint, options.device, options.batch_size)
+        for task in tasks:
+            if on_start(task):
+                on_result(worker(task))
+        return 1
+    return _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result)
+
+
+def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
+    """How many actors, and what each reserves: one per GPU, or CPU workers sharing the CPUs."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    use_gpu = options.device.startswith("cuda") or (options.device == "auto" and gpus > 0)
+    if use_gpu:
+        workers = options.workers or max(1, gpus)
+        return workers, {"num_gpus": 1, "num_cpus": 1}
+    cpus = max(1, int(resources.get("CPU", 1)))
+    workers = options.workers or max(1, cpus // 2)
+    # Decode and encode threads need cores beside inference; share the cluster's CPUs evenly.
+    return workers, {"num_cpus": max(1, cpus // workers)}
+
+
+def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result) -> int:
+    import ray
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+    workers, resources = _actor_resources(options)
+    workers = max(1, min(workers, len(tasks)))
+    device = options.device if options.device != "auto" else ("cuda" if resources.get("num_gpus") else "cpu")
+    remote_class = ray.remote(_RayWorker).options(max_restarts=2, max_task_retries=2, **resources)
+
+    def new_actor():
+        return remote_class.remote(worker_class, checkpoint, device, options.batch_size, resources.get("num_cpus"))
+
+    idle = [new_actor() for _ in range(workers)]
+    queue = list(tasks)
+    attempts: dict[tuple[str, int], int] = {}
+    running: dict = {}
+    while queue or running:
+        while queue and idle:
+            task = queue.pop(0)
+            if not on_start(task):
+                continue
+            actor = idle.pop()
+            running[actor.run.remote(task)] = (actor, task)
+        if not running:
+            continue
+        done, _ = ray.wait(list(running), num_returns=1)
+        for reference in done:
+            actor, task = running.pop(reference)
+            try:
+                result = ray.get(reference)
+            except (RayActorError, ActorDiedError, ActorUnavailableError) as error:
+                key = (task.name, task.segment)
+                attempts[key] = attempts.get(key, 0) + 1
+                ray.kill(actor, no_restart=True)
+                idle.append(new_actor())
+                if attempts[key] <= RESUBMISSIONS:
+                    queue.insert(0, task)
+                    continue
+                result = TaskResult(task.name, task.segment,
+                                    error=f"{task.nir_path}: worker lost {attempts[key]} times ({type(error).__name__})")
+            else:
+                idle.append(actor)
+            on_result(result)
+    for actor in idle:
+        ray.kill(actor, no_restart=True)
+    return workers
+
+
+class _RayWorker:
+    """Actor wrapper: builds the worker class inside the actor process and runs one task per call."""
+
+    def __init__(self, worker_class, checkpoint, device, batch_size, threads):
+        self.worker = worker_class(checkpoint, device, batch_size, threads=threads)
+
+    def run(self, task: ColorizeTask) -> TaskResult:
+        return self.worker(task)

@@ -1,0 +1,284 @@
+"""The colorizer actor: decode → infer → encode one recording or segment inside one process.
+
+Three stages overlap through bounded queues (a decode thread, inference on the calling thread, an
+encode thread), so frames never leave the actor; only the task and its statistics travel (DESIGN:
+Performance facts). Inference is batched; the models normalize per sample (§4.2, batch-1 BN), so a
+frame's colors do not depend on the other frames of its batch.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from dataset_tools.video import VideoError, VideoWriter, iter_frames
+from models.checkpoint import load_generator
+from models.preprocess import nir_to_gray8, nir_to_tensor, tensor_to_rgb
+
+_DONE = object()  # end-of-stream marker between the stages
+
+
+@dataclass(frozen=True)
+class ColorizeTask:
+    """One unit of actor work: a whole recording or one keyframe-aligned segment of it."""
+
+    name: str
+    segment: int
+    nir_path: str
+    nir_stream: int
+    output_path: str
+    width: int
+    height: int
+    bits: int
+    time_base: Fraction
+    rate: Fraction | None
+    start_seconds: float | None = None
+    end_seconds: float | None = None
+    rgb_path: str | None = None
+    rgb_stream: int = 0
+    review_path: str | None = None  # side-by-side NIR | colorized | RGB video
+    codec: str = "h264"
+    crf: int | None = None
+    preset: str | None = None
+
+
+@dataclass
+class TaskResult:
+    name: str
+    segment: int
+    frames: int = 0
+    first_seconds: float | None = None
+    last_seconds: float | None = None
+    decode_seconds: float = 0.0
+    inference_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    error: str | None = None
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if not device or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Colorizer:
+    """A loaded generator that turns batches of NIR frames into uint8 RGB frames.
+
+    On CUDA it runs in bf16 with channels_last (tensor cores); on CPU in float32.
+    """
+
+    def __init__(self, checkpoint: str, device: str | None = "auto"):
+        self.device = resolve_device(device)
+        self.generator = load_generator(checkpoint, device=self.device)
+        self.model_name = self.generator.config.name
+        self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def __call__(self, nir_frames: np.ndarray, nir_bits: int) -> np.ndarray:
+        """(N,H,W) NIR at native depth -> (N,H,W,3) uint8 RGB."""
+        nir = nir_to_tensor(nir_frames, nir_bits).to(self.device, non_blocking=True)  # (N,1,H,W)
+        if self.cuda:
+            nir = nir.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                rgb = self.generator(nir)  # (N,3,H,W)
+        else:
+            rgb = self.generator(nir)
+        return tensor_to_rgb(rgb)
+
+
+class NearestFrames:
+    """Pairs a second stream to query times by presentation time (DESIGN: pair by PTS, not index)."""
+
+    def __init__(self, frames):
+        self._frames = iter(frames)
+        self._previous = None
+        self._next = next(self._frames, None)
+
+    def at(self, seconds: float):
+        while self._next is not None and self._next.seconds <= seconds:
+            self._previous, self._next = self._next, next(self._frames, None)
+        candidates = [frame for frame in (self._previous, self._next) if frame is not None]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda frame: abs(frame.seconds - seconds))
+
+
+def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    """NIR | colorized | RGB ground truth (resized to the NIR size when the cameras differ)."""
+    import cv2
+
+    gray = nir_to_gray8(nir, bits)
+    panels = [np.repeat(gray[..., None], 3, axis=2), rgb]
+    if truth is not None:
+        if truth.shape[:2] != rgb.shape[:2]:
+            truth = cv2.resize(truth, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+        panels.append(truth)
+    return np.concatenate(panels, axis=1)  # (H, 3W, 3)
+
+
+def output_pix_fmt(codec: str, width: int, height: int) -> str | None:
+    # 4:2:0 needs even sides; x264/x265 take odd sizes in 4:4:4.
+    if codec in ("h264", "hevc") and (width % 2 or height % 2):
+        return "yuv444p"
+    return None
+
+
+class ColorizeWorker:
+    """Ray actor body (also usable in-process): owns a model, runs whole tasks, returns statistics."""
+
+    def __init__(self, checkpoint: str, device: str | None = "auto", batch_size: int = 8, threads: int | None = None,
+                 queue_batches: int = 4):
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.checkpoint = checkpoint
+        self.colorizer = Colorizer(checkpoint, device)
+        self.batch_size = max(1, int(batch_size))
+        self.queue_batches = queue_batches
+
+    def info(self) -> dict:
+        return {"model": self.colorizer.model_name, "device": str(self.colorizer.device)}
+
+    def __call__(self, task: ColorizeTask) -> TaskResult:
+        result = TaskResult(task.name, task.segment, device=str(self.colorizer.device))
+        started = time.perf_counter()
+        try:
+            self._run(task, result)
+        except (VideoError, ValueError, OSError) as error:
+            result.error = str(error)
+        except Exception as error:  # one bad input must not take the actor down with a traceback
+            result.error = f"{task.nir_path}: {type(error).__name__}: {error}"
+        result.wall_seconds = time.perf_counter() - started
+        return result
+
+    def _run(self, task: ColorizeTask, result: TaskResult) -> None:
+        stop = threading.Event()
+        decoded: queue.Queue = queue.Queue(maxsize=self.queue_batches)
+        colorized: queue.Queue = queue.Queue(maxsize=self.queue_batches)
+        errors: list[BaseException] = []
+
+        def put(target: queue.Queue, item) -> bool:
+            while not stop.is_set():
+                try:
+                    target.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def decode() -> None:
+            try:
+                truth = None
+                if task.review_path and task.rgb_path:
+                    # Start a little early so the first NIR frame still finds its nearest RGB frame.
+                    rgb_start = None if task.start_seconds is None else max(0.0, task.start_seconds - 1.0)
+                    truth = NearestFrames(iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
+                                                      start_seconds=rgb_start, end_seconds=None))
+                batch = []
+                clock = time.perf_counter()
+                for frame in iter_frames(task.nir_path, task.nir_stream, kind="nir",
+                                         start_seconds=task.start_seconds, end_seconds=task.end_seconds):
+                    paired = truth.at(frame.seconds) if truth is not None else None
+                    batch.append((frame, None if paired is None else paired.array))
+                    if len(batch) == self.batch_size:
+                        result.decode_seconds += time.perf_counter() - clock
+                        if not put(decoded, batch):
+                            return
+                        batch = []
+                        clock = time.perf_counter()
+                result.decode_seconds += time.perf_counter() - clock
+                if batch and not put(decoded, batch):
+                    return
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                put(decoded, _DONE)
+
+        def encode() -> None:
+            writer = review = None
+            try:
+                writer = VideoWriter(
+                    task.output_path, width=task.width, height=task.height, time_base=task.time_base,
+                    rate=task.rate, codec=task.codec, crf=task.crf, preset=task.preset,
+                    pix_fmt=output_pix_fmt(task.codec, task.width, task.height),
+                )
+                while True:
+                    item = colorized.get()
+                    if item is _DONE or stop.is_set():
+                        break
+                    clock = time.perf_counter()
+                    for (frame, truth), rgb in item:
+                        if review is None and task.review_path:
+                            panel = side_by_side(frame.array, task.bits, rgb, truth)
+                            review = VideoWriter(
+                                task.review_path, width=panel.shape[1], height=panel.shape[0],
+                                time_base=task.time_base, rate=task.rate, codec=task.codec, crf=task.crf,
+                                preset=task.preset, pix_fmt=output_pix_fmt(task.codec, panel.shape[1], panel.shape[0]),
+                            )
+                        writer.write(rgb, frame.pts)
+                        if review is not None:
+                            review.write(side_by_side(frame.array, task.bits, rgb, truth), frame.pts)
+                        if result.first_seconds is None:
+                            result.first_seconds = frame.seconds
+                        result.last_seconds = frame.seconds
+                        result.frames += 1
+                    result.encode_seconds += time.perf_counter() - clock
+                if errors or stop.is_set():
+                    raise RuntimeError("stopped")
+                clock = time.perf_counter()
+                writer.close()
+                if review is not None:
+                    review.close()
+                result.encode_seconds += time.perf_counter() - clock
+            except BaseException as error:
+                for open_writer in (writer, review):
+                    if open_writer is not None:
+                        open_writer.abort()
+                if not (isinstance(error, RuntimeError) and str(error) == "stopped"):
+                    errors.append(error)
+                stop.set()
+
+        decoder = threading.Thread(target=decode, name="decode", daemon=True)
+        encoder = threading.Thread(target=encode, name="encode", daemon=True)
+        decoder.start()
+        encoder.start()
+        try:
+            while True:
+                item = decoded.get()
+                if item is _DONE or stop.is_set():
+                    break
+                clock = time.perf_counter()
+                nir = np.stack([frame.array for frame, _ in item])  # (N,H,W)
+                rgb = self.colorizer(nir, task.bits)  # (N,H,W,3) uint8
+                result.inference_seconds += time.perf_counter() - clock
+                if not put(colorized, list(zip(item, rgb))):
+                    break
+        except BaseException as error:
+            errors.append(error)
+            stop.set()
+        finally:
+            if errors:
+                stop.set()
+            if not stop.is_set():
+                put(colorized, _DONE)
+            decoder.join()
+            if stop.is_set():
+                # Wake an encoder that waits on an empty queue; a full one is drained by it anyway.
+                try:
+                    colorized.put_nowait(_DONE)
+                except queue.Full:
+                    pass
+            encoder.join()
+        if errors:
+            raise errors[0]
+        if result.frames == 0 and task.segment == 0:
+            raise VideoError(f"{task.nir_path}: no decodable frames")
