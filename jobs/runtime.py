@@ -5,6 +5,7 @@ import os
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
@@ -14,7 +15,8 @@ ADDRESS_HELP = "Ray cluster address (e.g. ray://head:10001 or head:6379); defaul
 
 def fail(message: str, code: int = 1) -> None:
     """Print one clear line and exit non-zero (never a traceback)."""
-    error_console.print(f"[bold red]error:[/] {message}")
+    # Escape: messages quote user input and grammars like `[-i][c]` that rich would eat as markup.
+    error_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -39,6 +39,8 @@ GRAMMAR = (
 def parse_model_name(name: str):
     """Return the frozen config for a paper model name (case-insensitive)."""
     text = name.strip().lower()
+    if not text:
+        raise ModelNameError(f"empty model name; valid names: {GRAMMAR}")
     family, _, rest = text.partition("-")
     families = _families()
     if family not in families:
