@@ -109,10 +109,10 @@ def test_delta_e_of_rgb_images_uses_lab():
     assert metrics.rgb_to_lab(white)[0, 0, 0] == pytest.approx(100.0, abs=0.01)
     # Black vs white differ only in L* (0 vs 100); the mean L* is 50, where S_L = 1: ΔE00 = 100.
     assert metrics.delta_e(white, black) == pytest.approx(100.0, abs=0.02)
-    # Against mid gray (L* = 50 + d): ΔE00 = d / S_L with S_L = 1 + 0.015·(d/2)² / sqrt(20 + (d/2)²).
+    # Against mid gray (L* = L): ΔE00 = (100 − L) / S_L, S_L = 1 + 0.015·m² / sqrt(20 + m²), m = L̄ − 50 = L/2.
     gray = np.full((2, 2, 3), 0.5)
     lightness = metrics.rgb_to_lab(gray)[0, 0, 0]
-    half = (100.0 - lightness) / 2
+    half = lightness / 2
     expected = (100.0 - lightness) / (1 + 0.015 * half**2 / math.sqrt(20 + half**2))
     assert metrics.delta_e(white, gray) == pytest.approx(expected, abs=0.02)
     assert metrics.delta_e(white, white) == pytest.approx(0.0, abs=1e-6)
