@@ -90,11 +90,26 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: missing {WEIGHTS_FILE}")
     try:
         state = load_file(str(weights_path))
-        generator.load_state_dict(state, strict=True)
     except Exception as error:  # safetensors raises its own types for corrupt files
-        raise CheckpointError(f"{weights_path}: cannot load weights ({error})") from None
+        raise CheckpointError(f"{weights_path}: cannot load weights ({_one_line(error)})") from None
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{weights_path}: cannot load weights into {config.name} as {CONFIG_FILE} describes it ({_one_line(error)})"
+        ) from None
     generator.checkpoint_info = document
     return generator.to(device).eval()
+
+
+def _one_line(error: Exception) -> str:
+    """torch lists every mismatching tensor on its own line; keep the first and count the rest."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    details = lines[1:] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines
+    if not details:
+        return type(error).__name__
+    more = f"; and {len(details) - 1} more" if len(details) > 1 else ""
+    return details[0] + more
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
