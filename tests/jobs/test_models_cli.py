@@ -1,0 +1,51 @@
+"""`nircolor models list|show` through typer's CliRunner on the real app."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from jobs.cli import app
+from models import ALL_NAMES, count_parameters, parse_model_name
+
+# Wide enough that rich never truncates a name or a number.
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+def _parameters_m(name: str) -> float:
+    with torch.device("meta"):
+        return count_parameters(parse_model_name(name).build()) / 1e6
+
+
+def test_models_list_shows_every_paper_name_with_its_parameters():
+    result = runner.invoke(app, ["models", "list", "--no-gflops"])
+    assert result.exit_code == 0, result.output
+    rows = {}
+    for line in result.output.splitlines():
+        cells = [cell.strip() for cell in re.split(r"[│┃]", line) if cell.strip()]
+        if cells and cells[0] in ALL_NAMES:
+            rows[cells[0]] = cells
+    assert set(rows) == set(ALL_NAMES)
+    for name, cells in rows.items():
+        assert cells[1] == f"{_parameters_m(name):.2f}", f"{name}: {cells}"
+
+
+def test_models_show_prints_the_parameter_count():
+    result = runner.invoke(app, ["models", "show", "Johnson-6"])
+    assert result.exit_code == 0, result.output
+    expected = count_parameters(parse_model_name("johnson-6").build())
+    assert f"trainable parameters: {expected:,}" in result.output
+    assert "johnson-6" in result.output
+
+
+@pytest.mark.parametrize("name", ["bogus", "honari-64-5-q"])
+def test_models_show_rejects_a_bad_name_in_one_line(name):
+    result = runner.invoke(app, ["models", "show", name])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no crash
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    assert name in lines[0] and "honari-<nc>-<branches>[-i][c]" in lines[0]
