@@ -1,0 +1,261 @@
+"""HDF5 shards of registered NIR/RGB pairs (DESIGN "Data contracts"; paper §4: the training pairs).
+
+One shard holds the pairs of one recording (or one segment of it, or one frame size of a pair
+folder). It is written under a temporary name in its final folder and renamed when complete, and
+its bytes depend only on its content (no HDF5 timestamps), so its sha256 is reproducible.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SHARD_SCHEMA = "nircolor.shard"
+SHARD_VERSION = 1
+SPLITS = ("train", "eval")
+_DATASETS = ("nir", "rgb", "frame_index", "pts_seconds", "registration_shift", "registration_score")
+_ATTRS = ("schema", "version", "recording_id", "day", "location", "split", "nir_bits")
+
+
+class ShardError(ValueError):
+    """A shard that cannot be written or read; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    path: Path
+    pairs: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ShardHeader:
+    path: Path
+    schema: str
+    version: int
+    recording_id: str
+    day: str
+    location: str
+    split: str
+    nir_bits: int
+    pairs: int
+    height: int
+    width: int
+
+
+def nir_dtype(nir_bits: int) -> np.dtype:
+    """NIR keeps its native depth: 8 bits in uint8, 9–16 bits in uint16."""
+    if not 1 <= int(nir_bits) <= 16:
+        raise ShardError(f"nir_bits must be between 1 and 16, got {nir_bits}")
+    return np.dtype(np.uint8) if nir_bits <= 8 else np.dtype(np.uint16)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ShardWriter:
+    """Append pairs one at a time; `close()` renames the finished file and returns its ShardInfo.
+
+    Used as a context manager, an exception inside the block removes the temporary file, so a
+    crash never leaves a half shard under the final name.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        recording_id: str,
+        day: str,
+        location: str,
+        split: str,
+        nir_bits: int,
+        height: int,
+        width: int,
+        compression: str | None = "gzip",
+        compression_level: int = 1,
+    ):
+        self.path = Path(path)
+        if split not in SPLITS:
+            raise ShardError(f"{self.path}: split must be one of {', '.join(SPLITS)}, got {split!r}")
+        self.height, self.width = int(height), int(width)
+        self.nir_bits = int(nir_bits)
+        self.dtype = nir_dtype(self.nir_bits)
+        self.pairs = 0
+        self._info: ShardInfo | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # track_order off, track_times off everywhere: identical content → identical bytes.
+        self._file = h5py.File(self.temporary_path, "w")
+        self._file.attrs["schema"] = SHARD_SCHEMA
+        self._file.attrs["version"] = SHARD_VERSION
+        self._file.attrs["recording_id"] = str(recording_id)
+        self._file.attrs["day"] = str(day)
+        self._file.attrs["location"] = str(location)
+        self._file.attrs["split"] = split
+        self._file.attrs["nir_bits"] = self.nir_bits
+        options = {"track_times": False}
+        image_options = dict(options)
+        if compression:
+            image_options.update(compression=compression, shuffle=self.dtype.itemsize > 1)
+            if compression == "gzip":
+                image_options["compression_opts"] = compression_level
+        h, w = self.height, self.width
+        self._nir = self._file.create_dataset(
+            "nir", shape=(0, h, w), maxshape=(None, h, w), dtype=self.dtype, chunks=(1, h, w), **image_options
+        )
+        image_options["shuffle"] = False
+        self._rgb = self._file.create_dataset(
+            "rgb", shape=(0, h, w, 3), maxshape=(None, h, w, 3), dtype=np.uint8, chunks=(1, h, w, 3), **image_options
+        )
+        vector = {"chunks": (1024,), "maxshape": (None,), **options}
+        self._frame_index = self._file.create_dataset("frame_index", shape=(0,), dtype=np.int64, **vector)
+        self._pts = self._file.create_dataset("pts_seconds", shape=(0,), dtype=np.float64, **vector)
+        self._score = self._file.create_dataset("registration_score", shape=(0,), dtype=np.float32, **vector)
+        self._shift = self._file.create_dataset(
+            "registration_shift", shape=(0, 2), maxshape=(None, 2), chunks=(1024, 2), dtype=np.float32, **options
+        )
+
+    def append(self, nir: np.ndarray, rgb: np.ndarray, frame_index: int, pts_seconds: float,
+               shift: tuple[float, float] = (0.0, 0.0), score: float = float("nan")) -> None:
+        nir = np.asarray(nir)
+        rgb = np.asarray(rgb)
+        if nir.shape != (self.height, self.width):
+            raise ShardError(f"{self.path}: NIR frame is {nir.shape}, shard expects ({self.height}, {self.width})")
+        if rgb.shape != (self.height, self.width, 3):
+            raise ShardError(f"{self.path}: RGB frame is {rgb.shape}, shard expects ({self.height}, {self.width}, 3)")
+        if nir.dtype != self.dtype:
+            raise ShardError(f"{self.path}: NIR frame is {nir.dtype}, {self.nir_bits}-bit NIR is stored as {self.dtype}")
+        if rgb.dtype != np.uint8:
+            raise ShardError(f"{self.path}: RGB frame is {rgb.dtype}, expected uint8")
+        n = self.pairs
+        for dataset in (self._nir, self._rgb, self._frame_index, self._pts, self._score, self._shift):
+            dataset.resize(n + 1, axis=0)
+        self._nir[n] = nir
+        self._rgb[n] = rgb
+        self._frame_index[n] = int(frame_index)
+        self._pts[n] = float(pts_seconds)
+        self._shift[n] = np.asarray(shift, dtype=np.float32).reshape(2)
+        self._score[n] = float(score)
+        self.pairs = n + 1
+
+    def close(self) -> ShardInfo:
+        if self._info is not None:
+            return self._info
+        self._file.close()
+        sha256 = file_sha256(self.temporary_path)
+        os.replace(self.temporary_path, self.path)
+        self._info = ShardInfo(self.path, self.pairs, sha256)
+        return self._info
+
+    def abort(self) -> None:
+        """Drop the unfinished shard (nothing appears under the final name)."""
+        if self._info is not None:
+            return
+        try:
+            self._file.close()
+        finally:
+            self.temporary_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+def read_shard_header(path: str | os.PathLike) -> ShardHeader:
+    """Attributes and sizes of a shard, without reading its frames."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"{path}: shard not found")
+    try:
+        with h5py.File(path, "r") as handle:
+            missing = [name for name in _ATTRS if name not in handle.attrs] + [
+                name for name in _DATASETS if name not in handle
+            ]
+            if missing:
+                raise ShardError(f"{path}: not a nircolor shard (missing {', '.join(missing)})")
+            attrs = handle.attrs
+            nir = handle["nir"]
+            return ShardHeader(
+                path=path,
+                schema=str(attrs["schema"]),
+                version=int(attrs["version"]),
+                recording_id=str(attrs["recording_id"]),
+                day=str(attrs["day"]),
+                location=str(attrs["location"]),
+                split=str(attrs["split"]),
+                nir_bits=int(attrs["nir_bits"]),
+                pairs=int(nir.shape[0]),
+                height=int(nir.shape[1]),
+                width=int(nir.shape[2]),
+            )
+    except ShardError:
+        raise
+    except (OSError, KeyError, ValueError, IndexError) as error:
+        raise ShardError(f"{path}: cannot read shard ({error})") from None
+
+
+def verify_shard(path: str | os.PathLike, expected_sha256: str | None = None) -> list[str]:
+    """Problems with one shard (empty list = fine): checksum, schema, dataset shapes and types."""
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path}: shard is missing"]
+    problems: list[str] = []
+    if expected_sha256 is not None:
+        actual = file_sha256(path)
+        if actual != expected_sha256:
+            problems.append(f"{path}: checksum mismatch (sha256 {actual[:12]}…, manifest says {expected_sha256[:12]}…)")
+    try:
+        header = read_shard_header(path)
+    except ShardError as error:
+        return problems + [str(error)]
+    if header.schema != SHARD_SCHEMA:
+        problems.append(f"{path}: schema is {header.schema!r}, expected {SHARD_SCHEMA!r}")
+    if header.version > SHARD_VERSION:
+        problems.append(f"{path}: shard version {header.version} is newer than this nircolor ({SHARD_VERSION})")
+    if header.split not in SPLITS:
+        problems.append(f"{path}: split attribute is {header.split!r}, expected train or eval")
+    n, h, w = header.pairs, header.height, header.width
+    expected = {
+        "nir": ((n, h, w), None),
+        "rgb": ((n, h, w, 3), np.uint8),
+        "frame_index": ((n,), np.int64),
+        "pts_seconds": ((n,), np.float64),
+        "registration_shift": ((n, 2), np.float32),
+        "registration_score": ((n,), np.float32),
+    }
+    try:
+        with h5py.File(path, "r") as handle:
+            for name, (shape, dtype) in expected.items():
+                dataset = handle[name]
+                if dataset.shape != shape:
+                    problems.append(f"{path}: dataset {name} has shape {dataset.shape}, expected {shape}")
+                if dtype is not None and dataset.dtype != dtype:
+                    problems.append(f"{path}: dataset {name} is {dataset.dtype}, expected {np.dtype(dtype)}")
+            try:
+                if handle["nir"].dtype != nir_dtype(header.nir_bits):
+                    problems.append(f"{path}: nir is {handle['nir'].dtype} but nir_bits is {header.nir_bits}")
+            except ShardError as error:
+                problems.append(f"{path}: {error}")
+            if expected_sha256 is None or problems:
+                # Without a checksum (or once one failed), read every frame: corrupt chunks fail to decode.
+                for name in ("nir", "rgb"):
+                    for index in range(handle[name].shape[0]):
+                        handle[name][index]
+    except (OSError, KeyError, ValueError) as error:
+        problems.append(f"{path}: cannot read shard data ({error})")
+    return problems

@@ -1,0 +1,92 @@
+"""Shard format: contract datasets and attributes, atomic writes, reproducible checksums, verification."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from dataset_tools.shards import ShardError, ShardWriter, read_shard_header, verify_shard
+
+
+def _frames(count=3, height=12, width=20, nir_bits=10, seed=0):
+    rng = np.random.default_rng(seed)
+    dtype = np.uint8 if nir_bits <= 8 else np.uint16
+    nir = rng.integers(0, 2**nir_bits, (count, height, width)).astype(dtype)
+    rgb = rng.integers(0, 256, (count, height, width, 3)).astype(np.uint8)
+    return nir, rgb
+
+
+def _write(path, nir, rgb, nir_bits=10, split="train"):
+    with ShardWriter(path, recording_id="drive-1", day="2017-05-01", location="tuebingen", split=split,
+                     nir_bits=nir_bits, height=nir.shape[1], width=nir.shape[2]) as writer:
+        for index in range(len(nir)):
+            writer.append(nir[index], rgb[index], frame_index=10 + index, pts_seconds=0.04 * index,
+                          shift=(0.25 * index, -0.5), score=0.9)
+    return writer.close()
+
+
+def test_shard_follows_contract(tmp_path):
+    nir, rgb = _frames()
+    info = _write(tmp_path / "train" / "drive-1.h5", nir, rgb)
+    assert info.pairs == 3 and info.path.is_file() and len(info.sha256) == 64
+    with h5py.File(info.path, "r") as handle:
+        assert handle["nir"].dtype == np.uint16 and handle["nir"].chunks == (1, 12, 20)
+        assert handle["rgb"].chunks == (1, 12, 20, 3) and handle["nir"].compression == "gzip"
+        np.testing.assert_array_equal(handle["nir"][:], nir)
+        np.testing.assert_array_equal(handle["rgb"][:], rgb)
+        np.testing.assert_array_equal(handle["frame_index"][:], [10, 11, 12])
+        np.testing.assert_allclose(handle["pts_seconds"][:], [0.0, 0.04, 0.08])
+        np.testing.assert_allclose(handle["registration_shift"][:], [[0, -0.5], [0.25, -0.5], [0.5, -0.5]])
+        assert handle["registration_shift"].dtype == np.float32
+        assert handle["registration_score"].dtype == np.float32
+        assert dict(handle.attrs)["split"] == "train" and handle.attrs["nir_bits"] == 10
+    header = read_shard_header(info.path)
+    assert (header.recording_id, header.day, header.location) == ("drive-1", "2017-05-01", "tuebingen")
+    assert (header.pairs, header.height, header.width, header.schema) == (3, 12, 20, "nircolor.shard")
+    assert verify_shard(info.path, info.sha256) == []
+    assert list(tmp_path.joinpath("train").iterdir()) == [info.path]  # no temporary left over
+
+
+def test_identical_content_gives_identical_checksum(tmp_path):
+    nir, rgb = _frames(nir_bits=8)
+    first = _write(tmp_path / "a" / "x.h5", nir, rgb, nir_bits=8)
+    second = _write(tmp_path / "b" / "x.h5", nir, rgb, nir_bits=8)
+    assert first.sha256 == second.sha256
+    rgb[1, 0, 0, 0] ^= 1
+    assert _write(tmp_path / "c" / "x.h5", nir, rgb, nir_bits=8).sha256 != first.sha256
+
+
+def test_exception_leaves_no_file(tmp_path):
+    nir, rgb = _frames()
+    with pytest.raises(RuntimeError):
+        with ShardWriter(tmp_path / "x.h5", recording_id="r", day="d", location="l", split="eval",
+                         nir_bits=10, height=12, width=20) as writer:
+            writer.append(nir[0], rgb[0], 0, 0.0)
+            raise RuntimeError("crash mid-recording")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_frames_are_refused_with_the_file_named(tmp_path):
+    nir, rgb = _frames()
+    with ShardWriter(tmp_path / "x.h5", recording_id="r", day="d", location="l", split="train",
+                     nir_bits=10, height=12, width=20) as writer:
+        with pytest.raises(ShardError, match="x.h5.*shard expects"):
+            writer.append(nir[0][:, :10], rgb[0], 0, 0.0)
+        with pytest.raises(ShardError, match="uint16"):
+            writer.append(nir[0].astype(np.uint8), rgb[0], 0, 0.0)
+    with pytest.raises(ShardError, match="split"):
+        ShardWriter(tmp_path / "y.h5", recording_id="r", day="d", location="l", split="test",
+                    nir_bits=8, height=4, width=4)
+
+
+def test_verify_reports_flipped_byte_and_missing_file(tmp_path):
+    nir, rgb = _frames()
+    info = _write(tmp_path / "x.h5", nir, rgb)
+    data = bytearray(info.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    info.path.write_bytes(bytes(data))
+    problems = verify_shard(info.path, info.sha256)
+    assert problems and "checksum mismatch" in problems[0] and "x.h5" in problems[0]
+    assert "missing" in verify_shard(tmp_path / "gone.h5", info.sha256)[0]
+    with pytest.raises(ShardError, match="not found"):
+        read_shard_header(tmp_path / "gone.h5")
