@@ -1,7 +1,83 @@
-"""`nircolor bench models` (placeholder until issue 2's benchmark lands)."""
-from jobs.runtime import fail
+"""`nircolor bench models`: ms per 1024×768 frame for each Table-3 network (paper §4.5), beside the paper's TITAN X."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from jobs.runtime import console, fail
+from models import TABLE3_NAMES, ModelNameError, parse_model_name
+from models.timing import benchmark_model, describe_device, markdown_table, resolve_device
+from models.zoo import paper_model
+
+QUICK_HEIGHT, QUICK_WIDTH = 384, 512
 
 
-def bench_models() -> None:
-    """Not built yet (issue 2)."""
-    fail("`nircolor bench models` is not built yet (issue 2)", code=2)
+def bench_models(
+    names: list[str] = typer.Option(None, "--names", help="Models to time (repeat or comma-separate); default: every Table-3 network."),
+    repeats: int = typer.Option(3, min=1, help="Timed frames per model (the median is reported)."),
+    warmup: int = typer.Option(1, min=0, help="Untimed frames first (allocation, cuDNN autotuning)."),
+    height: int = typer.Option(768, min=1, help="Frame height."),
+    width: int = typer.Option(1024, min=1, help="Frame width."),
+    quick: bool = typer.Option(False, help=f"A {QUICK_WIDTH}×{QUICK_HEIGHT} frame instead (a quarter of the pixels)."),
+    device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
+    output: Path = typer.Option(None, help="Also write the results as a markdown table to this file."),
+) -> None:
+    """Time each network on one frame: CUDA bf16 + channels_last when a GPU is found, else CPU float32."""
+    if quick:
+        height, width = QUICK_HEIGHT, QUICK_WIDTH
+    try:
+        selected = [parse_model_name(name).name for item in (names or TABLE3_NAMES) for name in item.split(",") if name.strip()]
+        target = resolve_device(device)
+    except (ModelNameError, ValueError, RuntimeError) as error:
+        fail(str(error))
+    device_text = describe_device(target)
+    console.print(f"[bold]{device_text}[/]; {width}×{height} frame, {warmup} warmup + {repeats} timed per model")
+
+    timings = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("timing", total=len(selected))
+        for name in selected:
+            progress.update(task, description=f"timing {name}")
+            timings.append(benchmark_model(name, height, width, target, repeats, warmup))
+            progress.advance(task)
+
+    console.print(_summary(timings, width, height, device_text))
+    if output is not None:
+        command = "nircolor " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+        _write_atomically(output, markdown_table(timings, height, width, device_text, command))
+        console.print(f"markdown table written to {output}")
+    failed = [timing.name for timing in timings if timing.error]
+    if failed:
+        fail(f"could not time {', '.join(failed)} (see the table)")
+
+
+def _summary(timings, width: int, height: int, device_text: str) -> Table:
+    table = Table(title=f"ms per {width}×{height} frame ({device_text})")
+    for column in ("model", "params (M)", "GFLOPs", "ms (median)", "ms (min)", "paper TITAN X ms", "paper params (M)"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for timing in timings:
+        paper = paper_model(timing.name)
+        measured = [f"[red]{escape(timing.error)}[/]", "-"] if timing.error else [f"{timing.median_ms:.1f}", f"{timing.min_ms:.1f}"]
+        table.add_row(
+            timing.name,
+            f"{timing.parameters / 1e6:.2f}",
+            f"{timing.gflops:.1f}",
+            *measured,
+            f"{1000 * paper.titan_x_seconds:.0f}" if paper and paper.titan_x_seconds else "-",
+            f"{paper.parameters_m:.1f}" if paper and paper.parameters_m else "-",
+        )
+    return table
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, temporary.with_name(path.name))

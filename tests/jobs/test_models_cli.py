@@ -49,3 +49,30 @@ def test_models_show_rejects_a_bad_name_in_one_line(name):
     assert len(lines) == 1, result.output
     assert "Traceback" not in result.output
     assert name in lines[0] and "honari-<nc>-<branches>[-i][c]" in lines[0]
+
+
+def test_bench_models_writes_a_markdown_row_per_model(tmp_path):
+    output = tmp_path / "docs" / "models.md"
+    result = runner.invoke(
+        app,
+        ["bench", "models", "--names", "honari-64-5,Johnson-6", "--height", "40", "--width", "56",
+         "--repeats", "2", "--warmup", "0", "--device", "cpu", "--output", str(output)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line.split("|")[1:-1] for line in output.read_text().splitlines() if line.startswith("| ") and "model" not in line]
+    assert [row[0].strip() for row in rows] == ["honari-64-5", "johnson-6"]
+    for row in rows:
+        median_ms, min_ms, frames = float(row[4]), float(row[5]), int(row[6])
+        assert 0 < min_ms <= median_ms and frames == 2
+    assert "Frame 56×40" in output.read_text()
+    assert sorted(path.name for path in output.parent.iterdir()) == ["models.md"]
+
+
+@pytest.mark.parametrize("arguments", [["--names", "bogus-1"], ["--device", "cuda:7"], ["--device", "tpu"]])
+def test_bench_models_rejects_bad_options_in_one_line(arguments):
+    if "cuda:7" in arguments and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = runner.invoke(app, ["bench", "models", *arguments])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
