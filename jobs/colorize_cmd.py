@@ -1,7 +1,104 @@
-"""`nircolor colorize` (placeholder until issue 5 lands)."""
-from jobs.runtime import fail
+"""`nircolor colorize CHECKPOINT INPUTS... --out DIR`: NIR recordings or videos → RGB videos + reports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from models.checkpoint import CheckpointError
+from pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs
+
+CODEC_CHOICES = ("h264", "hevc", "ffv1")
 
 
-def colorize() -> None:
-    """Not built yet (issue 5)."""
-    fail("`nircolor colorize` is not built yet (issue 5)", code=2)
+class FramesPerSecondColumn(ProgressColumn):
+    """Frames per second since the task started (not a short-window estimate)."""
+
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.completed / elapsed:7.1f} fps" if elapsed > 0 else "      - fps", style="cyan")
+
+
+class ColorizeProgress:
+    """Rich bars: one per recording and one overall, fed by `colorize_inputs` progress events."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.overall = progress.add_task("all inputs", total=0)
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, event: str, **fields) -> None:
+        if event == "planned":
+            self.tasks[fields["name"]] = self.progress.add_task(fields["name"], total=fields["frames"] or None)
+            overall = self.progress.tasks[self.overall]
+            self.progress.update(self.overall, total=(overall.total or 0) + fields["frames"])
+        elif event == "frames" and fields["name"] in self.tasks:
+            self.progress.advance(self.tasks[fields["name"]], fields["frames"])
+            self.progress.advance(self.overall, fields["frames"])
+        elif event == "finished":
+            entry = fields["entry"]
+            task = self.tasks.get(entry.name)
+            if task is not None:
+                done = self.progress.tasks[task].completed
+                self.progress.update(task, total=done, description=f"{entry.name} [{_status_style(entry.status)}]")
+                self.progress.stop_task(task)
+
+
+def colorize(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory (config.json + generator.safetensors)."),
+    inputs: list[Path] = typer.Argument(..., help="Recording folders (recording.json) or NIR video files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: <name>.mp4, <name>.json report (and <name>.review.mp4)."),
+    codec: str = typer.Option("h264", help="Output codec: h264, hevc or ffv1 (lossless)."),
+    crf: int = typer.Option(18, help="Constant rate factor for h264/hevc (lower = better)."),
+    preset: str = typer.Option("veryfast", help="x264/x265 preset (ultrafast … veryslow)."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Also write NIR | colorized | RGB ground truth."),
+    batch_size: int = typer.Option(8, min=1, help="Frames per inference batch."),
+    workers: int = typer.Option(0, min=0, help="Actors; 0 = one per GPU, or one per 2 CPUs."),
+    segment_seconds: float = typer.Option(20.0, min=0.0, help="Cut longer recordings at keyframes into parallel segments (0 = never)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    address: str = typer.Option(None, help=ADDRESS_HELP),
+) -> None:
+    """Colorize NIR recordings or videos with a trained generator (same frame times as the input)."""
+    if codec not in CODEC_CHOICES:
+        fail(f"--codec {codec!r} is not one of {', '.join(CODEC_CHOICES)}")
+    options = ColorizeOptions(
+        codec=codec, crf=crf, preset=preset, side_by_side=side_by_side, batch_size=batch_size,
+        workers=workers or None, segment_seconds=segment_seconds or None, device=device,
+    )
+    init_ray(address)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total} frames"),
+               FramesPerSecondColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            summary = colorize_inputs(checkpoint, inputs, out, options, progress=ColorizeProgress(progress))
+    except (CheckpointError, ValueError) as error:
+        fail(str(error))
+    print_summary(summary)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def print_summary(summary: ColorizeSummary) -> None:
+    table = Table(title=f"colorize: {summary.model}, {summary.workers} worker(s)")
+    for column in ("input", "status", "frames", "seconds", "fps", "output / problem"):
+        table.add_column(column, justify="right" if column in ("frames", "seconds", "fps") else "left")
+    for entry in summary.outputs:
+        table.add_row(
+            entry.name, _status_style(entry.status), str(entry.frames), f"{entry.duration_seconds:.2f}",
+            f"{entry.fps:.1f}" if entry.status == "done" else "-",
+            entry.output if entry.status != "failed" else f"[red]{entry.error}[/]",
+        )
+    console.print(table)
+    counts = {status: sum(1 for e in summary.outputs if e.status == status) for status in ("done", "skipped", "failed")}
+    console.print(
+        f"{counts['done']} colorized, {counts['skipped']} already done, {counts['failed']} failed; "
+        f"{summary.frames} frames in {summary.wall_seconds:.1f} s ({summary.fps:.1f} frames/s overall)"
+    )
+
+
+def _status_style(status: str) -> str:
+    return {"done": "[green]done[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]failed[/]"}.get(status, status)

@@ -20,7 +20,7 @@ from models.checkpoint import read_checkpoint_config
 from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
 from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
 from pipeline.remux import join_videos
-from pipeline.segments import plan_segments
+from pipeline.segments import breaks_within, plan_batch_breaks, plan_segments
 
 REPORT_VERSION = 1
 # A lost actor's task is retried by Ray (max_task_retries) and then resubmitted this many times.
@@ -36,8 +36,12 @@ class ColorizeOptions:
     batch_size: int = 8
     workers: int | None = None  # None: one per GPU, or one per 2 CPUs
     segment_seconds: float | None = 20.0  # None or 0: never cut
+    # Batches end at the first keyframe after every multiple of this, and segments are cut only
+    # there, so segment-parallel output equals single-pass output bit for bit (pipeline/segments.py).
+    batch_grid_seconds: float = 10.0
     device: str = "auto"
     suffix: str = ".mp4"  # MP4 keeps the input's time base exactly (Matroska rounds to 1 ms)
+    executor: str = "auto"  # "ray", "local" (this process), or "auto": Ray when it is initialized
 
 
 @dataclass
@@ -121,6 +125,7 @@ def colorize_inputs(
     summary = ColorizeSummary(model=model_name)
     jobs: list[_Job] = []
     seen: dict[str, str] = {}
+    inputs = list(inputs)
     for given in inputs:
         entry, job = _plan(Path(given), out_dir, options, seen)
         if entry is not None:
@@ -163,6 +168,8 @@ def colorize_inputs(
     if pending:
         summary.workers = _run_tasks(pending, checkpoint, options, worker_class, on_start, on_result)
     summary.wall_seconds = time.perf_counter() - started
+    order = {str(Path(given)): index for index, given in enumerate(inputs)}
+    summary.outputs.sort(key=lambda entry: order.get(entry.origin, len(order)))
     return summary
 
 
@@ -183,11 +190,12 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
     try:
         info = probe(source.nir_path, source.nir_stream)
         keyframes = []
-        if options.segment_seconds and (info.duration_seconds or 0) > options.segment_seconds:
+        if (info.duration_seconds or 0) > options.batch_grid_seconds:
             keyframes = keyframe_times(source.nir_path, source.nir_stream)
     except VideoError as error:
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=str(error)), None
-    segments = plan_segments(keyframes, info.duration_seconds, options.segment_seconds, info.start_seconds)
+    breaks = plan_batch_breaks(keyframes, options.batch_grid_seconds, info.start_seconds)
+    segments = plan_segments(breaks, info.duration_seconds, options.segment_seconds, info.start_seconds)
     review_wanted = options.side_by_side
     tasks = []
     for segment in segments:
@@ -200,7 +208,7 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
             name=source.name, segment=segment.index, nir_path=source.nir_path, nir_stream=source.nir_stream,
             output_path=str(output), width=info.width, height=info.height, bits=info.bits,
             time_base=info.time_base, rate=info.average_rate, start_seconds=segment.start_seconds,
-            end_seconds=segment.end_seconds, rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
+            end_seconds=segment.end_seconds, batch_breaks=breaks_within(breaks, segment), rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
             review_path=str(review) if review_wanted else None, codec=options.codec, crf=options.crf,
             preset=options.preset,
         ))
@@ -341,7 +349,8 @@ def _write_json(path: Path, document: dict) -> None:
 def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result) -> int:
     import ray
 
-    if not ray.is_initialized():
+    use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
+    if not use_ray:
         worker = worker_class(checkpoint, options.device, options.batch_size)
         for task in tasks:
             if on_start(task):

@@ -39,6 +39,7 @@ class ColorizeTask:
     rate: Fraction | None
     start_seconds: float | None = None
     end_seconds: float | None = None
+    batch_breaks: tuple[float, ...] = ()  # a batch never holds frames from both sides of one
     rgb_path: str | None = None
     rgb_stream: int = 0
     review_path: str | None = None  # side-by-side NIR | colorized | RGB video
@@ -184,9 +185,19 @@ class ColorizeWorker:
                     truth = NearestFrames(iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
                                                       start_seconds=rgb_start, end_seconds=None))
                 batch = []
+                breaks = list(task.batch_breaks)
                 clock = time.perf_counter()
                 for frame in iter_frames(task.nir_path, task.nir_stream, kind="nir",
                                          start_seconds=task.start_seconds, end_seconds=task.end_seconds):
+                    if breaks and frame.seconds >= breaks[0] - 1e-9:
+                        while breaks and frame.seconds >= breaks[0] - 1e-9:
+                            breaks.pop(0)
+                        if batch:
+                            result.decode_seconds += time.perf_counter() - clock
+                            if not put(decoded, batch):
+                                return
+                            batch = []
+                            clock = time.perf_counter()
                     paired = truth.at(frame.seconds) if truth is not None else None
                     batch.append((frame, None if paired is None else paired.array))
                     if len(batch) == self.batch_size:
