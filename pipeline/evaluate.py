@@ -1,0 +1,388 @@
+"""Evaluate checkpoints (and simple baselines) on a dataset split like the paper's Tables 1–3 (§4):
+L1 error, PSNR, SSIM, CIEDE2000 ΔE, parameters and time per 1024×768 frame, per recording too.
+
+The split is read once; every batch goes through every model, so a sample grid like the paper's
+Figure 6 comes from the same frames for all of them. Tables and the grid are written by
+`pipeline.evaluation_report`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+import torch
+
+from models import CheckpointError, count_parameters, load_generator
+from models.preprocess import nir_to_tensor
+from models.zoo import paper_model
+from pipeline import metrics
+
+BASELINE_NIR_GRAY = "baseline:nir-gray"
+BASELINE_MEAN_COLOR = "baseline:mean-color"
+BASELINES = (BASELINE_NIR_GRAY, BASELINE_MEAN_COLOR)
+# PSNR of an exact frame is infinite; cap it so a mean over frames stays a number.
+PSNR_CAP_DB = 100.0
+# The mean colour of the train split is estimated from this many evenly spaced frames.
+MEAN_COLOR_SAMPLE_FRAMES = 256
+TIMING_HEIGHT, TIMING_WIDTH = 768, 1024
+
+
+class EvaluationError(ValueError):
+    """A dataset or split that cannot be evaluated; the message names the path and the problem."""
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    path: Path
+    recording_id: str
+    nir_bits: int
+    pairs: int
+
+
+def split_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
+    """The shard files of a split: from the manifest when there is one, else `<dataset>/<split>/*.h5`."""
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise EvaluationError(f"{dataset_dir}: no such dataset directory")
+    if (dataset_dir / "manifest.json").is_file():
+        try:
+            from dataset_tools.manifest import shards_for_split
+        except ImportError:
+            pass
+        else:
+            return [Path(path) for path in shards_for_split(dataset_dir, split)]
+    return sorted((dataset_dir / split).glob("*.h5"))
+
+
+def read_shard_summary(path: Path) -> ShardSummary:
+    try:
+        with h5py.File(path, "r") as shard:
+            nir, rgb = shard["nir"], shard["rgb"]
+            if nir.shape[0] != rgb.shape[0] or nir.shape[1:] != rgb.shape[1:3] or rgb.shape[-1] != 3:
+                raise EvaluationError(f"{path}: nir {nir.shape} and rgb {rgb.shape} do not pair up")
+            return ShardSummary(
+                path=path,
+                recording_id=str(shard.attrs.get("recording_id", path.stem)),
+                nir_bits=int(shard.attrs.get("nir_bits", 8 if nir.dtype == np.uint8 else 16)),
+                pairs=int(nir.shape[0]),
+            )
+    except (OSError, KeyError) as error:
+        raise EvaluationError(f"{path}: not a readable shard ({error})") from None
+
+
+def iter_shard_batches(summary: ShardSummary, batch_size: int, max_frames: int | None = None):
+    """Yields (first_index, nir (B,H,W), rgb (B,H,W,3) uint8) in order."""
+    stop_at = summary.pairs if max_frames is None else min(summary.pairs, max_frames)
+    with h5py.File(summary.path, "r") as shard:
+        for start in range(0, stop_at, batch_size):
+            stop = min(start + batch_size, stop_at)
+            yield start, shard["nir"][start:stop], shard["rgb"][start:stop]
+
+
+def mean_color_of_split(dataset_dir: str | os.PathLike, split: str = "train",
+                        sample_frames: int = MEAN_COLOR_SAMPLE_FRAMES) -> np.ndarray:
+    """Per-channel mean RGB in [0,1] over up to `sample_frames` evenly spaced frames of a split."""
+    summaries = [read_shard_summary(path) for path in split_shards(dataset_dir, split)]
+    total = sum(summary.pairs for summary in summaries)
+    if total == 0:
+        raise EvaluationError(f"{dataset_dir}: the {split!r} split has no frames to take a mean colour from")
+    wanted = set(np.linspace(0, total - 1, min(sample_frames, total)).round().astype(int).tolist())
+    channel_sums = np.zeros(3)
+    pixels = 0
+    offset = 0
+    for summary in summaries:
+        local = sorted(index - offset for index in wanted if offset <= index < offset + summary.pairs)
+        if local:
+            with h5py.File(summary.path, "r") as shard:
+                for index in local:
+                    frame = shard["rgb"][index].astype(np.float64) / 255.0
+                    channel_sums += frame.reshape(-1, 3).sum(axis=0)
+                    pixels += frame.shape[0] * frame.shape[1]
+        offset += summary.pairs
+    return channel_sums / pixels
+
+
+# ----------------------------------------------------------------------------------- colorizers
+
+
+@dataclass
+class Colorizer:
+    """Something that turns a (B,1,H,W) NIR batch in [0,1] into (B,3,H,W) RGB in [0,1]."""
+
+    label: str
+    source: str  # checkpoint path or baseline name
+    model_name: str
+    run: Callable[[torch.Tensor], torch.Tensor]
+    parameters: int = 0
+    generator: torch.nn.Module | None = None
+    training: dict = field(default_factory=dict)
+
+
+def load_colorizer(source: str, dataset_dir: Path, device: str) -> Colorizer:
+    """A checkpoint directory or a baseline name → Colorizer (raises CheckpointError/EvaluationError)."""
+    if source == BASELINE_NIR_GRAY:
+        return Colorizer("NIR as gray", source, source, lambda nir: nir.expand(-1, 3, -1, -1))
+    if source == BASELINE_MEAN_COLOR:
+        mean = torch.tensor(mean_color_of_split(dataset_dir, "train"), dtype=torch.float32).view(1, 3, 1, 1)
+        return Colorizer("train mean colour", source, source,
+                         lambda nir: mean.to(nir.device).expand(nir.shape[0], 3, nir.shape[2], nir.shape[3]))
+    if source.startswith("baseline:"):
+        raise EvaluationError(f"unknown baseline {source!r}; choose {' or '.join(BASELINES)}")
+    generator = load_generator(source, device=device)
+    document = generator.checkpoint_info
+
+    def run(nir: torch.Tensor) -> torch.Tensor:
+        return generator(nir)
+
+    return Colorizer(
+        label=generator.config.name, source=str(source), model_name=generator.config.name, run=run,
+        parameters=count_parameters(generator), generator=generator, training=training_summary(document),
+    )
+
+
+def training_summary(document: dict) -> dict:
+    """The training settings a checkpoint records that the paper's tables vary (λ, conditional D, step)."""
+    training = document.get("training") or {}
+    summary = {"step": document.get("training_step")}
+    for key in ("lambda", "l1_weight", "lambda_l1"):
+        if key in training:
+            summary["lambda"] = training[key]
+            break
+    if "conditional" in training:
+        summary["conditional"] = bool(training["conditional"])
+    model_config = (document.get("model") or {}).get("config") or {}
+    if "conditional" not in summary and "conditional" in model_config:
+        summary["conditional"] = bool(model_config["conditional"])
+    return summary
+
+
+def paper_figures(model_name: str, generator: torch.nn.Module | None) -> dict | None:
+    """The paper's Table 2/3 figures for this architecture (the `c` flag does not change G)."""
+    entry = paper_model(model_name)
+    if entry is None and generator is not None and getattr(generator.config, "conditional", False):
+        entry = paper_model(dataclasses.replace(generator.config, conditional=False).name)
+    if entry is None:
+        return None
+    return {"l1": entry.l1_error, "parameters_m": entry.parameters_m, "titan_x_seconds": entry.titan_x_seconds,
+            "table": entry.table}
+
+
+def time_per_frame_ms(colorizer: Colorizer, device: str, repeats: int = 2) -> float:
+    """Milliseconds for one 1024×768 frame: one warm-up run, then the best of `repeats`."""
+    nir = torch.rand(1, 1, TIMING_HEIGHT, TIMING_WIDTH, device=device)
+    timings = []
+    with torch.inference_mode():
+        for attempt in range(repeats + 1):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            colorizer.run(nir)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if attempt > 0:
+                timings.append((time.perf_counter() - started) * 1000.0)
+    return min(timings)
+
+
+# -------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class MetricTotals:
+    frames: int = 0
+    sums: dict = field(default_factory=lambda: {name: 0.0 for name in metrics.METRIC_NAMES})
+
+    def add(self, values: dict) -> None:
+        self.frames += 1
+        for name in metrics.METRIC_NAMES:
+            self.sums[name] += values[name]
+
+    def means(self) -> dict:
+        return {name: (total / self.frames if self.frames else float("nan")) for name, total in self.sums.items()}
+
+
+@dataclass
+class ModelResult:
+    label: str
+    source: str
+    model_name: str
+    parameters: int
+    frames: int
+    metrics: dict  # l1, psnr, ssim, delta_e: means over frames
+    per_recording: dict  # recording_id → {"frames": n, l1, psnr, ssim, delta_e}
+    ms_per_frame: float | None
+    paper: dict | None
+    training: dict
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EvaluationResults:
+    dataset_dir: str
+    split: str
+    frames: int
+    recordings: list[str]
+    device: str
+    models: list[ModelResult]
+    failures: list[tuple[str, str]]  # (checkpoint or baseline, one-line reason)
+    grid_frames: list[dict]  # {"recording_id", "index"} of the frames in the sample grid
+    files: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset_dir": self.dataset_dir, "split": self.split, "frames": self.frames,
+            "recordings": self.recordings, "device": self.device,
+            "models": [model.to_dict() for model in self.models],
+            "failures": [{"source": source, "reason": reason} for source, reason in self.failures],
+            "grid_frames": self.grid_frames, "metric_notes": METRIC_NOTES,
+        }
+
+
+METRIC_NOTES = {
+    "l1": "mean |prediction − target| over pixels and RGB channels, values in [0,1] (the paper's L1 error)",
+    "psnr": f"dB, peak 1.0, mean over frames, each frame capped at {PSNR_CAP_DB:g} dB",
+    "ssim": "gaussian window σ=1.5 (11×11), K1=0.01, K2=0.03, on BT.601 luminance, mean over frames",
+    "delta_e": "CIEDE2000 on OpenCV Lab (D65) of the float RGB, mean over pixels and frames",
+    "ms_per_frame": "one 1024×768 frame on the evaluation device, best of 2 after a warm-up",
+}
+
+
+def evaluate_checkpoints(
+    checkpoints: list[str],
+    dataset_dir: str | os.PathLike,
+    split: str = "eval",
+    *,
+    out_dir: str | os.PathLike | None = None,
+    timing: bool = True,
+    batch_size: int = 4,
+    max_frames: int | None = None,
+    grid_frames: int = 4,
+    device: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationResults:
+    """Evaluate checkpoints and baselines on `split` of a dataset; write tables and a grid to `out_dir`.
+
+    A checkpoint that cannot be loaded or run is listed in `failures` and the others go on.
+    `max_frames` limits frames per shard (quick looks); `grid_frames` evenly spaced frames of the
+    split form the sample grid.
+    """
+    dataset_dir = Path(dataset_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    summaries = [read_shard_summary(path) for path in split_shards(dataset_dir, split)]
+    if not summaries:
+        raise EvaluationError(f"{dataset_dir}: the {split!r} split has no shards")
+    frame_counts = [summary.pairs if max_frames is None else min(summary.pairs, max_frames) for summary in summaries]
+    total_frames = sum(frame_counts)
+    if total_frames == 0:
+        raise EvaluationError(f"{dataset_dir}: the {split!r} split has no frames")
+
+    colorizers: list[Colorizer] = []
+    failures: list[tuple[str, str]] = []
+    for source in checkpoints:
+        try:
+            colorizers.append(load_colorizer(str(source), dataset_dir, device))
+        except (CheckpointError, EvaluationError) as error:
+            failures.append((str(source), str(error)))
+    _disambiguate_labels(colorizers)
+
+    grid_indices = sorted(set(np.linspace(0, total_frames - 1, min(grid_frames, total_frames)).round().astype(int)))
+    grid_samples: list[dict] = []  # per grid frame: nir (H,W,3) uint8, target, {label: prediction}
+    totals = {colorizer.label: {} for colorizer in colorizers}
+    failed_labels: set[str] = set()
+    done = 0
+    for summary, frame_count in zip(summaries, frame_counts):
+        for start, nir, rgb in iter_shard_batches(summary, batch_size, frame_count):
+            nir_tensor = nir_to_tensor(nir, summary.nir_bits).to(device)
+            targets = rgb.astype(np.float64) / 255.0
+            batch_grid = [(position, done + position) for position in range(len(nir)) if done + position in grid_indices]
+            for position, global_index in batch_grid:
+                gray = (nir_tensor[position, 0].cpu().numpy() * 255.0).round().astype(np.uint8)
+                grid_samples.append({
+                    "recording_id": summary.recording_id, "index": start + position, "global_index": int(global_index),
+                    "nir": np.repeat(gray[..., None], 3, axis=-1), "target": rgb[position], "predictions": {},
+                })
+            for colorizer in colorizers:
+                if colorizer.label in failed_labels:
+                    continue
+                try:
+                    with torch.inference_mode():
+                        output = colorizer.run(nir_tensor).float().clamp(0.0, 1.0)
+                except RuntimeError as error:  # e.g. out of memory: this model stops, the others go on
+                    failed_labels.add(colorizer.label)
+                    failures.append((colorizer.source, f"failed on {summary.path.name}: {str(error).splitlines()[0]}"))
+                    continue
+                predictions = output.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+                recording_totals = totals[colorizer.label].setdefault(summary.recording_id, MetricTotals())
+                for position in range(len(predictions)):
+                    values = metrics.frame_metrics(predictions[position], targets[position])
+                    values["psnr"] = min(values["psnr"], PSNR_CAP_DB)
+                    recording_totals.add(values)
+                for position, global_index in batch_grid:
+                    sample = next(s for s in grid_samples if s["global_index"] == global_index)
+                    sample["predictions"][colorizer.label] = (predictions[position] * 255.0).round().astype(np.uint8)
+            done += len(nir)
+            if progress is not None:
+                progress(done, total_frames)
+
+    results = []
+    for colorizer in colorizers:
+        if colorizer.label in failed_labels:
+            continue
+        per_recording = {recording: {"frames": recording_total.frames, **recording_total.means()}
+                         for recording, recording_total in totals[colorizer.label].items()}
+        overall = MetricTotals()
+        for recording_total in totals[colorizer.label].values():
+            overall.frames += recording_total.frames
+            for name in metrics.METRIC_NAMES:
+                overall.sums[name] += recording_total.sums[name]
+        is_baseline = colorizer.source in BASELINES
+        results.append(ModelResult(
+            label=colorizer.label, source=colorizer.source, model_name=colorizer.model_name,
+            parameters=colorizer.parameters, frames=overall.frames, metrics=overall.means(),
+            per_recording=per_recording,
+            ms_per_frame=time_per_frame_ms(colorizer, device) if timing and not is_baseline else None,
+            paper=None if is_baseline else paper_figures(colorizer.model_name, colorizer.generator),
+            training=colorizer.training,
+        ))
+
+    evaluation = EvaluationResults(
+        dataset_dir=str(dataset_dir), split=split, frames=total_frames,
+        recordings=sorted({summary.recording_id for summary in summaries}), device=device,
+        models=results, failures=failures,
+        grid_frames=[{"recording_id": s["recording_id"], "index": s["index"]} for s in grid_samples],
+    )
+    if out_dir is not None:
+        from pipeline.evaluation_report import write_reports
+
+        evaluation.files = write_reports(evaluation, grid_samples, Path(out_dir))
+    return evaluation
+
+
+def _disambiguate_labels(colorizers: list[Colorizer]) -> None:
+    """Two checkpoints of one architecture (e.g. Table 1's λ sweep) get their folder name appended."""
+    seen: dict[str, int] = {}
+    for colorizer in colorizers:
+        seen[colorizer.label] = seen.get(colorizer.label, 0) + 1
+    for colorizer in colorizers:
+        if seen[colorizer.label] > 1:
+            colorizer.label = f"{colorizer.label} ({Path(colorizer.source).name})"
+    labels = [colorizer.label for colorizer in colorizers]
+    for index, colorizer in enumerate(colorizers):
+        if labels.count(colorizer.label) > 1:  # same folder name in different places
+            colorizer.label = f"{colorizer.label} #{index + 1}"
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
