@@ -1,0 +1,199 @@
+"""The dataset's manifest.json: what was built, how, from which recordings, and each shard's checksum.
+
+DESIGN "Data contracts": schema and version, build parameters, per split its (day, location)
+groups, recordings and pair counts, per shard its path, split, pairs and sha256, per recording
+the ingest statistics (frames seen/paired/sampled, rejections by reason, registration figures).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dataset_tools.shards import SPLITS, ShardError, read_shard_header, verify_shard
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_SCHEMA = "nircolor.dataset"
+MANIFEST_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """A dataset whose manifest is missing, unreadable or inconsistent; the message says which and why."""
+
+
+def _manifest_path(dataset_dir: str | os.PathLike) -> Path:
+    path = Path(dataset_dir)
+    return path if path.name == MANIFEST_NAME and not path.is_dir() else path / MANIFEST_NAME
+
+
+def _relative(path: str | os.PathLike, dataset_dir: Path) -> str:
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            path = path.resolve().relative_to(dataset_dir.resolve())
+        except ValueError:
+            raise ManifestError(f"{path}: shard lies outside the dataset folder {dataset_dir}") from None
+    return path.as_posix()
+
+
+def write_manifest(
+    dataset_dir: str | os.PathLike,
+    *,
+    build_parameters: dict,
+    recordings: dict[str, dict],
+    shards: list[dict],
+) -> Path:
+    """Write manifest.json atomically and return its path.
+
+    `shards`: {"path", "split", "recording_id", "pairs", "sha256"} each (path absolute or relative
+    to dataset_dir). `recordings`: id → statistics dict; its "day", "location" and "split" are used
+    for the split summary (taken from the recording's shard headers when absent).
+    """
+    dataset_dir = Path(dataset_dir)
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    shard_entries = []
+    for shard in shards:
+        split = shard["split"]
+        if split not in SPLITS:
+            raise ManifestError(f"{shard['path']}: split must be train or eval, got {split!r}")
+        shard_entries.append({
+            "path": _relative(shard["path"], dataset_dir),
+            "split": split,
+            "recording_id": str(shard["recording_id"]),
+            "pairs": int(shard["pairs"]),
+            "sha256": str(shard["sha256"]),
+        })
+    shard_entries.sort(key=lambda entry: entry["path"])
+
+    recording_entries: dict[str, dict] = {str(key): dict(value) for key, value in recordings.items()}
+    for entry in shard_entries:
+        record = recording_entries.setdefault(entry["recording_id"], {})
+        record.setdefault("split", entry["split"])
+        if "day" not in record or "location" not in record:
+            try:
+                header = read_shard_header(dataset_dir / entry["path"])
+                record.setdefault("day", header.day)
+                record.setdefault("location", header.location)
+            except ShardError:
+                pass
+
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "version": MANIFEST_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build_parameters": build_parameters,
+        "splits": _split_summary(recording_entries, shard_entries),
+        "shards": shard_entries,
+        "recordings": dict(sorted(recording_entries.items())),
+    }
+    path = dataset_dir / MANIFEST_NAME
+    temporary = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _json_default(value):
+    # numpy scalars and paths in statistics dicts
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return value.as_posix()
+    raise TypeError(f"cannot store {type(value).__name__} in manifest.json")
+
+
+def _split_summary(recordings: dict[str, dict], shards: list[dict]) -> dict:
+    pairs_by_recording: dict[str, int] = {}
+    for shard in shards:
+        pairs_by_recording[shard["recording_id"]] = pairs_by_recording.get(shard["recording_id"], 0) + shard["pairs"]
+    summary = {}
+    for split in SPLITS:
+        members = {rid: rec for rid, rec in recordings.items() if rec.get("split") == split}
+        groups: dict[tuple[str, str], dict] = {}
+        for recording_id, record in sorted(members.items()):
+            key = (str(record.get("day", "")), str(record.get("location", "")))
+            group = groups.setdefault(key, {"day": key[0], "location": key[1], "recordings": [], "pairs": 0})
+            group["recordings"].append(recording_id)
+            group["pairs"] += pairs_by_recording.get(recording_id, 0)
+        summary[split] = {
+            "pairs": sum(shard["pairs"] for shard in shards if shard["split"] == split),
+            "shards": sum(1 for shard in shards if shard["split"] == split),
+            "recordings": sorted(members),
+            "days": sorted({key[0] for key in groups}),
+            "locations": sorted({key[1] for key in groups}),
+            "groups": [groups[key] for key in sorted(groups)],
+        }
+    return summary
+
+
+def read_manifest(dataset_dir: str | os.PathLike) -> dict:
+    """The parsed manifest, or ManifestError with one line naming the file and the problem."""
+    path = _manifest_path(dataset_dir)
+    if not path.is_file():
+        raise ManifestError(
+            f"{path}: no manifest (not a nircolor dataset; make one with `nircolor dataset build` or `import-pairs`)"
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManifestError(f"{path}: manifest is corrupt ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ManifestError(f"{path}: not a nircolor dataset manifest (schema is not {MANIFEST_SCHEMA!r})")
+    if int(manifest.get("version", 0)) > MANIFEST_VERSION:
+        raise ManifestError(f"{path}: manifest version {manifest['version']} is newer than this nircolor ({MANIFEST_VERSION})")
+    if not isinstance(manifest.get("shards"), list) or not isinstance(manifest.get("splits"), dict):
+        raise ManifestError(f"{path}: manifest lacks its shards or splits section")
+    return manifest
+
+
+def manifest_sha256(dataset_dir: str | os.PathLike) -> str:
+    """Checksum of manifest.json (checkpoints record it to name the data they were trained on)."""
+    path = _manifest_path(dataset_dir)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no manifest")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def shards_for_split(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
+    """Absolute paths of the split's shards, in manifest order."""
+    if split not in SPLITS:
+        raise ManifestError(f"unknown split {split!r}; a dataset has train and eval")
+    root = _manifest_path(dataset_dir).parent
+    manifest = read_manifest(dataset_dir)
+    return [root / entry["path"] for entry in manifest["shards"] if entry.get("split") == split]
+
+
+def verify_dataset(dataset_dir: str | os.PathLike, progress=None) -> list[str]:
+    """Every problem found: manifest, each shard's checksum and schema, and shards the manifest does not name.
+
+    `progress`, when given, is called once per shard (for a progress bar).
+    """
+    manifest = read_manifest(dataset_dir)
+    root = _manifest_path(dataset_dir).parent
+    problems: list[str] = []
+    named = set()
+    for entry in manifest["shards"]:
+        path = root / entry["path"]
+        named.add(path.resolve())
+        shard_problems = verify_shard(path, entry.get("sha256"))
+        problems.extend(shard_problems)
+        if not shard_problems:
+            header = read_shard_header(path)
+            if header.pairs != int(entry.get("pairs", -1)):
+                problems.append(f"{path}: holds {header.pairs} pairs, manifest says {entry.get('pairs')}")
+            if header.split != entry.get("split"):
+                problems.append(f"{path}: split attribute {header.split!r}, manifest says {entry.get('split')!r}")
+        if progress is not None:
+            progress(entry)
+    for split in SPLITS:
+        folder = root / split
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.h5")):
+                if path.resolve() not in named:
+                    problems.append(f"{path}: shard is not in the manifest")
+    return problems
