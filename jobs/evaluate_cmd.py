@@ -1,7 +1,141 @@
-"""`nircolor evaluate` (placeholder until issue 6 lands)."""
-from jobs.runtime import fail
+"""`nircolor evaluate`: checkpoints on a dataset split like the paper's Tables 1–3 (§4), or the
+warping error (temporal flicker) of a colorized video beside its ground-truth RGB's.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from jobs.runtime import console, fail
+from models.checkpoint import CheckpointError
+from pipeline.evaluate import BASELINES, EvaluationError, EvaluationResults, evaluate_checkpoints
+from pipeline.evaluation_report import json_safe
+from pipeline.temporal import FLOW_METHODS, VideoSource, WarpingResult, recording_sources, warping_error_of_videos
 
 
-def evaluate() -> None:
-    """Not built yet (issue 6)."""
-    fail("`nircolor evaluate` is not built yet (issue 6)", code=2)
+def evaluate(
+    checkpoints: list[str] = typer.Argument(
+        None, help=f"Checkpoint directories; also {' or '.join(BASELINES)} in place of a checkpoint."
+    ),
+    data: Path = typer.Option(None, "--data", help="Dataset folder (manifest.json + <split>/*.h5)."),
+    split: str = typer.Option("eval", help="Split to evaluate on."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for tables, JSON and grid.png [default: ./evaluation]."),
+    baselines: bool = typer.Option(False, "--baselines", help="Add the NIR-as-gray and train-mean-colour baselines."),
+    no_timing: bool = typer.Option(False, "--no-timing", help="Skip timing a 1024×768 frame per model."),
+    batch_size: int = typer.Option(4, min=1, help="Frames per inference batch."),
+    max_frames: int = typer.Option(None, min=1, help="At most this many frames per shard (quick looks)."),
+    grid_frames: int = typer.Option(4, min=1, help="Evenly spaced frames shown in grid.png."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    video: Path = typer.Option(None, "--video", help="Colorized video: measure its warping error instead."),
+    nir: Path = typer.Option(None, "--nir", help="With --video: the NIR video, or the recording folder."),
+    rgb: Path = typer.Option(None, "--rgb", help="With --video: ground-truth RGB video (default: the recording's)."),
+    flow: str = typer.Option("dis", help=f"Optical flow for --video: {', '.join(FLOW_METHODS)}."),
+) -> None:
+    """Measure checkpoints (L1, PSNR, SSIM, ΔE00, parameters, speed) or a colorized video's flicker."""
+    if video is not None:
+        _evaluate_video(video, nir, rgb, flow, max_frames, out)
+        return
+    if not checkpoints and not baselines:
+        fail("give checkpoint directories (or --baselines), or --video COLORIZED --nir NIR")
+    if data is None:
+        fail("--data DATASET is required to evaluate checkpoints")
+    sources = list(checkpoints or []) + [name for name in BASELINES if baselines and name not in (checkpoints or [])]
+    columns = (TextColumn("evaluating {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"{len(sources)} model(s) on {split}", total=None)
+            results = evaluate_checkpoints(
+                sources, data, split, out_dir=out or Path("evaluation"), timing=not no_timing, batch_size=batch_size,
+                max_frames=max_frames, grid_frames=grid_frames, device=None if device == "auto" else device,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except (EvaluationError, CheckpointError) as error:
+        fail(str(error))
+    _print_results(results)
+    if results.failures and not results.models:
+        raise typer.Exit(1)
+
+
+def _print_results(results: EvaluationResults) -> None:
+    table = Table(title=f"{results.split}: {results.frames} frames, {len(results.recordings)} recordings, {results.device}")
+    for column in ("model", "L1 ↓", "paper L1", "PSNR dB", "SSIM", "ΔE00", "params M", "paper M", "ms/frame", "paper ms"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for model in results.models:
+        paper = model.paper or {}
+        table.add_row(
+            model.label, _number(model.metrics["l1"], "{:.6f}"), _number(paper.get("l1"), "{:.6f}"),
+            _number(model.metrics["psnr"], "{:.2f}"), _number(model.metrics["ssim"], "{:.4f}"),
+            _number(model.metrics["delta_e"], "{:.2f}"),
+            _number(model.parameters / 1e6 if model.parameters else None, "{:.3g}"),
+            _number(paper.get("parameters_m"), "{:.1f}"), _number(model.ms_per_frame, "{:.1f}"),
+            _number(paper["titan_x_seconds"] * 1000 if paper.get("titan_x_seconds") else None, "{:.0f}"),
+        )
+    console.print(table)
+    for source, reason in results.failures:
+        console.print(f"[red]not evaluated[/] {source}: {reason.removeprefix(f'{source}: ')}")
+    if results.files:
+        console.print("written:")
+        for path in results.files:
+            console.print(f"  {path}")
+
+
+def _evaluate_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, max_frames: int | None,
+                    out: Path | None) -> None:
+    if nir is None:
+        fail("--video needs --nir (the NIR video or the recording folder it was colorized from)")
+    if flow not in FLOW_METHODS:
+        fail(f"--flow {flow!r} is not one of {', '.join(FLOW_METHODS)}")
+    for path in (video, nir, rgb):
+        if path is not None and not path.exists():
+            fail(f"{path}: no such file or folder")
+    try:
+        if nir.is_dir():
+            nir_source, recording_rgb = recording_sources(nir)
+            rgb_source = VideoSource(rgb) if rgb is not None else recording_rgb
+        else:
+            nir_source, rgb_source = VideoSource(nir), (VideoSource(rgb) if rgb is not None else None)
+        with console.status(f"warping error of {video.name} ({flow} flow on the NIR)"):
+            result = warping_error_of_videos(video, nir_source, rgb_source, method=flow, max_frames=max_frames)
+    except ValueError as error:  # VideoError and bad recording folders are ValueErrors with one line
+        fail(str(error))
+    _print_warping(video, rgb_source, result)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{video.stem}.warping.json"
+        document = {"video": str(video), "nir": str(nir_source.path), "rgb": str(rgb_source.path) if rgb_source else None,
+                    "flow": flow, **result.to_dict()}
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(json_safe(document), indent=2) + "\n")
+        temporary.replace(path)
+        console.print(f"written:\n  {path}")
+
+
+def _print_warping(video: Path, rgb_source: VideoSource | None, result: WarpingResult) -> None:
+    if result.pairs == 0:
+        fail(f"{video}: fewer than two frames line up with the NIR video in time; nothing to compare")
+    table = Table(title=f"warping error (mean |frame t − warped t−1| over visible pixels, [0,1]) over {result.pairs} frame pairs")
+    table.add_column("video")
+    table.add_column("warping error ↓", justify="right")
+    table.add_row(f"colorized: {video.name}", _number(result.colorized, "{:.5f}"))
+    if rgb_source is not None:
+        table.add_row(f"ground-truth RGB: {rgb_source.path.name}", _number(result.ground_truth, "{:.5f}"))
+    console.print(table)
+    ratio = (result.colorized / result.ground_truth) if result.ground_truth else None
+    notes = [f"{result.valid_fraction:.1%} of pixels visible in both frames on average"]
+    if ratio is not None and math.isfinite(ratio):
+        notes.append(f"colorized / ground truth = {ratio:.2f} (1.0 = as stable as the real colour video)")
+    if result.skipped_frames:
+        notes.append(f"{result.skipped_frames} NIR frames had no frame at the same time in the other video(s)")
+    console.print("; ".join(notes))
+
+
+def _number(value, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return pattern.format(value)

@@ -25,7 +25,7 @@ def write_reports(evaluation, grid_samples: list[dict], out_dir: Path) -> list[P
         _write_text(out_dir / "evaluation.md", markdown_tables(evaluation)),
         _write_text(out_dir / "evaluation.csv", summary_csv(evaluation)),
         _write_text(out_dir / "per_recording.csv", per_recording_csv(evaluation)),
-        _write_text(out_dir / "evaluation.json", json.dumps(_json_safe(evaluation.to_dict()), indent=2) + "\n"),
+        _write_text(out_dir / "evaluation.json", json.dumps(json_safe(evaluation.to_dict()), indent=2) + "\n"),
     ]
     if grid_samples and evaluation.models:
         written.append(_write_bytes(out_dir / "grid.png", grid_png(grid_samples, [m.label for m in evaluation.models])))
@@ -164,13 +164,13 @@ def _flag(value) -> str:
     return "—" if value is None else ("yes" if value else "no")
 
 
-def _json_safe(value):
+def json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
