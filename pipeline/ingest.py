@@ -1,0 +1,555 @@
+"""Dataset build: recordings → registered NIR/RGB pairs in HDF5 shards, on Ray actors (paper §4 data).
+
+The driver plans (reads packet timestamps, pairs frames by presentation time, assigns day/location
+splits, cuts recordings into keyframe segments); each actor decodes one segment of both streams,
+samples, registers and writes one shard. Frames never leave the actor: tasks carry paths, bounds
+and pair lists, results carry statistics. A finished segment leaves a shard and a state file, so a
+re-run skips it; a crashed actor's task is retried; a bad recording is reported and the rest finish.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dataset_tools.pairing import pair_timestamps
+from dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
+from dataset_tools.video import VideoError, probe
+from pipeline.segments import plan_segments
+
+STATE_FOLDER = ".ingest"  # per-segment state files: what a finished segment produced
+RESUBMISSIONS = 2  # times a task is sent again after its actor died (on top of Ray's own retries)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    every_frames: int = 1
+    every_seconds: float | None = None
+    eval_fraction: float = 0.2
+    split_by: str = "day-location"
+    split_overrides: tuple[tuple[str, str], ...] = ()
+    max_shift: float = 4.0
+    segment_seconds: float | None = 30.0
+    workers: int | None = None  # actors; default one per CPU of the cluster
+    executor: str = "auto"  # "ray" | "local" | "auto" (Ray when it is initialized)
+    fault_marker: str | None = None  # tests: the first task to see this path missing creates it and dies
+
+    def build_parameters(self) -> dict:
+        """What decides the dataset's content (not how many workers produced it)."""
+        return {
+            "every_frames": self.every_frames, "every_seconds": self.every_seconds,
+            "eval_fraction": self.eval_fraction, "split_by": self.split_by,
+            "split_overrides": {key: value for key, value in sorted(self.split_overrides)},
+            "max_shift": self.max_shift, "segment_seconds": self.segment_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    recording_id: str
+    day: str
+    location: str
+    split: str
+    nir_path: str
+    nir_stream: int
+    rgb_path: str
+    rgb_stream: int
+    nir_bits: int
+    height: int
+    width: int
+    segment: int
+    pairs: tuple[tuple[int, float, float], ...]  # (NIR frame index, NIR seconds, RGB seconds)
+    shard_path: str
+    state_path: str
+    key: str  # digest of everything that decides the shard's content
+    every_frames: int
+    every_seconds: float | None
+    max_shift: float
+    fault_marker: str | None = None
+
+
+@dataclass
+class SegmentResult:
+    recording_id: str
+    segment: int
+    shard: dict | None = None  # manifest entry, None when no pair survived
+    stats: dict = field(default_factory=dict)
+    error: str | None = None
+    skipped: bool = False  # already complete from an earlier run
+    seconds: float = 0.0
+
+
+@dataclass
+class RecordingPlan:
+    folder: Path
+    recording: Recording | None = None
+    error: str | None = None
+    nir_bits: int = 8
+    height: int = 0
+    width: int = 0
+    fps: float = 0.0
+    frames_seen: int = 0
+    rgb_frames: int = 0
+    pairing: dict = field(default_factory=dict)
+    pairs: list[tuple[int, float, float]] = field(default_factory=list)
+    segments: list = field(default_factory=list)
+    split: str | None = None
+
+
+@dataclass
+class RecordingSummary:
+    id: str
+    folder: str
+    split: str | None
+    pairs: int
+    frames_seen: int
+    error: str | None = None
+
+
+@dataclass
+class BuildSummary:
+    dataset_dir: Path
+    manifest_path: Path | None
+    recordings: list[RecordingSummary]
+    segments_done: int = 0
+    segments_skipped: int = 0
+    frames_decoded: int = 0
+    pairs_stored: int = 0
+    seconds: float = 0.0
+    workers: int = 0
+    error: str | None = None  # a problem that stopped the whole build (e.g. no possible split)
+
+    @property
+    def failed(self) -> list[RecordingSummary]:
+        return [recording for recording in self.recordings if recording.error]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def _plan_recording(folder: Path, options: IngestOptions) -> RecordingPlan:
+    plan = RecordingPlan(folder=folder)
+    try:
+        recording = load_recording(folder)
+        plan.recording = recording
+        nir_info = probe(recording.nir_path, recording.nir_stream)
+        rgb_info = probe(recording.rgb_path, recording.rgb_stream)
+        if (nir_info.width, nir_info.height) != (rgb_info.width, rgb_info.height):
+            raise RecordingError(
+                f"{recording.folder}: NIR is {nir_info.width}x{nir_info.height} but RGB is "
+                f"{rgb_info.width}x{rgb_info.height}; the two cameras must deliver the same frame size"
+            )
+        nir_times, nir_keyframes = stream_times(recording.nir_path, recording.nir_stream)
+        rgb_times, _ = stream_times(recording.rgb_path, recording.rgb_stream)
+        for info, times in ((nir_info, nir_times), (rgb_info, rgb_times)):
+            _check_complete(info, times)
+    except (RecordingError, VideoError) as error:
+        plan.error = str(error)
+        return plan
+    pairing = pair_timestamps(nir_times, rgb_times)
+    plan.nir_bits, plan.height, plan.width = nir_info.bits, nir_info.height, nir_info.width
+    plan.fps = round(float(nir_info.average_rate), 6) if nir_info.average_rate else 0.0
+    plan.frames_seen, plan.rgb_frames = len(nir_times), len(rgb_times)
+    plan.pairing = {"tolerance_seconds": round(pairing.tolerance_seconds, 6), **pairing.counts()}
+    plan.pairs = [(nir_index, nir_times[nir_index], rgb_times[rgb_index]) for nir_index, rgb_index in pairing.pairs]
+    duration = nir_times[-1] - nir_times[0] if nir_times else 0.0
+    plan.segments = plan_segments(nir_keyframes, duration, options.segment_seconds, start_seconds=nir_times[0])
+    if not plan.pairs:
+        plan.error = (f"{recording.folder}: no NIR frame has an RGB frame at the same instant "
+                      f"(NIR {nir_times[0]:.3f}–{nir_times[-1]:.3f} s, RGB {rgb_times[0]:.3f}–{rgb_times[-1]:.3f} s)")
+    return plan
+
+
+def _check_complete(info, times: list[float]) -> None:
+    """A file whose frames stop well before its declared duration was cut off (copy or crash)."""
+    if not times:
+        raise RecordingError(f"{info.path}: holds no frames")
+    if not info.duration_seconds or len(times) < 2:
+        return
+    period = max((times[-1] - times[0]) / (len(times) - 1), 1e-3)
+    covered = times[-1] + period - min(info.start_seconds, times[0])
+    if covered < info.duration_seconds - 2.5 * period:
+        raise RecordingError(
+            f"{info.path}: truncated (frames stop at {times[-1]:.2f} s of a declared {info.duration_seconds:.2f} s)"
+        )
+
+
+def _file_identity(path: str | os.PathLike) -> list:
+    status = os.stat(path)
+    return [str(Path(path).resolve()), status.st_size, status.st_mtime_ns]
+
+
+def _tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -> list[SegmentTask]:
+    recording = plan.recording
+    tasks = []
+    for segment in plan.segments:
+        start = segment.start_seconds if segment.start_seconds is not None else float("-inf")
+        end = segment.end_seconds if segment.end_seconds is not None else float("inf")
+        pairs = tuple(pair for pair in plan.pairs if start - 1e-9 <= pair[1] < end - 1e-9)
+        name = f"{recording.id}-{segment.index:03d}"
+        identity = {
+            "recording": recording.id, "day": recording.day, "location": recording.location, "split": plan.split,
+            "nir": _file_identity(recording.nir_path) + [recording.nir_stream],
+            "rgb": _file_identity(recording.rgb_path) + [recording.rgb_stream],
+            "pairs": [len(pairs), pairs[0] if pairs else None, pairs[-1] if pairs else None],
+            "every_frames": options.every_frames, "every_seconds": options.every_seconds,
+            "max_shift": options.max_shift,
+        }
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        tasks.append(SegmentTask(
+            recording_id=recording.id, day=recording.day, location=recording.location, split=plan.split,
+            nir_path=str(recording.nir_path), nir_stream=recording.nir_stream, rgb_path=str(recording.rgb_path),
+            rgb_stream=recording.rgb_stream, nir_bits=plan.nir_bits, height=plan.height, width=plan.width,
+            segment=segment.index, pairs=pairs, shard_path=str(dataset_dir / plan.split / f"{name}.h5"),
+            state_path=str(dataset_dir / STATE_FOLDER / f"{name}.json"), key=key,
+            every_frames=options.every_frames, every_seconds=options.every_seconds, max_shift=options.max_shift,
+            fault_marker=options.fault_marker,
+        ))
+    return tasks
+
+
+def _finished(task: SegmentTask) -> SegmentResult | None:
+    """The result an earlier run recorded for this exact task, if its shard is still there intact."""
+    try:
+        state = json.loads(Path(task.state_path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if state.get("key") != task.key:
+        return None
+    shard = state.get("shard")
+    if shard is not None:
+        path = Path(task.shard_path)
+        if not path.is_file() or path.stat().st_size != state.get("size"):
+            return None
+    return SegmentResult(task.recording_id, task.segment, shard=shard, stats=state["stats"], skipped=True)
+
+
+# ---------------------------------------------------------------------------------------------- actor work
+
+
+class SegmentIngestor:
+    """Decode one segment of both streams, pair, sample, register, write its shard (runs inside an actor)."""
+
+    def __call__(self, task: SegmentTask) -> SegmentResult:
+        started = time.perf_counter()
+        try:
+            result = _ingest_segment(task)
+        except (VideoError, RecordingError, OSError, ValueError) as error:
+            message = str(error) if isinstance(error, (VideoError, RecordingError)) else \
+                f"{task.nir_path}: segment {task.segment} failed ({type(error).__name__}: {error})"
+            result = SegmentResult(task.recording_id, task.segment, error=message)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def run(self, task: SegmentTask) -> SegmentResult:
+        return self(task)
+
+
+def _next_frame(frames, wanted: float, pending: list):
+    """Advance a decoder to the frame at `wanted` seconds; None if the stream has no such frame."""
+    while True:
+        frame = pending.pop() if pending else next(frames, None)
+        if frame is None:
+            return None
+        if frame.seconds < wanted - 1e-6:
+            continue
+        if frame.seconds > wanted + 1e-6:
+            pending.append(frame)  # belongs to a later pair
+            return None
+        return frame
+
+
+def _ingest_segment(task: SegmentTask) -> SegmentResult:
+    from dataset_tools.registration import RegistrationPolicy, register_pair
+    from dataset_tools.sampling import Sampler, SamplingOptions
+    from dataset_tools.shards import ShardWriter
+    from dataset_tools.video import iter_frames
+
+    shard_path = Path(task.shard_path)
+    for stale in shard_path.parent.glob(f".{shard_path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a worker that died mid-shard
+    sampler = Sampler(SamplingOptions(every_frames=task.every_frames, every_seconds=task.every_seconds))
+    policy = RegistrationPolicy(max_shift=task.max_shift)
+    rejected: Counter = Counter()
+    shifts, scores = [], []
+    corrected = stored = missing = 0
+    frames_decoded = 0
+    writer = None
+    if task.pairs:
+        bounds_nir = (task.pairs[0][1], task.pairs[-1][1] + 1e-4)
+        bounds_rgb = (task.pairs[0][2], task.pairs[-1][2] + 1e-4)
+        nir_frames = iter_frames(task.nir_path, task.nir_stream, kind="nir",
+                                 start_seconds=bounds_nir[0], end_seconds=bounds_nir[1])
+        rgb_frames = iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
+                                 start_seconds=bounds_rgb[0], end_seconds=bounds_rgb[1])
+        nir_pending, rgb_pending = [], []
+        writer = ShardWriter(shard_path, recording_id=task.recording_id, day=task.day, location=task.location,
+                             split=task.split, nir_bits=task.nir_bits, height=task.height, width=task.width)
+        try:
+            for frame_index, nir_seconds, rgb_seconds in task.pairs:
+                nir = _next_frame(nir_frames, nir_seconds, nir_pending)
+                rgb = _next_frame(rgb_frames, rgb_seconds, rgb_pending)
+                frames_decoded += (nir is not None) + (rgb is not None)
+                if nir is None or rgb is None:
+                    missing += 1  # a packet that did not decode into a frame
+                    continue
+                reason = sampler.consider(nir.array, rgb.array, nir.seconds, task.nir_bits)
+                if reason:
+                    rejected[reason] += 1
+                    continue
+                registered = register_pair(nir.array, rgb.array, task.nir_bits, policy)
+                estimate = registered.estimate
+                shifts.append((round(estimate.dy, 4), round(estimate.dx, 4)))
+                scores.append(round(estimate.score, 4))
+                if registered.rejected:
+                    rejected[registered.rejected] += 1
+                    continue
+                corrected += registered.rgb is not rgb.array
+                writer.append(nir.array, registered.rgb, frame_index, nir.seconds,
+                              shift=(estimate.dy, estimate.dx), score=estimate.score)
+                stored += 1
+                _maybe_crash(task)
+            nir_frames.close()
+            rgb_frames.close()
+            if stored:
+                info = writer.close()
+            else:
+                writer.abort()
+        except BaseException:
+            writer.abort()
+            raise
+    shard = None
+    if stored:
+        shard = {"path": f"{task.split}/{shard_path.name}", "split": task.split, "recording_id": task.recording_id,
+                 "pairs": info.pairs, "sha256": info.sha256}
+    stats = {
+        "paired": len(task.pairs), "frames_decoded": frames_decoded, "sampled": len(task.pairs) - missing - sum(
+            count for reason, count in rejected.items() if reason in ("interval", "near_duplicate", "exposure")),
+        "stored": stored, "undecodable": missing, "corrected": corrected,
+        "rejected": dict(sorted(rejected.items())), "shifts": shifts, "scores": scores,
+    }
+    _write_state(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
+                                         "size": shard_path.stat().st_size if shard else None})
+    return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats)
+
+
+def _maybe_crash(task: SegmentTask) -> None:
+    """Fault injection for tests: die once, mid-shard, the first time any worker gets here."""
+    if task.fault_marker and not os.path.exists(task.fault_marker):
+        Path(task.fault_marker).write_text(f"{task.recording_id}-{task.segment}\n")
+        os._exit(1)
+
+
+def _write_state(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Callable[[SegmentResult], None]) -> int:
+    import ray
+
+    use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
+    if not use_ray or not tasks:
+        ingestor = SegmentIngestor()
+        for task in tasks:
+            on_result(ingestor(task))
+        return 1
+    from ray.exceptions import RayActorError
+
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    workers = max(1, min(options.workers or cpus, len(tasks)))
+    remote_class = ray.remote(SegmentIngestor).options(num_cpus=1, max_restarts=2, max_task_retries=2)
+    idle = [remote_class.remote() for _ in range(workers)]
+    queue = list(tasks)
+    attempts: Counter = Counter()
+    running: dict = {}
+    while queue or running:
+        while queue and idle:
+            task = queue.pop(0)
+            actor = idle.pop()
+            running[actor.run.remote(task)] = (actor, task)
+        done, _ = ray.wait(list(running), num_returns=1)
+        for reference in done:
+            actor, task = running.pop(reference)
+            try:
+                result = ray.get(reference)
+            except RayActorError as error:
+                # Ray already retried on a restarted actor; past that, replace the actor and resubmit.
+                attempts[(task.recording_id, task.segment)] += 1
+                ray.kill(actor, no_restart=True)
+                idle.append(remote_class.remote())
+                if attempts[(task.recording_id, task.segment)] <= RESUBMISSIONS:
+                    queue.insert(0, task)
+                    continue
+                result = SegmentResult(task.recording_id, task.segment,
+                                       error=f"{task.nir_path}: ingest worker lost repeatedly ({type(error).__name__})")
+            else:
+                idle.append(actor)
+            on_result(result)
+    for actor in idle:
+        ray.kill(actor, no_restart=True)
+    return workers
+
+
+def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.PathLike,
+                  options: IngestOptions | None = None, progress: Callable[[dict], None] | None = None) -> BuildSummary:
+    """Ingest every recording under `recordings_root` into `dataset_dir` (shards + manifest.json)."""
+    from dataset_tools.manifest import write_manifest
+    from dataset_tools.splits import SplitError, assign_splits
+
+    options = options or IngestOptions()
+    started = time.perf_counter()
+    recordings_root, dataset_dir = Path(recordings_root), Path(dataset_dir)
+    progress = progress or (lambda event: None)
+    folders = find_recordings(recordings_root)
+    if not folders:
+        return BuildSummary(dataset_dir, None, [], error=f"{recordings_root}: no recording folders (recording.json) found")
+    plans = []
+    seen_ids: dict[str, Path] = {}
+    for folder in folders:
+        plan = _plan_recording(folder, options)
+        if plan.error is None:
+            if plan.recording.id in seen_ids:
+                plan.error = (f"{folder / 'recording.json'}: id {plan.recording.id!r} is already used by "
+                              f"{seen_ids[plan.recording.id]}")
+            else:
+                seen_ids[plan.recording.id] = folder
+        plans.append(plan)
+        progress({"type": "planned", "folder": str(folder), "error": plan.error})
+    good = [plan for plan in plans if plan.error is None]
+    try:
+        splits = assign_splits(
+            [(plan.recording.id, plan.recording.day, plan.recording.location) for plan in good],
+            eval_fraction=options.eval_fraction, split_by=options.split_by,
+            overrides=dict(options.split_overrides) or None,
+            weights={plan.recording.id: float(len(plan.pairs)) for plan in good},
+        )
+    except SplitError as error:
+        return BuildSummary(dataset_dir, None, _summaries(plans, {}, recordings_root), error=str(error))
+    tasks = []
+    for plan in good:
+        plan.split = splits[plan.recording.id]
+        tasks.extend(_tasks_for(plan, dataset_dir, options))
+    progress({"type": "start", "recordings": len(plans), "segments": len(tasks),
+              "frames": sum(2 * len(task.pairs) for task in tasks)})
+
+    results: dict[tuple[str, int], SegmentResult] = {}
+    summary = BuildSummary(dataset_dir, None, [])
+    remaining = []
+    for task in tasks:
+        previous = _finished(task)
+        if previous is not None:
+            results[(task.recording_id, task.segment)] = previous
+            summary.segments_skipped += 1
+            progress({"type": "segment", "recording_id": task.recording_id, "skipped": True,
+                      "frames": 2 * len(task.pairs), "stored": previous.stats.get("stored", 0)})
+        else:
+            remaining.append(task)
+
+    def on_result(result: SegmentResult) -> None:
+        results[(result.recording_id, result.segment)] = result
+        if result.error is None:
+            summary.segments_done += 1
+            summary.frames_decoded += result.stats.get("frames_decoded", 0)
+        progress({"type": "segment", "recording_id": result.recording_id, "skipped": False,
+                  "frames": result.stats.get("frames_decoded", 0), "stored": result.stats.get("stored", 0),
+                  "error": result.error})
+
+    summary.workers = _run_tasks(remaining, options, on_result)
+    manifest_recordings, shards = {}, []
+    for plan in plans:
+        if plan.error is None:
+            segment_results = [results[(plan.recording.id, segment.index)] for segment in plan.segments]
+            errors = [result.error for result in segment_results if result.error]
+            if errors:
+                plan.error = errors[0]
+            else:
+                shards.extend(result.shard for result in segment_results if result.shard)
+        else:
+            segment_results = []
+        key = plan.recording.id if plan.recording is not None and plan.recording.id not in manifest_recordings \
+            else _relative(plan.folder, recordings_root)
+        manifest_recordings[key] = _recording_entry(plan, segment_results, recordings_root)
+    shards.sort(key=lambda shard: shard["path"])
+    summary.manifest_path = write_manifest(
+        dataset_dir, build_parameters=options.build_parameters(),
+        recordings=dict(sorted(manifest_recordings.items())), shards=shards,
+    )
+    summary.recordings = _summaries(plans, manifest_recordings, recordings_root)
+    summary.pairs_stored = sum(shard["pairs"] for shard in shards)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _relative(folder: Path, root: Path) -> str:
+    try:
+        return str(folder.relative_to(root)) or "."
+    except ValueError:
+        return str(folder)
+
+
+def _recording_entry(plan: RecordingPlan, results: list[SegmentResult], root: Path) -> dict:
+    """One recording's manifest entry: counts at every step and why frames were left out."""
+    from dataset_tools.registration import summarize_shifts
+
+    recording = plan.recording
+    entry = {
+        "folder": _relative(plan.folder, root),
+        "day": recording.day if recording else None,
+        "location": recording.location if recording else None,
+        "split": plan.split if plan.error is None else None,
+        "error": plan.error,
+    }
+    if plan.error is not None and not plan.pairs:
+        return entry
+    rejected: Counter = Counter()
+    shifts, scores = [], []
+    totals = Counter()
+    for result in results:
+        for key in ("sampled", "stored", "undecodable", "corrected"):
+            totals[key] += result.stats.get(key, 0)
+        rejected.update(result.stats.get("rejected", {}))
+        shifts.extend(result.stats.get("shifts", []))
+        scores.extend(result.stats.get("scores", []))
+    registration = summarize_shifts(shifts, scores)
+    registration["corrected"] = totals["corrected"]
+    entry.update({
+        "nir_bits": plan.nir_bits, "width": plan.width, "height": plan.height, "fps": plan.fps,
+        "segments": len(plan.segments),
+        "frames_seen": plan.frames_seen, "rgb_frames_seen": plan.rgb_frames,
+        "frames_paired": len(plan.pairs), "frames_sampled": totals["sampled"], "pairs": totals["stored"],
+        "rejected": dict(sorted(rejected.items())),
+        "dropped": {"nir": plan.pairing["dropped_nir"], "rgb": plan.pairing["dropped_rgb"]},
+        "duplicated": {"nir": plan.pairing["duplicated_nir"], "rgb": plan.pairing["duplicated_rgb"]},
+        "unpaired": {"nir": plan.pairing["unpaired_nir"], "rgb": plan.pairing["unpaired_rgb"]},
+        "undecodable_pairs": totals["undecodable"],
+        "pairing_tolerance_seconds": plan.pairing["tolerance_seconds"],
+        "registration": registration,
+    })
+    return entry
+
+
+def _summaries(plans: list[RecordingPlan], entries: dict, root: Path) -> list[RecordingSummary]:
+    summaries = []
+    for plan in plans:
+        identifier = plan.recording.id if plan.recording else _relative(plan.folder, root)
+        entry = entries.get(identifier, {})
+        summaries.append(RecordingSummary(
+            id=identifier, folder=str(plan.folder), split=entry.get("split", plan.split),
+            pairs=entry.get("pairs", 0), frames_seen=plan.frames_seen, error=plan.error,
+        ))
+    return summaries
