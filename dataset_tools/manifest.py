@@ -197,3 +197,26 @@ def verify_dataset(dataset_dir: str | os.PathLike, progress=None) -> list[str]:
                 if path.resolve() not in named:
                     problems.append(f"{path}: shard is not in the manifest")
     return problems
+
+
+def registration_by_split(dataset_dir: str | os.PathLike) -> dict[str, dict]:
+    """Registration figures of the stored pairs of each split, read from the shards' small datasets."""
+    import h5py
+    import numpy as np
+
+    from dataset_tools.registration import summarize_shifts
+
+    result = {}
+    for split in SPLITS:
+        shifts, scores = [], []
+        for path in shards_for_split(dataset_dir, split):
+            try:
+                with h5py.File(path, "r") as handle:
+                    shifts.append(handle["registration_shift"][:])
+                    scores.append(handle["registration_score"][:])
+            except (OSError, KeyError):
+                continue  # `verify` reports unreadable shards; info shows what it can
+        result[split] = summarize_shifts(
+            np.concatenate(shifts) if shifts else np.zeros((0, 2)), np.concatenate(scores) if scores else []
+        )
+    return result
