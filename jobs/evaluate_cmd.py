@@ -24,7 +24,7 @@ def evaluate(
     ),
     data: Path = typer.Option(None, "--data", help="Dataset folder (manifest.json + <split>/*.h5)."),
     split: str = typer.Option("eval", help="Split to evaluate on."),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for tables, JSON and grid.png [default: ./evaluation]."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for tables, JSON and grid.png (default: ./evaluation)."),
     baselines: bool = typer.Option(False, "--baselines", help="Add the NIR-as-gray and train-mean-colour baselines."),
     no_timing: bool = typer.Option(False, "--no-timing", help="Skip timing a 1024×768 frame per model."),
     batch_size: int = typer.Option(4, min=1, help="Frames per inference batch."),

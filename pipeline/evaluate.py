@@ -166,11 +166,11 @@ def training_summary(document: dict) -> dict:
     return summary
 
 
-def paper_figures(model_name: str, generator: torch.nn.Module | None) -> dict | None:
+def paper_figures(model_name: str, config=None) -> dict | None:
     """The paper's Table 2/3 figures for this architecture (the `c` flag does not change G)."""
     entry = paper_model(model_name)
-    if entry is None and generator is not None and getattr(generator.config, "conditional", False):
-        entry = paper_model(dataclasses.replace(generator.config, conditional=False).name)
+    if entry is None and config is not None and getattr(config, "conditional", False):
+        entry = paper_model(dataclasses.replace(config, conditional=False).name)
     if entry is None:
         return None
     return {"l1": entry.l1_error, "parameters_m": entry.parameters_m, "titan_x_seconds": entry.titan_x_seconds,
@@ -353,7 +353,7 @@ def evaluate_checkpoints(
             parameters=colorizer.parameters, frames=overall.frames, metrics=overall.means(),
             per_recording=per_recording,
             ms_per_frame=time_per_frame_ms(colorizer, device) if timing and not is_baseline else None,
-            paper=None if is_baseline else paper_figures(colorizer.model_name, colorizer.generator),
+            paper=None if is_baseline else paper_figures(colorizer.model_name, getattr(colorizer.generator, "config", None)),
             training=colorizer.training,
         ))
 

@@ -1,0 +1,67 @@
+"""evaluate_checkpoints: baselines, per-recording breakdown, paper figures, one bad checkpoint."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from models import parse_model_name, save_generator
+from pipeline import evaluate
+from tests.pipeline.eval_fixtures import make_dataset
+
+
+def test_mean_colour_baseline_predicts_the_train_split_mean(tmp_path):
+    dataset = make_dataset(tmp_path)
+    with h5py.File(dataset / "train" / "road-c.h5") as shard:
+        expected = (shard["rgb"][:].astype(np.float64) / 255.0).reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(evaluate.mean_color_of_split(dataset, "train"), expected)
+
+    results = evaluate.evaluate_checkpoints([evaluate.BASELINE_MEAN_COLOR], dataset, timing=False)
+    (model,) = results.models
+    # L1 of a constant prediction, recomputed directly over all eval frames.
+    errors = []
+    for path in sorted((dataset / "eval").glob("*.h5")):
+        with h5py.File(path) as shard:
+            errors += list(np.abs(shard["rgb"][:] / 255.0 - expected).mean(axis=(1, 2, 3)))
+    assert model.metrics["l1"] == pytest.approx(np.mean(errors))
+    assert model.frames == 5 and model.ms_per_frame is None and model.paper is None
+
+
+def test_per_recording_rows_and_max_frames(tmp_path):
+    dataset = make_dataset(tmp_path)
+    results = evaluate.evaluate_checkpoints([evaluate.BASELINE_NIR_GRAY], dataset, timing=False, max_frames=2)
+    (model,) = results.models
+    assert {name: row["frames"] for name, row in model.per_recording.items()} == {"road-a": 2, "road-b": 2}
+    overall = np.mean([row["l1"] for row in model.per_recording.values()])  # equal frame counts
+    assert model.metrics["l1"] == pytest.approx(overall)
+    assert results.recordings == ["road-a", "road-b"]
+
+
+def test_paper_figures_ignore_the_conditional_flag():
+    assert evaluate.paper_figures("johnson-6", None)["l1"] == pytest.approx(0.126073)
+    config = parse_model_name("estuary-16-isrc")  # Table 2 lists the unconditional estuary-16-isr
+    assert evaluate.paper_figures(config.name, config)["l1"] == pytest.approx(0.089726)
+    assert evaluate.paper_figures("estuary-7", None) is None
+
+
+def test_a_broken_checkpoint_is_listed_and_the_rest_evaluated(tmp_path):
+    dataset = make_dataset(tmp_path)
+    good = save_generator(parse_model_name("unet-64-s").tiny().build(), tmp_path / "first")
+    copy = save_generator(parse_model_name("unet-64-s").tiny().build(), tmp_path / "second")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    results = evaluate.evaluate_checkpoints([str(good), str(broken), str(copy), "baseline:sepia"], dataset,
+                                            timing=False, grid_frames=2)
+    assert [model.label for model in results.models] == [
+        f"{results.models[0].model_name} (first)", f"{results.models[0].model_name} (second)"]
+    reasons = dict(results.failures)
+    assert "invalid JSON" in reasons[str(broken)]
+    assert "unknown baseline" in reasons["baseline:sepia"]
+    assert len(results.grid_frames) == 2
+
+
+def test_an_empty_split_is_one_clear_error(tmp_path):
+    dataset = make_dataset(tmp_path)
+    with pytest.raises(evaluate.EvaluationError, match="'test' split has no shards"):
+        evaluate.evaluate_checkpoints([evaluate.BASELINE_NIR_GRAY], dataset, split="test")
