@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -302,6 +303,7 @@ def evaluate_checkpoints(
     totals = {colorizer.label: {} for colorizer in colorizers}
     failed_labels: set[str] = set()
     done = 0
+    metric_pool = ThreadPoolExecutor(max_workers=max(1, min(batch_size, os.cpu_count() or 1)))
     for summary, frame_count in zip(summaries, frame_counts):
         for start, nir, rgb in iter_shard_batches(summary, batch_size, frame_count):
             nir_tensor = nir_to_tensor(nir, summary.nir_bits).to(device)
@@ -325,8 +327,8 @@ def evaluate_checkpoints(
                     continue
                 predictions = output.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
                 recording_totals = totals[colorizer.label].setdefault(summary.recording_id, MetricTotals())
-                for position in range(len(predictions)):
-                    values = metrics.frame_metrics(predictions[position], targets[position])
+                # NumPy releases the GIL in the large array operations, so frames score in parallel.
+                for values in metric_pool.map(metrics.frame_metrics, predictions, targets):
                     values["psnr"] = min(values["psnr"], PSNR_CAP_DB)
                     recording_totals.add(values)
                 for position, global_index in batch_grid:
@@ -335,6 +337,7 @@ def evaluate_checkpoints(
             done += len(nir)
             if progress is not None:
                 progress(done, total_frames)
+    metric_pool.shutdown()
 
     results = []
     for colorizer in colorizers:
