@@ -180,7 +180,10 @@ def import_pair_folder(
         raise PairImportError(f"{mapping}: {len(unmapped)} pairs have no day/location entry ({shown})")
 
     existing_manifest = _existing_manifest(dataset_dir)
-    assignment = _assign(recordings, split, eval_fraction, split_by, existing_manifest)
+    pair_counts = {recording_id: 0 for recording_id in recordings}
+    for recording_id in pair_recording.values():
+        pair_counts[recording_id] += 1
+    assignment = _assign(recordings, split, eval_fraction, split_by, pair_counts)
     for recording_id, record in recordings.items():
         record["split"] = assignment[recording_id]
         del record["forced_split"]
@@ -264,7 +267,7 @@ def _existing_manifest(dataset_dir: Path) -> dict | None:
         raise PairImportError(f"{error}; refusing to extend it") from None
 
 
-def _assign(recordings, split, eval_fraction, split_by, existing) -> dict[str, str]:
+def _assign(recordings, split, eval_fraction, split_by, pair_counts) -> dict[str, str]:
     if split in SPLITS:
         return {recording_id: split for recording_id in recordings}
     overrides = {rid: record["forced_split"] for rid, record in recordings.items() if record["forced_split"]}
@@ -277,7 +280,8 @@ def _assign(recordings, split, eval_fraction, split_by, existing) -> dict[str, s
         )
     try:
         return assign_splits([(rid, r["day"], r["location"]) for rid, r in recordings.items()],
-                             eval_fraction=eval_fraction, split_by=split_by, overrides=overrides)
+                             eval_fraction=eval_fraction, split_by=split_by, overrides=overrides,
+                             weights=pair_counts)
     except SplitError as error:
         raise PairImportError(str(error)) from None
 

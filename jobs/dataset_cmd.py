@@ -84,10 +84,20 @@ def import_pairs(
         f"registration (before correction; bound {policy.max_shift:g} px, min score {policy.min_score:g})", rows))
     for record in result.recordings.values():
         for error in record.get("errors", [])[:5]:
-            console.print(f"[yellow]skipped:[/] {error}")
+            console.print(f"[yellow]skipped:[/] {error}", soft_wrap=True)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"manifest: {result.manifest_path}")
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    imported = {split: 0 for split in ("train", "eval")}
+    rejected: dict[str, int] = {}
+    for record in result.recordings.values():
+        imported[record["split"]] += record["pairs_imported"]
+        for reason, count in record["rejected"].items():
+            rejected[reason] = rejected.get(reason, 0) + count
+    console.print(
+        f"{sum(imported.values())} pairs imported (train {imported['train']}, eval {imported['eval']}); rejected: "
+        + (", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items())) or "none")
+    )
+    console.print(f"manifest: {result.manifest_path}", soft_wrap=True)
 
 
 @app.command("info")
@@ -139,7 +149,7 @@ def verify(dataset: Path = typer.Argument(..., help="Dataset folder (holds manif
         fail(str(error))
     if problems:
         for problem in problems:
-            console.print(f"[red]✗[/] {problem}")
+            console.print(f"[red]✗[/] {problem}", soft_wrap=True)
         fail(f"{dataset}: {len(problems)} problem(s) found")
     pairs = sum(entry["pairs"] for entry in manifest["shards"])
     console.print(f"[green]✓[/] {dataset}: {len(manifest['shards'])} shards, {pairs} pairs, checksums and schema ok")
