@@ -1,6 +1,7 @@
 """`nircolor models list|show`: the paper's networks with their sizes (paper Table 3)."""
 from __future__ import annotations
 
+import torch
 import typer
 from rich.table import Table
 
@@ -19,10 +20,11 @@ def list_models(
     """Every network of the paper's Tables 1–3: parameters, the paper's parameters, GFLOPs."""
     table = Table(title="Networks of the paper (1 NIR channel in, 3 RGB out)")
     for column in ("name", "params (M)", "paper (M)", "GFLOPs 1024×768", "paper L1", "paper TITAN X (s)"):
-        table.add_column(column, justify="left" if column == "name" else "right")
+        table.add_column(column, justify="left" if column == "name" else "right", no_wrap=column == "name")
     for name in ALL_NAMES:
         config = parse_model_name(name)
-        parameters = count_parameters(build_generator(config)) / 1e6
+        with torch.device("meta"):  # shapes only: no memory, no initialization time
+            parameters = count_parameters(build_generator(config)) / 1e6
         paper = paper_model(name)
         table.add_row(
             name,
