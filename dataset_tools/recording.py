@@ -89,8 +89,8 @@ def _inside(folder: Path, description: Path, name) -> Path:
     """Resolve a file name from recording.json; it must stay inside the recording folder."""
     if not isinstance(name, str) or not name:
         raise RecordingError(f"{description}: file names must be non-empty strings, got {name!r}")
-    path = (folder / name).resolve()
-    if not path.is_relative_to(folder.resolve()):
+    # Lexical check: the name may not climb out of the folder; a symbolic link inside it is fine.
+    if os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == os.pardir:
         raise RecordingError(f"{description}: {name!r} lies outside the recording folder")
     return folder / name
 

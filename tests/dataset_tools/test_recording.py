@@ -1,0 +1,71 @@
+"""Recording folders: a good one loads; each kind of bad one gets one sentence naming the file."""
+import json
+
+import pytest
+
+from dataset_tools.recording import RecordingError, find_recordings, load_recording, stream_times
+from dataset_tools.synthetic import SynthOptions, synthesize_recordings
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recordings")
+    (synthetic,) = synthesize_recordings(root, SynthOptions(count=1, frames=4, width=96, height=64))
+    return synthetic
+
+
+def _folder_with(tmp_path, recording, document, files=("nir.mkv", "rgb.mkv")):
+    folder = tmp_path / "take"
+    folder.mkdir()
+    for name in files:
+        (folder / name).write_bytes((recording.folder / name).read_bytes())
+    (folder / "recording.json").write_text(document if isinstance(document, str) else json.dumps(document))
+    return folder
+
+
+def test_loads_two_file_recording(recording):
+    loaded = load_recording(recording.folder)
+    assert (loaded.id, loaded.day, loaded.location) == (recording.id, recording.day, recording.location)
+    assert loaded.nir_path == recording.folder / "nir.mkv" and loaded.rgb_path == recording.folder / "rgb.mkv"
+    assert stream_times(loaded.nir_path)[0] == pytest.approx([0.0, 0.04, 0.08, 0.12])
+
+
+def test_find_recordings(recording, tmp_path):
+    assert find_recordings(recording.folder.parent) == [recording.folder]
+    assert find_recordings(recording.folder) == [recording.folder]
+    assert find_recordings(tmp_path) == []
+
+
+BASE = {"id": "take", "day": "2017-05-10", "location": "estuary", "nir": "nir.mkv", "rgb": "rgb.mkv"}
+
+
+@pytest.mark.parametrize("document, files, expected", [
+    ('{"id": "take",', ("nir.mkv", "rgb.mkv"), "not valid JSON"),
+    ("[1, 2]", ("nir.mkv", "rgb.mkv"), "expected a JSON object"),
+    ({key: value for key, value in BASE.items() if key != "day"}, ("nir.mkv", "rgb.mkv"), "missing key(s) day"),
+    ({**BASE, "rgb": "../rgb.mkv"}, ("nir.mkv", "rgb.mkv"), "outside the recording folder"),
+    ({**BASE, "nir": "/etc/passwd"}, ("nir.mkv", "rgb.mkv"), "outside the recording folder"),
+    (BASE, ("nir.mkv",), "rgb.mkv: file named in"),
+    ({**{k: v for k, v in BASE.items() if k not in ("nir", "rgb")}, "video": "nir.mkv", "nir_stream": 0,
+      "rgb_stream": 1}, ("nir.mkv",), "RGB stream 1 is missing"),
+    ({**BASE, "id": ""}, ("nir.mkv", "rgb.mkv"), "'id' must be a non-empty string"),
+])
+def test_bad_recordings_give_one_line(recording, tmp_path, document, files, expected):
+    folder = _folder_with(tmp_path, recording, document, files)
+    with pytest.raises(RecordingError) as error:
+        load_recording(folder)
+    message = str(error.value)
+    assert expected in message and "\n" not in message
+    assert str(folder) in message
+
+
+def test_missing_description(tmp_path):
+    with pytest.raises(RecordingError, match="recording.json: missing"):
+        load_recording(tmp_path)
+
+
+def test_unreadable_video_is_a_recording_error(recording, tmp_path):
+    folder = _folder_with(tmp_path, recording, BASE)
+    (folder / "nir.mkv").write_bytes(b"not a video at all" * 10)
+    with pytest.raises(RecordingError, match="nir.mkv: cannot open video"):
+        load_recording(folder)
