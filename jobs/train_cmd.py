@@ -1,7 +1,102 @@
-"""`nircolor train` (placeholder until issue 4 lands)."""
-from jobs.runtime import fail
+"""`nircolor train DATASET RUN_DIR --model NAME`: GAN training (§3.5, §4.2) on Ray Train, resumable."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from pipeline.train import TrainConfig, TrainError, TrainSummary, train as run_training
 
 
-def train() -> None:
-    """Not built yet (issue 4)."""
-    fail("`nircolor train` is not built yet (issue 4)", code=2)
+class _TrainProgress:
+    """Turns rank 0's events into one bar: steps, steps/s, the latest losses, eval L1."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = None
+        self.eval_text = ""
+        self.rate_from: tuple[float, int] | None = None
+
+    def __call__(self, event: dict) -> None:
+        if event["kind"] == "start":
+            if self.task is None:
+                self.task = self.progress.add_task("training", total=event["steps"], completed=event["step"], info="")
+            else:  # the worker group restarted from its last checkpoint
+                self.progress.update(self.task, completed=event["step"])
+                self.progress.console.print(f"workers restarted from step {event['step']}")
+            self.rate_from = (time.monotonic(), event["step"])
+            return
+        if self.task is None:
+            return
+        if "eval_l1" in event:
+            self.eval_text = f"  eval L1 {event['eval_l1']:.4f}" + (" (best)" if event.get("best") else "")
+        losses = "  ".join(f"{name} {value:.4f}" for name, value in event.get("losses", {}).items())
+        started, first = self.rate_from
+        elapsed = time.monotonic() - started
+        rate = (event["step"] - first) / elapsed if elapsed > 0 else 0.0
+        self.progress.update(self.task, completed=event["step"], info=f"{rate:5.2f} steps/s  {losses}{self.eval_text}")
+
+
+def train(
+    dataset: Path = typer.Argument(..., help="Dataset folder (manifest.json + train/ and eval/ HDF5 shards)."),
+    run_dir: Path = typer.Argument(..., help="Run folder: checkpoints/, best/, samples/, tensorboard/. "
+                                             "Re-running on the same folder resumes from its newest checkpoint."),
+    model: str = typer.Option(..., "--model", help="Generator name, e.g. estuary-16-s, unet-64-s, johnson-6 (`nircolor models list`)."),
+    steps: int = typer.Option(60_000, "--steps", min=1, help="Total training steps (§4.2: 60,000); a larger value extends a finished run."),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="Pairs per step per worker (§4.2: 1)."),
+    crop: int | None = typer.Option(None, "--crop", min=8, help="Train on random square crops of this size; default full frames (§4.2)."),
+    l1_weight: float = typer.Option(0.99, "--lambda", min=0.0, max=1.0, help="λ in L_G = (1−λ)·L_adv + λ·L1 (§3.5); 1 trains without a discriminator."),
+    learning_rate: float | None = typer.Option(None, "--lr", min=0.0, help="Adam learning rate; default 1e-3, or 5e-5 for λ ≤ 0.01 (§4.2)."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Write checkpoints/step-XXXXXXX every N steps (and at the end)."),
+    eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Eval-split L1 every N steps, keeping best/ ; 0: never."),
+    sample_every: int = typer.Option(1000, "--sample-every", min=0, help="Write samples/step-XXXXXXX.png (NIR | output | target) every N steps; 0: never."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Ray Train workers (data-parallel DDP replicas)."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per worker; 0 trains on CPU (gloo)."),
+    cpus_per_worker: int = typer.Option(1, "--cpus-per-worker", min=1, help="CPU cores (torch threads) per worker."),
+    seed: int = typer.Option(0, "--seed", help="Seed for initialization, data order, crops and flips."),
+    tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo)."),
+    max_failures: int = typer.Option(2, "--max-failures", min=0, help="Restart lost workers from the last checkpoint up to N times."),
+    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
+) -> None:
+    """Train a generator with the GAN of §3.5 on Ray Train and write checkpoints into RUN_DIR."""
+    config = TrainConfig(
+        model=model, dataset=str(dataset), run_dir=str(run_dir), steps=steps, batch_size=batch_size,
+        crop_size=crop, l1_weight=l1_weight, learning_rate=learning_rate, checkpoint_every=checkpoint_every,
+        eval_every=eval_every, sample_every=sample_every, workers=workers, gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker, seed=seed, tiny=tiny, max_failures=max_failures,
+    )
+    init_ray(address)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
+    )
+    try:
+        with progress:
+            summary = run_training(config, on_progress=_TrainProgress(progress))
+    except TrainError as error:
+        fail(str(error))
+    _print_summary(summary)
+
+
+def _print_summary(summary: TrainSummary) -> None:
+    table = Table(title=f"training run {escape(str(summary.run_dir))}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    trained = summary.final_step - summary.start_step
+    rate = f" ({trained / summary.elapsed_seconds:.2f} steps/s)" if summary.elapsed_seconds > 0 and trained else ""
+    table.add_row("steps", f"{summary.start_step} → {summary.final_step}{rate}")
+    if summary.final_losses:
+        table.add_row("final losses", "  ".join(f"{k} {v:.4f}" for k, v in summary.final_losses.items()))
+    table.add_row("worker restarts", str(summary.restarts))
+    table.add_row("latest checkpoint", escape(str(summary.latest_checkpoint)) if summary.latest_checkpoint else "none")
+    if summary.best_checkpoint is not None:
+        table.add_row("best checkpoint", f"{escape(str(summary.best_checkpoint))} (eval L1 {summary.best_eval_l1:.4f})")
+    else:
+        table.add_row("best checkpoint", "none (no eval split or evaluation disabled)")
+    table.add_row("tensorboard", escape(str(summary.run_dir / "tensorboard")))
+    console.print(table)

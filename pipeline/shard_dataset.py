@@ -76,6 +76,8 @@ class ShardDataset(torch.utils.data.Dataset):
             self.headers.append(header)
         counts = np.array([header.pairs for header in self.headers], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(counts)])
+        if self._starts[-1] == 0:
+            raise DatasetError(f"{self.shard_paths[0].parent}: the shards hold no pairs")
         self._files: dict[int, h5py.File] = {}
 
     @classmethod

@@ -20,6 +20,7 @@ import torch
 
 from dataset_tools.shards import file_sha256
 from models.names import parse_model_name
+from models.preprocess import nir_to_tensor
 from pipeline.gan import GanTrainer, build_discriminator, default_learning_rate, unwrap
 from pipeline.run_folder import RunFolder, RunFolderError, step_name
 from pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, collate_pairs, split_shards, step_loader
@@ -111,23 +112,57 @@ def _sample_pairs(dataset: ShardDataset, count: int):
     return [dataset.read_pair(int(index)) for index in indices]
 
 
+def _eval_set(dataset_dir: Path) -> ShardDataset | None:
+    """Full eval frames, or None when the dataset has no eval pairs (then no best/ is kept)."""
+    shards = split_shards(dataset_dir, "eval")
+    try:
+        return ShardDataset(shards, crop_size=None, flip=False) if shards else None
+    except DatasetError:
+        return None
+
+
 def train_worker(loop: dict) -> None:
     """The per-worker training function (Ray Train); `loop` carries the TrainConfig and driver handles."""
     import ray.train
     import ray.train.torch
 
     config = TrainConfig(**loop["config"])
-    context = ray.train.get_context()
-    rank, world_size = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
-    on_gpu = device.type == "cuda"
     torch.set_num_threads(config.cpus_per_worker)
-    if not on_gpu:
-        # CPU runs are reproducible to the bit: resume equals an uninterrupted run.
+    if device.type != "cuda":
+        # CPU runs are reproducible to the bit: a resume equals an uninterrupted run.
         torch.use_deterministic_algorithms(True, warn_only=True)
+    context = ray.train.get_context()
+    run_worker(
+        config,
+        rank=context.get_world_rank(),
+        world_size=context.get_world_size(),
+        device=device,
+        prepare_model=ray.train.torch.prepare_model,
+        progress_queue=loop.get("progress_queue"),
+        crash_step=loop.get("crash_step"),
+        crash_marker=loop.get("crash_marker"),
+    )
+
+
+def train_in_process(config: TrainConfig) -> TrainSummary:
+    """The same training without Ray: one process, CPU (tests, debugging)."""
+    config = dataclasses.replace(config, dataset=str(Path(config.dataset).absolute()),
+                                 run_dir=str(Path(config.run_dir).absolute()), workers=1)
+    run = prepare_run(config)
+    latest = run.latest_checkpoint()
+    first_step = int(latest.name.split("-")[1]) if latest else 0
+    started = time.monotonic()
+    run_worker(config, rank=0, world_size=1, device=torch.device("cpu"), prepare_model=lambda module: module)
+    return _summary(run, config, first_step, config.steps, time.monotonic() - started, {}, 0)
+
+
+def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch.device, prepare_model,
+               progress_queue=None, crash_step: int | None = None, crash_marker: str | None = None) -> None:
+    """Train from the newest checkpoint of the run folder up to `config.steps` (one worker's share)."""
+    on_gpu = device.type == "cuda"
     run = RunFolder(config.run_dir)
     dataset_dir = Path(config.dataset)
-    progress_queue = loop.get("progress_queue")
 
     torch.manual_seed(config.seed)
     model_config = config.model_config()
@@ -142,9 +177,9 @@ def train_worker(loop: dict) -> None:
     start_step = int(training_state["step"]) if training_state else 0
 
     memory_format = torch.channels_last if on_gpu else torch.contiguous_format
-    generator = ray.train.torch.prepare_model(generator.to(memory_format=memory_format))
+    generator = prepare_model(generator.to(memory_format=memory_format))
     if discriminator is not None:
-        discriminator = ray.train.torch.prepare_model(discriminator.to(memory_format=memory_format))
+        discriminator = prepare_model(discriminator.to(memory_format=memory_format))
     trainer = GanTrainer(generator, discriminator, l1_weight=config.l1_weight,
                          learning_rate=config.resolved_learning_rate(),
                          autocast_dtype=torch.bfloat16 if on_gpu else None)
@@ -158,8 +193,7 @@ def train_worker(loop: dict) -> None:
     batches = StepBatches(len(train_set), batch_size=config.batch_size, seed=config.seed, rank=rank,
                           world_size=world_size, start_step=start_step, stop_step=config.steps)
     loader = step_loader(train_set, batches, loader_workers=config.loader_workers, pin_memory=on_gpu)
-    eval_shards = split_shards(dataset_dir, "eval")
-    eval_set = ShardDataset(eval_shards, crop_size=None, flip=False) if eval_shards else None
+    eval_set = _eval_set(dataset_dir)
     nir_bits = train_set.headers[0].nir_bits
     manifest_hash = manifest_sha256(dataset_dir)
 
@@ -172,8 +206,6 @@ def train_worker(loop: dict) -> None:
         sample_source = eval_set if eval_set is not None else ShardDataset.from_split(dataset_dir, "train", flip=False)
         sample_pairs = _sample_pairs(sample_source, config.sample_frames)
     best_l1 = run.best_eval_l1() if leader else None
-    crash_step = loop.get("crash_step")
-    crash_marker = loop.get("crash_marker")
 
     def to_device(tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(device, non_blocking=True, memory_format=memory_format)
@@ -191,8 +223,6 @@ def train_worker(loop: dict) -> None:
         outputs = []
         with torch.no_grad():
             for nir, _, bits in sample_pairs:
-                from models.preprocess import nir_to_tensor
-
                 outputs.append(bare(to_device(nir_to_tensor(nir, bits))).float().cpu())
         bare.train()
         run.write_sample(step, [pair[0] for pair in sample_pairs], [pair[2] for pair in sample_pairs],

@@ -28,6 +28,8 @@ def write_dataset(root: Path, *, train_pairs: int = 8, eval_pairs: int = 2, heig
         split_shards = shards if split == "train" else 1
         per_shard = np.array_split(np.arange(pairs), split_shards)
         for number, indices in enumerate(per_shard):
+            if len(indices) == 0:
+                continue
             with ShardWriter(root / split / f"{split}-rec{number}.h5", recording_id=f"{split}-rec{number}",
                              day=f"2017-0{number + 1}-01", location=f"{split}-place{number}", split=split,
                              nir_bits=nir_bits, height=height, width=width) as writer:
