@@ -103,7 +103,7 @@ class RegistrationPolicy:
 
     max_shift: float = 4.0
     min_score: float = 0.1
-    correct_above: float = 0.5
+    correct_above: float = 1.0
     max_search: int = 8
 
     def check(self, estimate: ShiftEstimate) -> str | None:
