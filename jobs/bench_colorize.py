@@ -1,7 +1,43 @@
-"""`nircolor bench colorize` (placeholder until issue 5 lands)."""
-from jobs.runtime import fail
+"""`nircolor bench colorize`: end-to-end colorization frames/s against model-only frames/s."""
+from __future__ import annotations
+
+import platform
+
+import torch
+import typer
+from rich.table import Table
+
+from jobs.runtime import console, fail
+from models import CheckpointError, ModelNameError
+from pipeline.colorize_bench import run_colorize_bench
 
 
-def bench_colorize() -> None:
-    """Not built yet (issue 5)."""
-    fail("`nircolor bench colorize` is not built yet (issue 5)", code=2)
+def bench_colorize(
+    model: str = typer.Option("johnson-6", help="Model name (random weights) when no --checkpoint is given."),
+    checkpoint: str = typer.Option(None, help="A trained checkpoint instead of --model."),
+    width: int = typer.Option(320, min=16),
+    height: int = typer.Option(240, min=16),
+    frames: int = typer.Option(64, min=1, help="Frames of the synthetic NIR clip."),
+    batch_size: int = typer.Option(8, min=1),
+    device: str = typer.Option("auto", help="auto, cpu or cuda (bf16 + channels_last)."),
+    codec: str = typer.Option("h264"),
+    preset: str = typer.Option("veryfast"),
+    repeats: int = typer.Option(3, min=1, help="Alternating runs of each; the best of each is reported."),
+) -> None:
+    """Colorize a synthetic clip end to end and compare with the model alone (same batch, device)."""
+    try:
+        result = run_colorize_bench(model, checkpoint, width, height, frames, batch_size, device, codec, preset, repeats)
+    except (ModelNameError, CheckpointError, RuntimeError) as error:
+        fail(str(error))
+    table = Table(title=f"colorize {result.model} {result.width}×{result.height}, batch {result.batch_size}, "
+                        f"{result.device} ({result.threads} threads), {result.frames} frames, {codec} {preset}")
+    for column in ("model-only fps", "end-to-end fps", "ratio", "decode s", "inference s", "encode s", "wall s"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{result.model_fps:.1f}", f"{result.end_to_end_fps:.1f}", f"{100 * result.ratio:.0f}%",
+        f"{result.decode_seconds:.2f}", f"{result.inference_seconds:.2f}", f"{result.encode_seconds:.2f}",
+        f"{result.wall_seconds:.2f}",
+    )
+    console.print(table)
+    console.print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}; "
+                  "decode/inference/encode overlap in threads, so their sum can exceed the wall time")

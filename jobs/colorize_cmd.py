@@ -90,9 +90,15 @@ def print_summary(summary: ColorizeSummary) -> None:
         table.add_row(
             entry.name, _status_style(entry.status), str(entry.frames), f"{entry.duration_seconds:.2f}",
             f"{entry.fps:.1f}" if entry.status == "done" else "-",
-            entry.output if entry.status != "failed" else f"[red]{entry.error}[/]",
+            "[red]see below[/]" if entry.status == "failed" else entry.output + (" [yellow](warning below)[/]" if entry.warning else ""),
         )
     console.print(table)
+    # Problems on whole lines of their own, so paths stay copyable in any terminal width.
+    for entry in summary.outputs:
+        if entry.status == "failed":
+            console.print(f"[red]failed:[/] {entry.error}", soft_wrap=True)
+        elif entry.warning:
+            console.print(f"[yellow]warning:[/] {entry.warning}", soft_wrap=True)
     counts = {status: sum(1 for e in summary.outputs if e.status == status) for status in ("done", "skipped", "failed")}
     console.print(
         f"{counts['done']} colorized, {counts['skipped']} already done, {counts['failed']} failed; "

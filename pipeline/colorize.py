@@ -55,6 +55,7 @@ class OutputSummary:
     duration_seconds: float = 0.0
     fps: float = 0.0
     error: str | None = None
+    warning: str | None = None  # e.g. fewer frames than the container announced (truncated file?)
 
 
 @dataclass
@@ -326,11 +327,18 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
             "wall": wall,
         },
     }
+    expected = _expected_frames(job.info)
+    warning = None
+    if expected and frames < 0.95 * expected - 1:
+        warning = f"{job.source.nir_path}: only {frames} of about {expected} announced frames decoded (truncated file?)"
+    report["expected_frames"] = expected
+    report["warning"] = warning
     _write_json(job.paths["report"], report)
     shutil.rmtree(job.paths["parts"], ignore_errors=True)
     entry = OutputSummary(
         name=job.source.name, origin=job.source.origin, status="done", output=str(job.paths["video"]),
         report=str(job.paths["report"]), frames=frames, duration_seconds=duration, fps=report["fps_achieved"],
+        warning=warning,
     )
     progress("finished", entry=entry)
     return entry
