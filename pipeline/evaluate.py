@@ -8,6 +8,7 @@ Figure 6 comes from the same frames for all of them. Tables and the grid are wri
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -61,7 +62,10 @@ def split_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
         except ImportError:
             pass
         else:
-            return [Path(path) for path in shards_for_split(dataset_dir, split)]
+            try:
+                return [Path(path) for path in shards_for_split(dataset_dir, split)]
+            except (ValueError, KeyError, OSError) as error:
+                raise EvaluationError(f"{dataset_dir}: cannot read the manifest ({error})") from None
     return sorted((dataset_dir / split).glob("*.h5"))
 
 
@@ -141,24 +145,36 @@ def load_colorizer(source: str, dataset_dir: Path, device: str) -> Colorizer:
         raise EvaluationError(f"unknown baseline {source!r}; choose {' or '.join(BASELINES)}")
     generator = load_generator(source, device=device)
     document = generator.checkpoint_info
+    training = training_summary(document, Path(source))
 
     def run(nir: torch.Tensor) -> torch.Tensor:
         return generator(nir)
 
     return Colorizer(
         label=generator.config.name, source=str(source), model_name=generator.config.name, run=run,
-        parameters=count_parameters(generator), generator=generator, training=training_summary(document),
+        parameters=count_parameters(generator), generator=generator, training=training,
     )
 
 
-def training_summary(document: dict) -> dict:
-    """The training settings a checkpoint records that the paper's tables vary (λ, conditional D, step)."""
-    training = document.get("training") or {}
+def training_summary(document: dict, checkpoint_dir: Path | None = None) -> dict:
+    """The training settings a checkpoint records that the paper's tables vary (λ, conditional D, step).
+
+    λ comes from the checkpoint's config.json, else from the run folder's train_config.json
+    (`<run>/best` and `<run>/checkpoints/step-N` lie one or two levels below it).
+    """
+    training = {**(document.get("training") or {}), **document}
     summary = {"step": document.get("training_step")}
-    for key in ("lambda", "l1_weight", "lambda_l1"):
-        if key in training:
-            summary["lambda"] = training[key]
-            break
+    if "lambda" in training or "l1_weight" in training:
+        summary["lambda"] = training.get("lambda", training.get("l1_weight"))
+    elif checkpoint_dir is not None:
+        for folder in (checkpoint_dir.parent, checkpoint_dir.parent.parent):
+            run_config = folder / "train_config.json"
+            if run_config.is_file():
+                try:
+                    summary["lambda"] = json.loads(run_config.read_text()).get("l1_weight")
+                except (OSError, json.JSONDecodeError):
+                    pass
+                break
     if "conditional" in training:
         summary["conditional"] = bool(training["conditional"])
     model_config = (document.get("model") or {}).get("config") or {}

@@ -65,3 +65,18 @@ def test_an_empty_split_is_one_clear_error(tmp_path):
     dataset = make_dataset(tmp_path)
     with pytest.raises(evaluate.EvaluationError, match="'test' split has no shards"):
         evaluate.evaluate_checkpoints([evaluate.BASELINE_NIR_GRAY], dataset, split="test")
+
+
+def test_lambda_and_conditional_flag_come_from_the_checkpoint_or_its_run_folder(tmp_path):
+    from models import read_checkpoint_config
+
+    conditional = parse_model_name("estuary-16-isc").tiny().build()
+    step = save_generator(conditional, tmp_path / "run" / "checkpoints" / "step-0000010", training_step=10,
+                          extra={"lambda": 0.01})
+    summary = evaluate.training_summary(read_checkpoint_config(step), step)
+    assert summary == {"step": 10, "lambda": 0.01, "conditional": True}
+    # The best checkpoint carries no λ: it is read from <run>/train_config.json.
+    (tmp_path / "run" / "train_config.json").write_text('{"l1_weight": 0.99}')
+    best = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "run" / "best")
+    summary = evaluate.training_summary(read_checkpoint_config(best), best)
+    assert summary["lambda"] == 0.99 and summary["conditional"] is False
