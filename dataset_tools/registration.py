@@ -54,6 +54,8 @@ def measure_shift(nir: np.ndarray, rgb: np.ndarray, nir_bits: int = 8, max_searc
     rgb = np.asarray(rgb)
     if nir.ndim != 2 or rgb.shape != nir.shape + (3,):
         raise ValueError(f"NIR {nir.shape} and RGB {rgb.shape} frames do not match (expected (H,W) and (H,W,3))")
+    if min(nir.shape) < 12:
+        return ShiftEstimate(0.0, 0.0, 0.0)  # too small to hold structure worth aligning
     nir_float = nir.astype(np.float32) / float(2 ** int(nir_bits) - 1)
     luminance = _luminance(rgb)
     height, width = nir.shape
