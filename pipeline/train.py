@@ -150,16 +150,18 @@ def train_in_process(config: TrainConfig) -> TrainSummary:
     config = dataclasses.replace(config, dataset=str(Path(config.dataset).absolute()),
                                  run_dir=str(Path(config.run_dir).absolute()), workers=1)
     run = prepare_run(config)
-    latest = run.latest_checkpoint()
-    first_step = int(latest.name.split("-")[1]) if latest else 0
     started = time.monotonic()
-    run_worker(config, rank=0, world_size=1, device=torch.device("cpu"), prepare_model=lambda module: module)
-    return _summary(run, config, first_step, config.steps, time.monotonic() - started, {}, 0)
+    first_step, final_step = run_worker(config, rank=0, world_size=1, device=torch.device("cpu"),
+                                        prepare_model=lambda module: module)
+    return _summary(run, config, first_step, final_step, time.monotonic() - started, {}, 0)
 
 
 def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch.device, prepare_model,
-               progress_queue=None, crash_step: int | None = None, crash_marker: str | None = None) -> None:
-    """Train from the newest checkpoint of the run folder up to `config.steps` (one worker's share)."""
+               progress_queue=None, crash_step: int | None = None, crash_marker: str | None = None) -> tuple[int, int]:
+    """Train from the newest checkpoint of the run folder up to `config.steps` (one worker's share).
+
+    Returns (the step it resumed from, the step it reached).
+    """
     on_gpu = device.type == "cuda"
     run = RunFolder(config.run_dir)
     dataset_dir = Path(config.dataset)
@@ -277,6 +279,7 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     if writer is not None:
         writer.close()
     train_set.close()
+    return start_step, step
 
 
 def prepare_run(config: TrainConfig) -> RunFolder:

@@ -1,0 +1,95 @@
+"""Training runs: run-folder layout, exact resume, refused setting changes, a lost worker, two Ray nodes."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from models.checkpoint import load_generator, read_checkpoint_config
+from pipeline.train import CRASH_MARKER_VARIABLE, CRASH_STEP_VARIABLE, TrainConfig, TrainError, train, train_in_process
+from tests.pipeline.shard_factory import write_dataset
+
+
+def _config(tmp_path, dataset, run_name: str, **overrides) -> TrainConfig:
+    settings = dict(model="johnson-6", dataset=str(dataset), run_dir=str(tmp_path / run_name), steps=8, crop_size=32,
+                    checkpoint_every=2, eval_every=4, sample_every=4, keep_checkpoints=2, tiny=True, seed=7)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=2, height=40, width=48)
+
+
+def _state(run_dir, step):
+    checkpoint = run_dir / "checkpoints" / f"step-{step:07d}"
+    return load_file(str(checkpoint / "generator.safetensors")), torch.load(
+        checkpoint / "training_state" / "state.pt", weights_only=True)
+
+
+def test_resuming_after_a_stop_equals_an_uninterrupted_run(tmp_path, dataset):
+    train_in_process(_config(tmp_path, dataset, "stopped", steps=4))
+    resumed = train_in_process(_config(tmp_path, dataset, "stopped", steps=8))
+    assert (resumed.start_step, resumed.final_step) == (4, 8)  # what the worker did, not a folder listing
+    train_in_process(_config(tmp_path, dataset, "straight", steps=8))
+    weights_resumed, state_resumed = _state(tmp_path / "stopped", 8)
+    weights_straight, state_straight = _state(tmp_path / "straight", 8)
+    assert weights_resumed.keys() == weights_straight.keys()
+    for key in weights_straight:
+        assert torch.equal(weights_resumed[key], weights_straight[key]), key
+    for key, value in state_straight["discriminator"].items():
+        assert torch.equal(state_resumed["discriminator"][key], value), key
+    assert state_resumed["data_position"] == state_straight["data_position"] == {
+        "step": 8, "epoch": 1, "batch_in_epoch": 2, "world_size": 1, "seed": 7}
+
+
+def test_run_folder_holds_checkpoints_best_samples_and_config(tmp_path, dataset):
+    summary = train_in_process(_config(tmp_path, dataset, "run", sample_frames=2))
+    run = tmp_path / "run"
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["step-0000006", "step-0000008"]
+    document = read_checkpoint_config(run / "checkpoints" / "step-0000008")
+    assert document["training_step"] == 8 and document["model"]["config"]["base_channels"] == 4
+    best = read_checkpoint_config(run / "best")
+    assert best["training_step"] in (4, 8) and summary.best_eval_l1 == best["eval_l1"]
+    sample = cv2.imread(str(run / "samples" / "step-0000008.png"))
+    assert sample.shape == (2 * 40, 3 * 48, 3)  # two eval frames, NIR | output | target
+    assert (run / "samples" / "step-0000004.png").is_file()
+    assert json.loads((run / "train_config.json").read_text())["model_name"] == "johnson-1"
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    generator = load_generator(run / "best")
+    output = generator(torch.rand(1, 1, 40, 48))
+    assert output.shape == (1, 3, 40, 48)
+
+
+def test_a_resume_with_other_defining_settings_is_refused(tmp_path, dataset):
+    train_in_process(_config(tmp_path, dataset, "run", steps=2))
+    with pytest.raises(TrainError, match=r"other settings \(l1_weight 0\.99 → 1\.0\)"):
+        train_in_process(_config(tmp_path, dataset, "run", steps=4, l1_weight=1.0))
+
+
+def test_bad_dataset_and_model_are_reported_in_one_sentence(tmp_path, dataset):
+    with pytest.raises(TrainError, match="missing_dataset: dataset folder not found"):
+        train_in_process(_config(tmp_path, tmp_path / "missing_dataset", "a"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrainError, match="empty: no train shards"):
+        train_in_process(_config(tmp_path, tmp_path / "empty", "a"))
+    with pytest.raises(TrainError, match="unknown model family"):
+        train_in_process(_config(tmp_path, dataset, "b", model="resnet-9"))
+
+
+def test_a_lost_worker_restarts_from_the_last_checkpoint(tmp_path, dataset, ray_local, monkeypatch):
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_STEP_VARIABLE, "5")
+    monkeypatch.setenv(CRASH_MARKER_VARIABLE, str(marker))
+    events = []
+    summary = train(_config(tmp_path, dataset, "run", workers=2, steps=8, checkpoint_every=4, eval_every=8,
+                            sample_every=0), on_progress=events.append)
+    assert marker.read_text().startswith("rank 1 exited at step 5")
+    starts = [event["step"] for event in events if event["kind"] == "start"]
+    assert starts == [0, 4]  # the second worker group resumed from checkpoint 4
+    assert summary.restarts == 1 and summary.final_step == 8
+    assert read_checkpoint_config(tmp_path / "run" / "checkpoints" / "step-0000008")["training_step"] == 8
