@@ -167,18 +167,25 @@ def _closest_subset(weights: list[float], target: float, total: float, need_some
         return set()
     unit = max(total, 1e-9) / 1000.0
     steps = [max(1, round(weight / unit)) for weight in weights]
-    reachable: dict[int, tuple[int, ...]] = {0: ()}
+    # grid sum → (previous grid sum, position added, groups used, true weight): parent pointers, not copies.
+    reachable: dict[int, tuple[int, int, int, float]] = {0: (-1, -1, 0, 0.0)}
     for position, step in enumerate(steps):
-        for grid_sum, subset in list(reachable.items()):
-            reachable.setdefault(grid_sum + step, subset + (position,))
+        for grid_sum, (_, _, used, weight) in list(reachable.items()):
+            if grid_sum + step not in reachable:
+                reachable[grid_sum + step] = (grid_sum, position, used + 1, weight + weights[position])
     candidates = [
-        subset for subset in reachable.values()
-        if (subset or not need_some) and (len(subset) < len(weights) or not keep_one)
+        grid_sum for grid_sum, (_, _, used, _) in reachable.items()
+        if (used or not need_some) and (used < len(weights) or not keep_one)
     ]
     if not candidates:
         return set()
-    best = min(candidates, key=lambda subset: (abs(sum(weights[i] for i in subset) - target), len(subset)))
-    return set(best)
+    best = min(candidates, key=lambda g: (abs(reachable[g][3] - target), reachable[g][2], g))
+    chosen = set()
+    while best > 0:
+        previous, position, _, _ = reachable[best]
+        chosen.add(position)
+        best = previous
+    return chosen
 
 
 def _shared_keys(component: Component, split_by: str) -> str:
