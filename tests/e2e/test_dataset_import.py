@@ -116,3 +116,24 @@ def test_real_vcip_val_pairs_are_registered(tmp_path, shared_data):
     assert manifest["splits"]["eval"]["pairs"] == 18
     result = runner.invoke(app, ["dataset", "verify", str(dataset)])
     assert result.exit_code == 0, result.output
+
+
+def test_mapping_overrides_and_reimport_replace(tmp_path, pair_folder):
+    folder, _ = pair_folder
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({
+        "city_*": {"day": "2017-05-01", "location": "city", "split": "eval"},
+        "forest_*": {"day": "2017-06-02", "location": "forest"},
+    }))
+    dataset = tmp_path / "dataset"
+    for _ in range(2):  # the second import replaces the first one's recordings
+        result = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(dataset), "--mapping", str(mapping)])
+        assert result.exit_code == 0, result.output
+    manifest = read_manifest(dataset)
+    assert manifest["recordings"]["pairs-2017-05-01-city"]["split"] == "eval"  # forced against the 0.2 target
+    assert manifest["recordings"]["pairs-2017-06-02-forest"]["split"] == "train"
+    assert len(manifest["shards"]) == 2 and len(manifest["build_parameters"]["imports"]) == 2
+    assert sorted(p.name for p in dataset.rglob("*.h5")) == sorted(entry["path"].split("/")[1] for entry in manifest["shards"])
+    result = runner.invoke(app, ["dataset", "import-pairs", str(folder / ".."), str(dataset), "--split", "train",
+                                 "--mapping", str(mapping), "--day", "2017-01-01"])
+    assert result.exit_code == 1 and "not both" in result.output
