@@ -150,6 +150,15 @@ def colorize_inputs(
             job.started = time.perf_counter()
         return job.error is None  # the rest of a failed input is not worth colorizing
 
+    shown: dict[tuple[str, int], int] = {}  # frames already shown per task, from live reports
+
+    def on_frames(name: str, segment: int, frames: int) -> None:
+        job = by_name[name]
+        delta = frames - shown.get((name, segment), 0)
+        if delta > 0 and job.error is None:
+            shown[(name, segment)] = frames
+            progress("frames", name=name, frames=delta)
+
     def on_result(result: TaskResult) -> None:
         job = by_name[result.name]
         if job.error is not None:
@@ -162,12 +171,12 @@ def colorize_inputs(
         job.results[result.segment] = result
         if len(job.tasks) > 1:
             _save_part_result(job, result)
-        progress("frames", name=job.source.name, frames=result.frames)
+        on_frames(result.name, result.segment, result.frames)
         if len(job.results) == len(job.tasks):
             summary.outputs.append(_finish(job, checkpoint, model_name, options, progress))
 
     if pending:
-        summary.workers = _run_tasks(pending, checkpoint, options, worker_class, on_start, on_result)
+        summary.workers = _run_tasks(pending, checkpoint, options, worker_class, on_start, on_result, on_frames)
     summary.wall_seconds = time.perf_counter() - started
     order = {str(Path(given)): index for index, given in enumerate(inputs)}
     summary.outputs.sort(key=lambda entry: order.get(entry.origin, len(order)))
@@ -354,7 +363,7 @@ def _write_json(path: Path, document: dict) -> None:
 # --- execution: in this process, or on Ray actors ------------------------------------------------
 
 
-def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result) -> int:
+def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames) -> int:
     import ray
 
     use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
@@ -362,9 +371,9 @@ def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result) ->
         worker = worker_class(checkpoint, options.device, options.batch_size)
         for task in tasks:
             if on_start(task):
-                on_result(worker(task))
+                on_result(worker(task, on_frames))
         return 1
-    return _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result)
+    return _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames)
 
 
 def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
@@ -383,7 +392,7 @@ def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
     return workers, {"num_cpus": max(1, cpus // workers)}
 
 
-def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result) -> int:
+def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames) -> int:
     import ray
     from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
@@ -395,6 +404,9 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result) -
     def new_actor():
         return remote_class.remote(worker_class, checkpoint, device, options.batch_size, resources.get("num_cpus"))
 
+    # Live frame counts travel through a tiny actor (counts only, never frames); a retried task
+    # reports absolute counts again, so nothing is counted twice.
+    board = ray.remote(_ProgressBoard).options(num_cpus=0).remote()
     idle = [new_actor() for _ in range(workers)]
     queue = list(tasks)
     attempts: dict[tuple[str, int], int] = {}
@@ -405,10 +417,12 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result) -
             if not on_start(task):
                 continue
             actor = idle.pop()
-            running[actor.run.remote(task)] = (actor, task)
+            running[actor.run.remote(task, board)] = (actor, task)
         if not running:
             continue
-        done, _ = ray.wait(list(running), num_returns=1)
+        done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+        for (name, segment), frames in ray.get(board.snapshot.remote()).items():
+            on_frames(name, segment, frames)
         for reference in done:
             actor, task = running.pop(reference)
             try:
@@ -428,7 +442,21 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result) -
             on_result(result)
     for actor in idle:
         ray.kill(actor, no_restart=True)
+    ray.kill(board)
     return workers
+
+
+class _ProgressBoard:
+    """Latest frame count per (recording, segment), written by workers, read by the driver."""
+
+    def __init__(self):
+        self.frames: dict[tuple[str, int], int] = {}
+
+    def report(self, name: str, segment: int, frames: int) -> None:
+        self.frames[(name, segment)] = frames
+
+    def snapshot(self) -> dict:
+        return dict(self.frames)
 
 
 class _RayWorker:
@@ -437,5 +465,6 @@ class _RayWorker:
     def __init__(self, worker_class, checkpoint, device, batch_size, threads):
         self.worker = worker_class(checkpoint, device, batch_size, threads=threads)
 
-    def run(self, task: ColorizeTask) -> TaskResult:
-        return self.worker(task)
+    def run(self, task: ColorizeTask, board=None) -> TaskResult:
+        report = None if board is None else (lambda name, segment, frames: board.report.remote(name, segment, frames))
+        return self.worker(task, report)

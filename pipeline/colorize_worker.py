@@ -149,11 +149,12 @@ class ColorizeWorker:
     def info(self) -> dict:
         return {"model": self.colorizer.model_name, "device": str(self.colorizer.device)}
 
-    def __call__(self, task: ColorizeTask) -> TaskResult:
+    def __call__(self, task: ColorizeTask, report_frames=None) -> TaskResult:
+        """Run one task; `report_frames(name, segment, frames_done)` is called about twice a second."""
         result = TaskResult(task.name, task.segment, device=str(self.colorizer.device))
         started = time.perf_counter()
         try:
-            self._run(task, result)
+            self._run(task, result, report_frames)
         except (VideoError, ValueError, OSError) as error:
             result.error = str(error)
         except Exception as error:  # one bad input must not take the actor down with a traceback
@@ -161,7 +162,7 @@ class ColorizeWorker:
         result.wall_seconds = time.perf_counter() - started
         return result
 
-    def _run(self, task: ColorizeTask, result: TaskResult) -> None:
+    def _run(self, task: ColorizeTask, result: TaskResult, report_frames=None) -> None:
         stop = threading.Event()
         decoded: queue.Queue = queue.Queue(maxsize=self.queue_batches)
         colorized: queue.Queue = queue.Queue(maxsize=self.queue_batches)
@@ -216,6 +217,7 @@ class ColorizeWorker:
 
         def encode() -> None:
             writer = review = None
+            last_report = time.perf_counter()
             try:
                 writer = VideoWriter(
                     task.output_path, width=task.width, height=task.height, time_base=task.time_base,
@@ -243,6 +245,9 @@ class ColorizeWorker:
                         result.last_seconds = frame.seconds
                         result.frames += 1
                     result.encode_seconds += time.perf_counter() - clock
+                    if report_frames is not None and time.perf_counter() - last_report > 0.5:
+                        report_frames(task.name, task.segment, result.frames)
+                        last_report = time.perf_counter()
                 if errors or stop.is_set():
                     raise RuntimeError("stopped")
                 clock = time.perf_counter()

@@ -100,8 +100,12 @@ def test_segment_parallel_equals_single_pass_with_ffv1(tmp_path, checkpoint, ray
     nir = write_nir(tmp_path / "long.mp4", list(range(30)), gop=5)  # keyframes every 0.2 s
     common = dict(codec="ffv1", batch_size=4, workers=2, batch_grid_seconds=0.2, executor="ray")
     single = colorize_inputs(checkpoint, [nir], tmp_path / "single", ColorizeOptions(segment_seconds=None, **common))
-    parallel = colorize_inputs(checkpoint, [nir], tmp_path / "parallel", ColorizeOptions(segment_seconds=0.3, **common))
+    events = []
+    parallel = colorize_inputs(checkpoint, [nir], tmp_path / "parallel", ColorizeOptions(segment_seconds=0.3, **common),
+                               progress=lambda event, **fields: events.append((event, fields)))
     assert not single.failed and not parallel.failed
+    # Live counts and final results together show every frame exactly once.
+    assert sum(fields["frames"] for event, fields in events if event == "frames") == 30
     assert json.loads((tmp_path / "parallel" / "long.json").read_text())["segments"] > 2
     single_frames = list(iter_frames(tmp_path / "single" / "long.mp4", kind="rgb"))
     parallel_frames = list(iter_frames(tmp_path / "parallel" / "long.mp4", kind="rgb"))
@@ -171,12 +175,12 @@ def test_rerun_after_interruption_skips_finished_outputs(tmp_path, checkpoint):
 class CrashOnceWorker(ColorizeWorker):
     """Kills its actor process the first time it runs (a lost node), then works normally."""
 
-    def __call__(self, task):
+    def __call__(self, task, report_frames=None):
         marker = Path(task.output_path).parent / "crashed-once"
         if not marker.exists():
             marker.write_text("x")
             os._exit(1)
-        return super().__call__(task)
+        return super().__call__(task, report_frames)
 
 
 def test_lost_actor_work_is_retried(tmp_path, checkpoint, ray_local):
