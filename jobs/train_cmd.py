@@ -88,7 +88,10 @@ def _print_summary(summary: TrainSummary) -> None:
     table.add_column(style="bold")
     table.add_column()
     trained = summary.final_step - summary.start_step
-    rate = f" ({trained / summary.elapsed_seconds:.2f} steps/s)" if summary.elapsed_seconds > 0 and trained else ""
+    rate = ""
+    if summary.training_seconds > 0 and trained:
+        rate = (f" ({trained / summary.training_seconds:.2f} steps/s; {summary.elapsed_seconds:.0f} s with Ray startup"
+                + (", restarts" if summary.restarts else "") + ")")
     table.add_row("steps", f"{summary.start_step} → {summary.final_step}{rate}")
     if summary.final_losses:
         table.add_row("final losses", "  ".join(f"{k} {v:.4f}" for k, v in summary.final_losses.items()))

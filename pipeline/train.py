@@ -99,6 +99,8 @@ class TrainSummary:
     best_eval_l1: float | None
     final_losses: dict
     restarts: int
+    training_seconds: float = 0.0  # from the first worker start to the end, without Ray's startup
+    worker_nodes: dict = dataclasses.field(default_factory=dict)  # rank → Ray node id of the last start
 
 
 def manifest_sha256(dataset_dir: Path) -> str | None:
@@ -153,7 +155,8 @@ def train_in_process(config: TrainConfig) -> TrainSummary:
     started = time.monotonic()
     first_step, final_step = run_worker(config, rank=0, world_size=1, device=torch.device("cpu"),
                                         prepare_model=lambda module: module)
-    return _summary(run, config, first_step, final_step, time.monotonic() - started, {}, 0)
+    elapsed = time.monotonic() - started
+    return _summary(run, config, first_step, final_step, elapsed, {}, 0, training_seconds=elapsed)
 
 
 def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch.device, prepare_model,
@@ -233,8 +236,12 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     last_report = 0.0
     losses: dict = {}
     step = start_step
-    if progress_queue is not None and leader:
-        progress_queue.put({"kind": "start", "step": start_step, "steps": config.steps, "world_size": world_size})
+    if progress_queue is not None:
+        import ray
+
+        progress_queue.put({"kind": "worker", "rank": rank, "node_id": ray.get_runtime_context().get_node_id()})
+        if leader:
+            progress_queue.put({"kind": "start", "step": start_step, "steps": config.steps, "world_size": world_size})
     for nir, rgb in loader:
         step_losses = trainer.step(to_device(nir), to_device(rgb))
         step += 1
@@ -357,7 +364,7 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
     started = time.monotonic()
     thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
     thread.start()
-    restarts, last_losses = -1, {}
+    restarts, last_losses, worker_nodes, first_start = -1, {}, {}, None
     while True:
         alive = thread.is_alive()
         try:
@@ -365,8 +372,12 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
         except (queue_module.Empty, Exception):
             events = []
         for event in events:
+            if event["kind"] == "worker":
+                worker_nodes[event["rank"]] = event["node_id"]
+                continue
             if event["kind"] == "start":
                 restarts += 1
+                first_start = first_start or time.monotonic()
             elif event.get("losses"):
                 last_losses = event["losses"]
             if on_progress is not None:
@@ -374,7 +385,8 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
         if not alive:
             break
         thread.join(timeout=0.25)
-    elapsed = time.monotonic() - started
+    finished = time.monotonic()
+    elapsed = finished - started
     try:
         ray.kill(progress_queue.actor)
     except Exception:  # the queue actor is gone already
@@ -386,16 +398,17 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
         raise TrainError(f"training failed: {_first_line(result.error)}")
     final = run.latest_checkpoint()
     final_step = int(final.name.split("-")[1]) if final else 0
-    return _summary(run, config, first_step, final_step, elapsed, last_losses, max(restarts, 0))
+    return _summary(run, config, first_step, final_step, elapsed, last_losses, max(restarts, 0),
+                    training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes)
 
 
 def _summary(run: RunFolder, config: TrainConfig, start_step: int, final_step: int, elapsed: float,
-             losses: dict, restarts: int) -> TrainSummary:
+             losses: dict, restarts: int, **details) -> TrainSummary:
     best = run.best if (run.best / "config.json").is_file() else None
     return TrainSummary(
         run_dir=run.path, final_step=final_step, start_step=start_step, elapsed_seconds=elapsed,
         latest_checkpoint=run.latest_checkpoint(), best_checkpoint=best, best_eval_l1=run.best_eval_l1(),
-        final_losses=losses, restarts=restarts,
+        final_losses=losses, restarts=restarts, **details,
     )
 
 

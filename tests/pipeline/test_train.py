@@ -93,3 +93,24 @@ def test_a_lost_worker_restarts_from_the_last_checkpoint(tmp_path, dataset, ray_
     assert starts == [0, 4]  # the second worker group resumed from checkpoint 4
     assert summary.restarts == 1 and summary.final_step == 8
     assert read_checkpoint_config(tmp_path / "run" / "checkpoints" / "step-0000008")["training_step"] == 8
+
+
+def test_training_spans_two_ray_nodes(tmp_path, dataset):
+    """Two nodes of two CPUs and workers of two CPUs each: one worker per node, DDP across nodes."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()  # the shared embedded Ray restarts on the next `ray_local` use
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=2)
+        ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+        summary = train(_config(tmp_path, dataset, "run", workers=2, cpus_per_worker=2, steps=4, checkpoint_every=4,
+                                eval_every=4, sample_every=0))
+        node_ids = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert summary.final_step == 4 and summary.restarts == 0
+    assert len(node_ids) == 2 and set(summary.worker_nodes.values()) == node_ids
+    assert read_checkpoint_config(tmp_path / "run" / "checkpoints" / "step-0000004")["training_step"] == 4
