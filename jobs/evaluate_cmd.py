@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -69,7 +70,7 @@ def _print_results(results: EvaluationResults) -> None:
     for model in results.models:
         paper = model.paper or {}
         table.add_row(
-            model.label, _number(model.metrics["l1"], "{:.6f}"), _number(paper.get("l1"), "{:.6f}"),
+            escape(model.label), _number(model.metrics["l1"], "{:.6f}"), _number(paper.get("l1"), "{:.6f}"),
             _number(model.metrics["psnr"], "{:.2f}"), _number(model.metrics["ssim"], "{:.4f}"),
             _number(model.metrics["delta_e"], "{:.2f}"),
             _number(model.parameters / 1e6 if model.parameters else None, "{:.3g}"),
@@ -78,11 +79,11 @@ def _print_results(results: EvaluationResults) -> None:
         )
     console.print(table)
     for source, reason in results.failures:
-        console.print(f"[red]not evaluated[/] {source}: {reason.removeprefix(f'{source}: ')}")
+        console.print(f"[red]not evaluated[/] {escape(source)}: {escape(reason.removeprefix(f'{source}: '))}")
     if results.files:
         console.print("written:")
         for path in results.files:
-            console.print(f"  {path}")
+            console.print(f"  {escape(str(path))}")
 
 
 def _evaluate_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, max_frames: int | None,
@@ -113,7 +114,7 @@ def _evaluate_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, 
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(json.dumps(json_safe(document), indent=2) + "\n")
         temporary.replace(path)
-        console.print(f"written:\n  {path}")
+        console.print(f"written:\n  {escape(str(path))}")
 
 
 def _print_warping(video: Path, rgb_source: VideoSource | None, result: WarpingResult) -> None:
@@ -122,9 +123,9 @@ def _print_warping(video: Path, rgb_source: VideoSource | None, result: WarpingR
     table = Table(title=f"warping error (mean |frame t − warped t−1| over visible pixels, [0,1]) over {result.pairs} frame pairs")
     table.add_column("video")
     table.add_column("warping error ↓", justify="right")
-    table.add_row(f"colorized: {video.name}", _number(result.colorized, "{:.5f}"))
+    table.add_row(f"colorized: {escape(video.name)}", _number(result.colorized, "{:.5f}"))
     if rgb_source is not None:
-        table.add_row(f"ground-truth RGB: {rgb_source.path.name}", _number(result.ground_truth, "{:.5f}"))
+        table.add_row(f"ground-truth RGB: {escape(rgb_source.path.name)}", _number(result.ground_truth, "{:.5f}"))
     console.print(table)
     ratio = (result.colorized / result.ground_truth) if result.ground_truth else None
     notes = [f"{result.valid_fraction:.1%} of pixels visible in both frames on average"]
