@@ -240,13 +240,21 @@ class SegmentIngestor:
     """Decode one segment of both streams, pair, sample, register, write its shard (runs inside an actor)."""
 
     def __call__(self, task: SegmentTask) -> SegmentResult:
+        import cv2
+
         started = time.perf_counter()
+        # One core per actor, and OpenCV's threaded reductions (template matching) sum in an order
+        # that depends on the thread count: single-threaded, a shard's bytes do not depend on the host.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         try:
             result = _ingest_segment(task)
         except (VideoError, RecordingError, OSError, ValueError) as error:
             message = str(error) if isinstance(error, (VideoError, RecordingError)) else \
                 f"{task.nir_path}: segment {task.segment} failed ({type(error).__name__}: {error})"
             result = SegmentResult(task.recording_id, task.segment, error=message)
+        finally:
+            cv2.setNumThreads(threads)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -269,7 +277,7 @@ def _next_frame(frames, wanted: float, pending: list):
 
 
 def _ingest_segment(task: SegmentTask) -> SegmentResult:
-    from dataset_tools.registration import RegistrationPolicy, register_pair
+    from dataset_tools.registration import RegistrationPolicy, apply_shift
     from dataset_tools.sampling import Sampler, SamplingOptions
     from dataset_tools.shards import ShardWriter
     from dataset_tools.video import iter_frames
@@ -306,15 +314,18 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
                 if reason:
                     rejected[reason] += 1
                     continue
-                registered = register_pair(nir.array, rgb.array, task.nir_bits, policy)
-                estimate = registered.estimate
-                shifts.append((round(estimate.dy, 4), round(estimate.dx, 4)))
-                scores.append(round(estimate.score, 4))
-                if registered.rejected:
-                    rejected[registered.rejected] += 1
+                estimate = _measure(nir.array, rgb.array, task.nir_bits, policy)
+                shifts.append((estimate.dy, estimate.dx))
+                scores.append(estimate.score)
+                reason = policy.check(estimate)
+                if reason:
+                    rejected[reason] += 1
                     continue
-                corrected += registered.rgb is not rgb.array
-                writer.append(nir.array, registered.rgb, frame_index, nir.seconds,
+                rgb_array = rgb.array
+                if estimate.magnitude > policy.correct_above:
+                    rgb_array = apply_shift(rgb_array, estimate.dy, estimate.dx)
+                    corrected += 1
+                writer.append(nir.array, rgb_array, frame_index, nir.seconds,
                               shift=(estimate.dy, estimate.dx), score=estimate.score)
                 stored += 1
                 _maybe_crash(task)
@@ -340,6 +351,15 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
     _write_state(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
                                          "size": shard_path.stat().st_size if shard else None})
     return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats)
+
+
+def _measure(nir, rgb, nir_bits: int, policy):
+    """The registration estimate rounded to 0.001 px: the last float bits of OpenCV's correlation vary
+    with the process's library state, and a shard must not (same inputs, same bytes)."""
+    from dataset_tools.registration import ShiftEstimate, measure_shift
+
+    estimate = measure_shift(nir, rgb, nir_bits, max_search=policy.max_search)
+    return ShiftEstimate(round(estimate.dy, 3), round(estimate.dx, 3), round(estimate.score, 4))
 
 
 def _maybe_crash(task: SegmentTask) -> None:
