@@ -1,7 +1,48 @@
-"""`nircolor bench train` (placeholder until issue 4 lands)."""
-from jobs.runtime import fail
+"""`nircolor bench train`: Ray Train GAN steps/s against the same step in a plain loop (docs/benchmarks.md)."""
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from pipeline.train_bench import bench_train as run_bench
 
 
-def bench_train() -> None:
-    """Not built yet (issue 4)."""
-    fail("`nircolor bench train` is not built yet (issue 4)", code=2)
+def bench_train(
+    model: str = typer.Option("johnson-6", "--model", help="Generator name (`nircolor models list`)."),
+    steps: int = typer.Option(60, "--steps", min=3, help="Steps per side; the first is warm-up and not timed."),
+    crop: int | None = typer.Option(64, "--crop", min=8, help="Random crop size; 0 trains on the full frames."),
+    frame: str = typer.Option("256x256", "--frame", help="Synthetic frame size HxW (1024x768 frames are 768x1024)."),
+    l1_weight: float = typer.Option(0.99, "--lambda", min=0.0, max=1.0, help="λ; below 1 the discriminator is trained too."),
+    tiny: bool = typer.Option(False, "--tiny", help="Use the model's test-size variant."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="1 to benchmark on a GPU."),
+    cpus_per_worker: int = typer.Option(1, "--cpus-per-worker", min=1, help="torch threads on both sides."),
+    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
+) -> None:
+    """Time GAN training steps in Ray Train (one worker) and in a plain loop on the same device."""
+    try:
+        height, width = (int(part) for part in frame.lower().split("x"))
+    except ValueError:
+        fail(f"--frame {frame!r}: expected HxW, e.g. 768x1024")
+    crop_size = crop or None
+    if crop_size is not None and (crop_size > height or crop_size > width):
+        fail(f"--crop {crop_size} is larger than the {height}×{width} frame")
+    init_ray(address)
+    with console.status(f"timing {steps} steps of {model}: plain loop, Ray Train, plain loop"):
+        try:
+            result = run_bench(model, steps=steps, crop_size=crop_size, frame_size=(height, width), tiny=tiny,
+                               gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker, l1_weight=l1_weight)
+        except ValueError as error:
+            fail(str(error))
+    table = Table(title=f"GAN training steps/s: {result.model}, λ={l1_weight}, "
+                        f"{'crop ' + str(crop_size) if crop_size else 'full ' + frame} on {result.device}",
+                  title_justify="left")
+    for column in ("", "steps/s", "timed steps"):
+        table.add_column(column, justify="right" if column else "left")
+    before, after = result.plain_runs
+    table.add_row("plain loop (mean of before/after)", f"{result.plain_steps_per_second:.2f} ({before:.2f}/{after:.2f})",
+                  str(result.timed_steps))
+    table.add_row("Ray Train (1 worker)", f"{result.ray_steps_per_second:.2f}", str(result.timed_steps))
+    console.print(table)
+    console.print(f"Ray Train overhead: {result.overhead_percent:+.1f}% (goal ≤ 10%); "
+                  f"whole Ray run incl. startup and checkpoint: {result.ray_wall_seconds:.1f} s")

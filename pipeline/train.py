@@ -101,6 +101,7 @@ class TrainSummary:
     restarts: int
     training_seconds: float = 0.0  # from the first worker start to the end, without Ray's startup
     worker_nodes: dict = dataclasses.field(default_factory=dict)  # rank → Ray node id of the last start
+    loop_steps_per_second: float | None = None  # rank 0's training loop after its first step (benchmarks)
 
 
 def manifest_sha256(dataset_dir: Path) -> str | None:
@@ -236,6 +237,8 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     last_report = 0.0
     losses: dict = {}
     step = start_step
+    # Loop timing for `nircolor bench train`: from the end of the first step (warm-up) to the end of the last.
+    timed_from: tuple[float, int] | None = None
     if progress_queue is not None:
         import ray
 
@@ -245,6 +248,13 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     for nir, rgb in loader:
         step_losses = trainer.step(to_device(nir), to_device(rgb))
         step += 1
+        if step == start_step + 1 or step == config.steps:
+            if on_gpu:
+                torch.cuda.synchronize(device)
+            if timed_from is None:
+                timed_from = (time.perf_counter(), step)
+            else:
+                loop_timing = (time.perf_counter() - timed_from[0], step - timed_from[1])
         if crash_step is not None and rank == world_size - 1 and rank > 0 and step == crash_step:
             if not os.path.exists(crash_marker):
                 Path(crash_marker).write_text(f"rank {rank} exited at step {step}\n")
@@ -285,6 +295,9 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
             progress_queue.put({"kind": "step", "step": step, "losses": losses, **events})
     if writer is not None:
         writer.close()
+        if progress_queue is not None and step - start_step > 1:
+            progress_queue.put({"kind": "finished", "step": step, "loop_seconds": loop_timing[0],
+                                "loop_steps": loop_timing[1]})
     train_set.close()
     return start_step, step
 
@@ -364,7 +377,7 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
     started = time.monotonic()
     thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
     thread.start()
-    restarts, last_losses, worker_nodes, first_start = -1, {}, {}, None
+    restarts, last_losses, worker_nodes, first_start, loop_rate = -1, {}, {}, None, None
     while True:
         alive = thread.is_alive()
         try:
@@ -374,6 +387,9 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
         for event in events:
             if event["kind"] == "worker":
                 worker_nodes[event["rank"]] = event["node_id"]
+                continue
+            if event["kind"] == "finished":
+                loop_rate = event["loop_steps"] / event["loop_seconds"] if event["loop_seconds"] > 0 else None
                 continue
             if event["kind"] == "start":
                 restarts += 1
@@ -399,7 +415,8 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
     final = run.latest_checkpoint()
     final_step = int(final.name.split("-")[1]) if final else 0
     return _summary(run, config, first_step, final_step, elapsed, last_losses, max(restarts, 0),
-                    training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes)
+                    training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes,
+                    loop_steps_per_second=loop_rate)
 
 
 def _summary(run: RunFolder, config: TrainConfig, start_step: int, final_step: int, elapsed: float,
