@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
@@ -52,8 +53,21 @@ def reproduce(
         elif event["kind"] == "evaluate":
             console.print(f"[bold]evaluating[/] {event['models']} models and baselines on the eval split")
 
+    progress = Progress(TextColumn("  steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=console, transient=True)
+    bar = {}
+
+    def on_train_progress(event: dict) -> None:
+        if event["kind"] == "start":
+            if "task" in bar:
+                progress.remove_task(bar["task"])
+            bar["task"] = progress.add_task("steps", total=event["steps"], completed=event["step"])
+        elif "task" in bar:
+            progress.update(bar["task"], completed=event["step"])
+
     try:
-        summary = run_reproduce(config, on_event=on_event)
+        with progress:
+            summary = run_reproduce(config, on_event=on_event, on_train_progress=on_train_progress)
     except EvaluationError as error:
         fail(str(error))
     _print_summary(summary)

@@ -98,11 +98,13 @@ def reproduce(
     *,
     train_function: Callable | None = None,
     on_event: Callable[[dict], None] | None = None,
+    on_train_progress: Callable[[dict], None] | None = None,
 ) -> ReproduceSummary:
     """Train every planned run (resuming finished or interrupted ones), evaluate, write the tables.
 
     Needs a running Ray (jobs.runtime.init_ray). One failed training is recorded and the others go on.
-    `train_function(TrainConfig)` defaults to `pipeline.train.train` (tests pass a stand-in).
+    `train_function(TrainConfig)` defaults to `pipeline.train.train` (tests pass a stand-in);
+    `on_train_progress` receives its progress events (see `pipeline.train.train`).
     """
     from pipeline.evaluate import BASELINES, evaluate_checkpoints
     from pipeline.train import TrainConfig, TrainError, train
@@ -123,7 +125,8 @@ def reproduce(
         )
         entry = {"run": planned.run_name, "model": planned.model, "lambda": planned.l1_weight}
         try:
-            summary = train_function(train_config)
+            options = {"on_progress": on_train_progress} if on_train_progress is not None else {}
+            summary = train_function(train_config, **options)
             if summary.latest_checkpoint is None:
                 raise TrainError("training wrote no checkpoint")
             entry["checkpoint"] = str(summary.latest_checkpoint)
@@ -141,14 +144,15 @@ def reproduce(
         evaluation = evaluate_checkpoints(sources, config.dataset, "eval", out_dir=out_dir / "evaluation",
                                           timing=config.timing)
         files = list(evaluation.files)
-        table = paper_layout_markdown(config.experiment if not config.models else "custom", runs, evaluation)
+        table = paper_layout_markdown(config.experiment if not config.models else "custom", runs, evaluation,
+                                      tiny=config.tiny)
         path = out_dir / f"{config.experiment if not config.models else 'custom'}.md"
         _write_text(path, table)
         files.append(path)
     return ReproduceSummary(runs=runs, evaluation=evaluation, files=files)
 
 
-def paper_layout_markdown(experiment: str, runs: list[dict], evaluation) -> str:
+def paper_layout_markdown(experiment: str, runs: list[dict], evaluation, *, tiny: bool = False) -> str:
     """Our L1 errors in the paper's table layout, each cell `ours (paper)`."""
     by_checkpoint = {model.source: model for model in evaluation.models}
     l1 = {}
@@ -162,6 +166,8 @@ def paper_layout_markdown(experiment: str, runs: list[dict], evaluation) -> str:
         return f"{ours_text} ({paper:.6f})" if paper is not None else ours_text
 
     lines = [f"# {experiment}: L1 error, ours (paper)", ""]
+    if tiny:
+        lines += ["Trained as test-size (`--tiny`) variants: the paper's figures are for the full-size networks.", ""]
     if experiment == "table1":
         headers = [f"λ = {weight:g}" + (", C" if conditional else "") for weight, conditional in TABLE1_SETTINGS]
         lines += ["| architecture | " + " | ".join(headers) + " |", "|---|" + "---|" * len(headers)]
