@@ -58,7 +58,7 @@ def colorize(
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Also write NIR | colorized | RGB ground truth."),
     batch_size: int = typer.Option(8, min=1, help="Frames per inference batch."),
     workers: int = typer.Option(0, min=0, help="Actors; 0 = one per GPU, or one per 2 CPUs."),
-    segment_seconds: float = typer.Option(20.0, min=0.0, help="Cut longer recordings at keyframes into parallel segments (0 = never)."),
+    segment_seconds: float = typer.Option(20.0, min=0.0, help="Cut longer recordings into segments of about this length, colorized in parallel (0 = never). Cuts fall on keyframes at least 10 s apart."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     address: str = typer.Option(None, help=ADDRESS_HELP),
 ) -> None:

@@ -162,6 +162,7 @@ def colorize_inputs(
     def on_result(result: TaskResult) -> None:
         job = by_name[result.name]
         if job.error is not None:
+            shutil.rmtree(job.paths["parts"], ignore_errors=True)  # a sibling segment that was still running
             return
         if result.error:
             job.error = result.error
