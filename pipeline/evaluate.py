@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -319,41 +318,38 @@ def evaluate_checkpoints(
     totals = {colorizer.label: {} for colorizer in colorizers}
     failed_labels: set[str] = set()
     done = 0
-    metric_pool = ThreadPoolExecutor(max_workers=max(1, min(batch_size, os.cpu_count() or 1)))
-    for summary, frame_count in zip(summaries, frame_counts):
-        for start, nir, rgb in iter_shard_batches(summary, batch_size, frame_count):
-            nir_tensor = nir_to_tensor(nir, summary.nir_bits).to(device)
-            targets = rgb.astype(np.float64) / 255.0
-            batch_grid = [(position, done + position) for position in range(len(nir)) if done + position in grid_indices]
-            for position, global_index in batch_grid:
-                gray = (nir_tensor[position, 0].cpu().numpy() * 255.0).round().astype(np.uint8)
-                grid_samples.append({
-                    "recording_id": summary.recording_id, "index": start + position, "global_index": int(global_index),
-                    "nir": np.repeat(gray[..., None], 3, axis=-1), "target": rgb[position], "predictions": {},
-                })
-            for colorizer in colorizers:
-                if colorizer.label in failed_labels:
-                    continue
-                try:
-                    with torch.inference_mode():
-                        output = colorizer.run(nir_tensor).float().clamp(0.0, 1.0)
-                except RuntimeError as error:  # e.g. out of memory: this model stops, the others go on
-                    failed_labels.add(colorizer.label)
-                    failures.append((colorizer.source, f"failed on {summary.path.name}: {str(error).splitlines()[0]}"))
-                    continue
-                predictions = output.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
-                recording_totals = totals[colorizer.label].setdefault(summary.recording_id, MetricTotals())
-                # NumPy releases the GIL in the large array operations, so frames score in parallel.
-                for values in metric_pool.map(metrics.frame_metrics, predictions, targets):
-                    values["psnr"] = min(values["psnr"], PSNR_CAP_DB)
-                    recording_totals.add(values)
+    workers = max(1, min(batch_size, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as metric_pool:
+        for summary, frame_count in zip(summaries, frame_counts):
+            for start, nir, rgb in iter_shard_batches(summary, batch_size, frame_count):
+                nir_tensor = nir_to_tensor(nir, summary.nir_bits).to(device)
+                targets = rgb.astype(np.float64) / 255.0
+                batch_grid = [(position, done + position) for position in range(len(nir)) if done + position in grid_indices]
                 for position, global_index in batch_grid:
-                    sample = next(s for s in grid_samples if s["global_index"] == global_index)
-                    sample["predictions"][colorizer.label] = (predictions[position] * 255.0).round().astype(np.uint8)
-            done += len(nir)
-            if progress is not None:
-                progress(done, total_frames)
-    metric_pool.shutdown()
+                    gray = (nir_tensor[position, 0].cpu().numpy() * 255.0).round().astype(np.uint8)
+                    grid_samples.append({
+                        "recording_id": summary.recording_id, "index": start + position, "global_index": int(global_index),
+                        "nir": np.repeat(gray[..., None], 3, axis=-1), "target": rgb[position], "predictions": {},
+                    })
+                for colorizer in colorizers:
+                    if colorizer.label in failed_labels:
+                        continue
+                    try:
+                        predictions = _colorize(colorizer, nir_tensor)
+                    except RuntimeError as error:  # e.g. out of memory: this model stops, the others go on
+                        failed_labels.add(colorizer.label)
+                        failures.append((colorizer.source, f"failed on {summary.path.name}: {str(error).splitlines()[0]}"))
+                        continue
+                    recording_totals = totals[colorizer.label].setdefault(summary.recording_id, MetricTotals())
+                    # NumPy releases the GIL in the large array operations, so frames score in parallel.
+                    for values in metric_pool.map(score_frame, predictions, targets):
+                        recording_totals.add(values)
+                    for position, global_index in batch_grid:
+                        sample = next(s for s in grid_samples if s["global_index"] == global_index)
+                        sample["predictions"][colorizer.label] = (predictions[position] * 255.0).round().astype(np.uint8)
+                done += len(nir)
+                if progress is not None:
+                    progress(done, total_frames)
 
     results = []
     for colorizer in colorizers:
@@ -389,19 +385,37 @@ def evaluate_checkpoints(
     return evaluation
 
 
+def _colorize(colorizer: Colorizer, nir: torch.Tensor) -> np.ndarray:
+    """(B,1,H,W) NIR → (B,H,W,3) float64 RGB in [0,1], as the metrics take it."""
+    with torch.inference_mode():
+        output = colorizer.run(nir).float().clamp(0.0, 1.0)
+    return output.permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+
+
+def score_frame(prediction: np.ndarray, target: np.ndarray) -> dict:
+    values = metrics.frame_metrics(prediction, target)
+    values["psnr"] = min(values["psnr"], PSNR_CAP_DB)
+    return values
+
+
 def _disambiguate_labels(colorizers: list[Colorizer]) -> None:
-    """Two checkpoints of one architecture (e.g. Table 1's λ sweep) get their folder name appended."""
+    """Two checkpoints of one architecture (e.g. Table 1's λ sweep) get their run's name appended."""
     seen: dict[str, int] = {}
     for colorizer in colorizers:
         seen[colorizer.label] = seen.get(colorizer.label, 0) + 1
     for colorizer in colorizers:
         if seen[colorizer.label] > 1:
-            colorizer.label = f"{colorizer.label} ({Path(colorizer.source).name})"
+            colorizer.label = f"{colorizer.label} ({run_name(Path(colorizer.source))})"
     labels = [colorizer.label for colorizer in colorizers]
     for index, colorizer in enumerate(colorizers):
-        if labels.count(colorizer.label) > 1:  # same folder name in different places
+        if labels.count(colorizer.label) > 1:  # same run name in different places
             colorizer.label = f"{colorizer.label} #{index + 1}"
 
 
-def finite_or_none(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+def run_name(checkpoint: Path) -> str:
+    """`<run>/checkpoints/step-N` and `<run>/best` are named after <run>; other folders by their own name."""
+    if checkpoint.name.startswith("step-") and checkpoint.parent.name == "checkpoints":
+        return f"{checkpoint.parent.parent.name} {checkpoint.name}"
+    if checkpoint.name == "best":
+        return f"{checkpoint.parent.name} best"
+    return checkpoint.name
