@@ -42,6 +42,7 @@ class ColorizeOptions:
     device: str = "auto"
     suffix: str = ".mp4"  # MP4 keeps the input's time base exactly (Matroska rounds to 1 ms)
     executor: str = "auto"  # "ray", "local" (this process), or "auto": Ray when it is initialized
+    threads: int | None = None  # torch threads per worker; None: the CPUs a Ray actor holds (or torch's default)
 
 
 @dataclass
@@ -369,7 +370,7 @@ def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result, on
 
     use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
     if not use_ray:
-        worker = worker_class(checkpoint, options.device, options.batch_size)
+        worker = worker_class(checkpoint, options.device, options.batch_size, threads=options.threads)
         for task in tasks:
             if on_start(task):
                 on_result(worker(task, on_frames))
@@ -403,7 +404,8 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, o
     remote_class = ray.remote(_RayWorker).options(max_restarts=2, max_task_retries=2, **resources)
 
     def new_actor():
-        return remote_class.remote(worker_class, checkpoint, device, options.batch_size, resources.get("num_cpus"))
+        threads = options.threads or resources.get("num_cpus")
+        return remote_class.remote(worker_class, checkpoint, device, options.batch_size, threads)
 
     # Live frame counts travel through a tiny actor (counts only, never frames); a retried task
     # reports absolute counts again, so nothing is counted twice.
