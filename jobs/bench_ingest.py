@@ -1,7 +1,67 @@
-"""`nircolor bench ingest` (placeholder until issue 3 lands)."""
-from jobs.runtime import fail
+"""`nircolor bench ingest`: dataset-build throughput against decode-only of the same files on the same workers."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import typer
+
+from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+
+GOAL = 0.70  # ingest should keep at least 70% of the decoder's frame rate
 
 
-def bench_ingest() -> None:
-    """Not built yet (issue 3)."""
-    fail("`nircolor bench ingest` is not built yet (issue 3)", code=2)
+def bench_ingest(
+    recordings: Path | None = typer.Option(None, "--recordings", help="Recording folders to use (default: synthetic)."),
+    count: int = typer.Option(4, "--count", min=1, help="Synthetic recordings."),
+    frames: int = typer.Option(100, "--frames", min=2, help="Frames per synthetic recording."),
+    size: str = typer.Option("640x480", "--size", help="Synthetic frame size WxH."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Actors; 0 = one per CPU."),
+    segment_seconds: float = typer.Option(2.0, "--segment-seconds", min=0.0, help="Segment length for both runs."),
+    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
+) -> None:
+    """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
+    from dataset_tools.synthetic import SynthOptions, synthesize_recordings
+    from pipeline.ingest import IngestOptions, build_dataset, decode_only
+
+    scratch = Path(tempfile.mkdtemp(prefix="nircolor-bench-ingest-"))
+    try:
+        if recordings is None:
+            try:
+                width, height = (int(part) for part in size.lower().split("x"))
+            except ValueError:
+                fail(f"--size {size!r}: expected WxH, e.g. 640x480")
+            recordings = scratch / "recordings"
+            with console.status(f"writing {count} synthetic recordings of {frames} frames at {width}x{height}"):
+                synthesize_recordings(recordings, SynthOptions(count=count, frames=frames, width=width,
+                                                               height=height, days=count, locations=count))
+        elif not recordings.is_dir():
+            fail(f"{recordings}: no such folder")
+        init_ray(address)
+        options = IngestOptions(workers=workers or None, executor="ray", segment_seconds=segment_seconds or None,
+                                eval_fraction=0.0 if count == 1 else 0.2)
+        with console.status("decode only"):
+            decoded, decode_seconds, decode_workers = decode_only(recordings, options)
+        with console.status("full ingest"):
+            summary = build_dataset(recordings, scratch / "dataset", options)
+        if summary.error or summary.failed:
+            fail(summary.error or summary.failed[0].error)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    decode_rate = decoded / decode_seconds
+    ingest_rate = summary.frames_decoded / summary.seconds
+    ratio = ingest_rate / decode_rate
+    console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
+                  f"{summary.workers} ingest workers, {decode_workers} decode workers")
+    console.print(f"decode only : {decoded} frames in {decode_seconds:.2f} s = {decode_rate:.1f} frames/s")
+    console.print(f"full ingest : {summary.frames_decoded} frames, {summary.pairs_stored} pairs in "
+                  f"{summary.seconds:.2f} s = {ingest_rate:.1f} frames/s, {summary.pairs_stored / summary.seconds:.1f} pairs/s "
+                  f"(planning, pairing, sampling, registration, HDF5 writing, manifest)")
+    busy = sum(summary.stage_seconds.values()) or 1.0
+    console.print("ingest worker time: " + ", ".join(
+        f"{stage} {seconds / busy:.0%}" for stage, seconds in sorted(summary.stage_seconds.items(), key=lambda x: -x[1])))
+    verdict = "[green]meets[/]" if ratio >= GOAL else "[red]misses[/]"
+    console.print(f"ingest / decode = {ratio:.0%} ({verdict} the {GOAL:.0%} goal)")

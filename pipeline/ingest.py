@@ -82,6 +82,7 @@ class SegmentResult:
     error: str | None = None
     skipped: bool = False  # already complete from an earlier run
     seconds: float = 0.0
+    timing: dict = field(default_factory=dict)  # seconds per stage (decode, sample, register, write)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class BuildSummary:
     pairs_stored: int = 0
     seconds: float = 0.0
     workers: int = 0
+    stage_seconds: dict = field(default_factory=dict)  # summed over workers: decode, sample, register, write
     error: str | None = None  # a problem that stopped the whole build (e.g. no possible split)
 
     @property
@@ -292,6 +294,8 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
     corrected = stored = missing = 0
     frames_decoded = 0
     writer = None
+    timing: Counter = Counter()  # seconds per stage, for `nircolor bench ingest`
+    clock = time.perf_counter
     if task.pairs:
         bounds_nir = (task.pairs[0][1], task.pairs[-1][1] + 1e-4)
         bounds_rgb = (task.pairs[0][2], task.pairs[-1][2] + 1e-4)
@@ -304,35 +308,46 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
                              split=task.split, nir_bits=task.nir_bits, height=task.height, width=task.width)
         try:
             for frame_index, nir_seconds, rgb_seconds in task.pairs:
+                mark = clock()
                 nir = _next_frame(nir_frames, nir_seconds, nir_pending)
                 rgb = _next_frame(rgb_frames, rgb_seconds, rgb_pending)
+                timing["decode"] += clock() - mark
                 frames_decoded += (nir is not None) + (rgb is not None)
                 if nir is None or rgb is None:
                     missing += 1  # a packet that did not decode into a frame
                     continue
+                mark = clock()
                 reason = sampler.consider(nir.array, rgb.array, nir.seconds, task.nir_bits)
+                timing["sample"] += clock() - mark
                 if reason:
                     rejected[reason] += 1
                     continue
+                mark = clock()
                 estimate = _measure(nir.array, rgb.array, task.nir_bits, policy)
                 shifts.append((estimate.dy, estimate.dx))
                 scores.append(estimate.score)
                 reason = policy.check(estimate)
                 if reason:
+                    timing["register"] += clock() - mark
                     rejected[reason] += 1
                     continue
                 rgb_array = rgb.array
                 if estimate.magnitude > policy.correct_above:
                     rgb_array = apply_shift(rgb_array, estimate.dy, estimate.dx)
                     corrected += 1
+                timing["register"] += clock() - mark
+                mark = clock()
                 writer.append(nir.array, rgb_array, frame_index, nir.seconds,
                               shift=(estimate.dy, estimate.dx), score=estimate.score)
+                timing["write"] += clock() - mark
                 stored += 1
                 _maybe_crash(task)
             nir_frames.close()
             rgb_frames.close()
+            mark = clock()
             if stored:
                 info = writer.close()
+                timing["write"] += clock() - mark
             else:
                 writer.abort()
         except BaseException:
@@ -350,7 +365,7 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
     }
     _write_state(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
                                          "size": shard_path.stat().st_size if shard else None})
-    return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats)
+    return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats, timing=dict(timing))
 
 
 def _measure(nir, rgb, nir_bits: int, policy):
@@ -379,20 +394,42 @@ def _write_state(path: Path, document: dict) -> None:
 # ---------------------------------------------------------------------------------------------- running
 
 
-def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Callable[[SegmentResult], None]) -> int:
+class SegmentDecoder:
+    """Benchmark baseline: decode the same segment of both streams and nothing else."""
+
+    def __call__(self, task: SegmentTask) -> SegmentResult:
+        from dataset_tools.video import iter_frames
+
+        started = time.perf_counter()
+        frames = 0
+        if task.pairs:
+            for path, stream, kind, column in ((task.nir_path, task.nir_stream, "nir", 1),
+                                               (task.rgb_path, task.rgb_stream, "rgb", 2)):
+                for _ in iter_frames(path, stream, kind=kind, start_seconds=task.pairs[0][column],
+                                     end_seconds=task.pairs[-1][column] + 1e-4):
+                    frames += 1
+        return SegmentResult(task.recording_id, task.segment, stats={"frames_decoded": frames},
+                             seconds=time.perf_counter() - started)
+
+    def run(self, task: SegmentTask) -> SegmentResult:
+        return self(task)
+
+
+def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Callable[[SegmentResult], None],
+               worker_class: type = SegmentIngestor) -> int:
     import ray
 
     use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
     if not use_ray or not tasks:
-        ingestor = SegmentIngestor()
+        worker = worker_class()
         for task in tasks:
-            on_result(ingestor(task))
+            on_result(worker(task))
         return 1
     from ray.exceptions import RayActorError
 
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     workers = max(1, min(options.workers or cpus, len(tasks)))
-    remote_class = ray.remote(SegmentIngestor).options(num_cpus=1, max_restarts=2, max_task_retries=2)
+    remote_class = ray.remote(worker_class).options(num_cpus=1, max_restarts=2, max_task_retries=2)
     idle = [remote_class.remote() for _ in range(workers)]
     queue = list(tasks)
     attempts: Counter = Counter()
@@ -485,6 +522,8 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
         if result.error is None:
             summary.segments_done += 1
             summary.frames_decoded += result.stats.get("frames_decoded", 0)
+            for stage, seconds in result.timing.items():
+                summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
         progress({"type": "segment", "recording_id": result.recording_id, "skipped": False,
                   "frames": result.stats.get("frames_decoded", 0), "stored": result.stats.get("stored", 0),
                   "error": result.error})
@@ -513,6 +552,29 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
     summary.pairs_stored = sum(shard["pairs"] for shard in shards)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def decode_only(recordings_root: str | os.PathLike, options: IngestOptions | None = None) -> tuple[int, float, int]:
+    """Benchmark baseline: decode every segment `build_dataset` would ingest, on the same workers.
+
+    Returns (frames decoded, wall seconds of the decoding, workers); planning is not timed.
+    """
+    options = options or IngestOptions()
+    tasks = []
+    for folder in find_recordings(recordings_root):
+        plan = _plan_recording(Path(folder), options)
+        if plan.error is None:
+            plan.split = "train"
+            tasks.extend(_tasks_for(plan, Path(recordings_root) / ".unused", options))
+    frames = 0
+
+    def on_result(result: SegmentResult) -> None:
+        nonlocal frames
+        frames += result.stats.get("frames_decoded", 0)
+
+    started = time.perf_counter()
+    workers = _run_tasks(tasks, options, on_result, worker_class=SegmentDecoder)
+    return frames, time.perf_counter() - started, workers
 
 
 def _relative(folder: Path, root: Path) -> str:
