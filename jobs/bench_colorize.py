@@ -1,6 +1,7 @@
 """`nircolor bench colorize`: end-to-end colorization frames/s against model-only frames/s."""
 from __future__ import annotations
 
+import os
 import platform
 
 import torch
@@ -23,21 +24,27 @@ def bench_colorize(
     codec: str = typer.Option("h264"),
     preset: str = typer.Option("veryfast"),
     repeats: int = typer.Option(3, min=1, help="Alternating runs of each; the best of each is reported."),
+    threads: int = typer.Option(0, min=0, help="torch threads (0 = torch's default)."),
 ) -> None:
     """Colorize a synthetic clip end to end and compare with the model alone (same batch, device)."""
+    load_before = os.getloadavg()[0]
     try:
-        result = run_colorize_bench(model, checkpoint, width, height, frames, batch_size, device, codec, preset, repeats)
+        result = run_colorize_bench(model, checkpoint, width, height, frames, batch_size, device, codec, preset, repeats,
+                                    threads or None)
     except (ModelNameError, CheckpointError, RuntimeError) as error:
         fail(str(error))
     table = Table(title=f"colorize {result.model} {result.width}×{result.height}, batch {result.batch_size}, "
                         f"{result.device} ({result.threads} threads), {result.frames} frames, {codec} {preset}")
-    for column in ("model-only fps", "end-to-end fps", "ratio", "decode s", "inference s", "encode s", "wall s"):
+    for column in ("model-only fps", "end-to-end fps", "ratio", "CPU s/frame model", "CPU s/frame end-to-end",
+                   "CPU ratio", "decode s", "inference s", "encode s", "wall s"):
         table.add_column(column, justify="right")
     table.add_row(
-        f"{result.model_fps:.1f}", f"{result.end_to_end_fps:.1f}", f"{100 * result.ratio:.0f}%",
+        f"{result.model_fps:.2f}", f"{result.end_to_end_fps:.2f}", f"{100 * result.ratio:.0f}%",
+        f"{result.model_cpu_per_frame:.3f}", f"{result.end_to_end_cpu_per_frame:.3f}", f"{100 * result.cpu_ratio:.0f}%",
         f"{result.decode_seconds:.2f}", f"{result.inference_seconds:.2f}", f"{result.encode_seconds:.2f}",
         f"{result.wall_seconds:.2f}",
     )
     console.print(table)
-    console.print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}; "
-                  "decode/inference/encode overlap in threads, so their sum can exceed the wall time")
+    console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+                  f"load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after; best of {repeats} runs each. "
+                  "Decode, inference and encode overlap in threads, so their sum can exceed the wall time.")
