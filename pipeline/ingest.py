@@ -219,6 +219,23 @@ def _tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -
     return tasks
 
 
+def _remove_stale_shards(dataset_dir: Path, plans: list[RecordingPlan], tasks: list[SegmentTask]) -> None:
+    """Shards an earlier build wrote for these recordings that this plan does not make (another split,
+    other segment bounds) would sit beside the dataset unlisted: remove them."""
+    expected = {Path(task.shard_path) for task in tasks}
+    for plan in plans:
+        for split in ("train", "eval"):
+            for path in (dataset_dir / split).glob(f"{glob_escape(plan.recording.id)}-[0-9][0-9][0-9].h5"):
+                if path not in expected:
+                    path.unlink(missing_ok=True)
+
+
+def glob_escape(text: str) -> str:
+    from glob import escape
+
+    return escape(text)
+
+
 def _finished(task: SegmentTask) -> SegmentResult | None:
     """The result an earlier run recorded for this exact task, if its shard is still there intact."""
     try:
@@ -501,6 +518,7 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
     for plan in good:
         plan.split = splits[plan.recording.id]
         tasks.extend(_tasks_for(plan, dataset_dir, options))
+    _remove_stale_shards(dataset_dir, good, tasks)
     progress({"type": "start", "recordings": len(plans), "segments": len(tasks),
               "frames": sum(2 * len(task.pairs) for task in tasks)})
 

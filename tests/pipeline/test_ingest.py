@@ -132,3 +132,16 @@ def test_no_possible_split_stops_with_one_sentence(tmp_path):
     summary = build_dataset(tmp_path / "in", tmp_path / "out", IngestOptions(executor="local"))
     assert summary.error and "--split-by" in summary.error and "\n" not in summary.error
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_rebuild_with_other_splits_leaves_no_stale_shards(tmp_path):
+    synthesize_recordings(tmp_path / "in", SynthOptions(count=2, frames=4, **SMALL))
+    first = build_dataset(tmp_path / "in", tmp_path / "out",
+                          IngestOptions(executor="local", split_overrides=(("drive-000", "eval"),)))
+    second = build_dataset(tmp_path / "in", tmp_path / "out",
+                           IngestOptions(executor="local", split_overrides=(("drive-000", "train"),)))
+    assert first.ok and second.ok
+    listed = {shard["path"] for shard in read_manifest(tmp_path / "out")["shards"]}
+    assert listed == {"eval/drive-001-000.h5", "train/drive-000-000.h5"}
+    on_disk = {str(path.relative_to(tmp_path / "out")) for path in (tmp_path / "out").rglob("*.h5")}
+    assert on_disk == listed
