@@ -1,7 +1,6 @@
 """`nircolor train DATASET RUN_DIR --model NAME`: GAN training (§3.5, §4.2) on Ray Train, resumable."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -29,17 +28,17 @@ class _TrainProgress:
             else:  # the worker group restarted from its last checkpoint
                 self.progress.update(self.task, completed=event["step"])
                 self.progress.console.print(f"workers restarted from step {event['step']}")
-            self.rate_from = (time.monotonic(), event["step"])
+            self.rate_from = (event["time"], event["step"])
             return
-        if self.task is None:
+        if self.task is None or event["kind"] != "step":
             return
         if "eval_l1" in event:
             self.eval_text = f"  eval L1 {event['eval_l1']:.4f}" + (" (best)" if event.get("best") else "")
         losses = "  ".join(f"{name} {value:.4f}" for name, value in event.get("losses", {}).items())
         started, first = self.rate_from
-        elapsed = time.monotonic() - started
-        rate = (event["step"] - first) / elapsed if elapsed > 0 else 0.0
-        self.progress.update(self.task, completed=event["step"], info=f"{rate:5.2f} steps/s  {losses}{self.eval_text}")
+        elapsed = event["time"] - started  # the worker's clock: queue delays do not distort the rate
+        rate = f"{(event['step'] - first) / elapsed:5.2f} steps/s  " if elapsed > 0.5 else ""
+        self.progress.update(self.task, completed=event["step"], info=f"{rate}{losses}{self.eval_text}")
 
 
 def train(

@@ -244,7 +244,8 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
 
         progress_queue.put({"kind": "worker", "rank": rank, "node_id": ray.get_runtime_context().get_node_id()})
         if leader:
-            progress_queue.put({"kind": "start", "step": start_step, "steps": config.steps, "world_size": world_size})
+            progress_queue.put({"kind": "start", "step": start_step, "steps": config.steps, "world_size": world_size,
+                                "time": time.time()})
     for nir, rgb in loader:
         step_losses = trainer.step(to_device(nir), to_device(rgb))
         step += 1
@@ -292,7 +293,7 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
             writer.flush()
         if progress_queue is not None and (events or time.monotonic() - last_report > 1.0):
             last_report = time.monotonic()
-            progress_queue.put({"kind": "step", "step": step, "losses": losses, **events})
+            progress_queue.put({"kind": "step", "step": step, "losses": losses, "time": time.time(), **events})
     if writer is not None:
         writer.close()
         if progress_queue is not None and step - start_step > 1:
@@ -407,11 +408,11 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
         ray.kill(progress_queue.actor)
     except Exception:  # the queue actor is gone already
         pass
-    if "error" in outcome:
-        raise TrainError(f"training failed: {_first_line(outcome['error'])}")
-    result = outcome.get("result")
-    if result is not None and getattr(result, "error", None) is not None:
-        raise TrainError(f"training failed: {_first_line(result.error)}")
+    error = outcome.get("error") or getattr(outcome.get("result"), "error", None)
+    if error is not None:
+        latest = run.latest_checkpoint()
+        resume = f"; re-run the same command to resume from {latest}" if latest else ""
+        raise TrainError(f"training failed: {_describe_failure(error)}{resume}")
     final = run.latest_checkpoint()
     final_step = int(final.name.split("-")[1]) if final else 0
     return _summary(run, config, first_step, final_step, elapsed, last_losses, max(restarts, 0),
@@ -427,6 +428,25 @@ def _summary(run: RunFolder, config: TrainConfig, start_step: int, final_step: i
         latest_checkpoint=run.latest_checkpoint(), best_checkpoint=best, best_eval_l1=run.best_eval_l1(),
         final_losses=losses, restarts=restarts, **details,
     )
+
+
+def _describe_failure(error: BaseException) -> str:
+    """One line for a failed fit(): the first failing worker's own error message when Ray has one."""
+    failures = getattr(error, "worker_failures", None)
+    if failures:
+        # A worker that died takes its peers down with collective errors; name the cause, not the echo.
+        def is_echo(item) -> bool:
+            text = str(item[1])
+            return any(marker in text for marker in ("gloo", "NCCL", "DistBackendError", "Connection reset"))
+
+        rank, failure = sorted(failures.items(), key=lambda item: (is_echo(item), item[0]))[0]
+        lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+        more = f" (and {len(failures) - 1} more workers)" if len(failures) > 1 else ""
+        return f"worker {rank}: {lines[-1] if lines else type(failure).__name__}{more}"
+    controller_failure = getattr(error, "controller_failure", None)
+    if controller_failure is not None:
+        return _first_line(controller_failure)
+    return _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,5 +1,8 @@
-"""`nircolor train` end to end: two Ray workers on CPU, then the best checkpoint colorizes eval frames."""
+"""`nircolor train` end to end: two Ray workers on CPU, one of them lost mid-run, then the best checkpoint
+colorizes eval frames."""
 from __future__ import annotations
+
+import re
 
 import h5py
 import numpy as np
@@ -9,12 +12,19 @@ from typer.testing import CliRunner
 from jobs.cli import app
 from models.checkpoint import load_generator, read_checkpoint_config
 from models.preprocess import nir_to_tensor, rgb_to_tensor, tensor_to_rgb
+from pipeline.train import CRASH_MARKER_VARIABLE, CRASH_STEP_VARIABLE
 from tests.pipeline.shard_factory import write_dataset
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 
-def test_train_cli_with_two_workers_writes_a_checkpoint_that_colorizes(tmp_path, ray_local):
+def test_train_cli_with_two_workers_survives_a_lost_worker_and_its_checkpoint_colorizes(tmp_path, ray_local,
+                                                                                       monkeypatch):
+    # Rank 1 exits once at step 5 (test hook); Ray Train restarts both workers from checkpoint 3.
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_STEP_VARIABLE, "5")
+    monkeypatch.setenv(CRASH_MARKER_VARIABLE, str(marker))
+    monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # notice the lost worker sooner
     dataset = write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=2, height=40, width=48, nir_bits=10)
     run = tmp_path / "run"
     result = runner.invoke(app, [
@@ -22,7 +32,11 @@ def test_train_cli_with_two_workers_writes_a_checkpoint_that_colorizes(tmp_path,
         "--workers", "2", "--checkpoint-every", "3", "--eval-every", "3", "--sample-every", "6", "--seed", "1",
     ])
     assert result.exit_code == 0, result.output
-    assert "0 → 6" in result.output and f"{run / 'best'}" in result.output.replace("\n", "")
+    assert marker.read_text().startswith("rank 1 exited at step 5")
+    output_text = result.output.replace("\n", "")
+    assert "workers restarted from step 3" in output_text
+    assert "0 → 6" in output_text and f"{run / 'best'}" in output_text
+    assert re.search(r"worker restarts\s*│\s*1\s*│", output_text)
     config = read_checkpoint_config(run / "checkpoints" / "step-0000006")
     assert config["preprocessing"]["nir_bits"] == 10 and config["model"]["name"] == "unet-4-s"
 
