@@ -37,12 +37,14 @@ def bench_train(
     table = Table(title=f"GAN training steps/s: {result.model}, λ={l1_weight}, "
                         f"{'crop ' + str(crop_size) if crop_size else 'full ' + frame} on {result.device}",
                   title_justify="left")
-    for column in ("", "steps/s", "timed steps"):
+    for column in ("", "steps/s", "CPU ms/step", "timed steps"):
         table.add_column(column, justify="right" if column else "left")
     before, after = result.plain_runs
     table.add_row("plain loop (mean of before/after)", f"{result.plain_steps_per_second:.2f} ({before:.2f}/{after:.2f})",
-                  str(result.timed_steps))
-    table.add_row("Ray Train (1 worker)", f"{result.ray_steps_per_second:.2f}", str(result.timed_steps))
+                  f"{1000 * result.plain_cpu_seconds_per_step:.1f}", str(result.timed_steps))
+    table.add_row("Ray Train (1 worker)", f"{result.ray_steps_per_second:.2f}",
+                  f"{1000 * result.ray_cpu_seconds_per_step:.1f}", str(result.timed_steps))
     console.print(table)
-    console.print(f"Ray Train overhead: {result.overhead_percent:+.1f}% (goal ≤ 10%); "
-                  f"whole Ray run incl. startup and checkpoint: {result.ray_wall_seconds:.1f} s")
+    console.print(f"Ray Train overhead: {result.overhead_percent:+.1f}% wall time, {result.cpu_overhead_percent:+.1f}% "
+                  f"CPU time per step (goal ≤ 10%); whole Ray run incl. startup and checkpoint: "
+                  f"{result.ray_wall_seconds:.1f} s")

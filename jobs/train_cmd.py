@@ -57,6 +57,7 @@ def train(
     workers: int = typer.Option(1, "--workers", min=1, help="Ray Train workers (data-parallel DDP replicas)."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per worker; 0 trains on CPU (gloo)."),
     cpus_per_worker: int = typer.Option(1, "--cpus-per-worker", min=1, help="CPU cores (torch threads) per worker."),
+    loader_workers: int | None = typer.Option(None, "--loader-workers", min=0, help="Processes per worker reading and decompressing shards; default 2 on GPU, 0 on CPU."),
     seed: int = typer.Option(0, "--seed", help="Seed for initialization, data order, crops and flips."),
     tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo)."),
     max_failures: int = typer.Option(2, "--max-failures", min=0, help="Restart lost workers from the last checkpoint up to N times."),
@@ -67,7 +68,7 @@ def train(
         model=model, dataset=str(dataset), run_dir=str(run_dir), steps=steps, batch_size=batch_size,
         crop_size=crop, l1_weight=l1_weight, learning_rate=learning_rate, checkpoint_every=checkpoint_every,
         eval_every=eval_every, sample_every=sample_every, workers=workers, gpus_per_worker=gpus_per_worker,
-        cpus_per_worker=cpus_per_worker, seed=seed, tiny=tiny, max_failures=max_failures,
+        cpus_per_worker=cpus_per_worker, loader_workers=loader_workers, seed=seed, tiny=tiny, max_failures=max_failures,
     )
     init_ray(address)
     progress = Progress(

@@ -54,7 +54,7 @@ class TrainConfig:
     workers: int = 1
     gpus_per_worker: float = 0.0
     cpus_per_worker: int = 1
-    loader_workers: int = 0
+    loader_workers: int | None = None  # HDF5 reading processes per worker; None: 2 on GPU, 0 on CPU
     sample_frames: int = 3
     max_failures: int = 2
     seed: int = 0
@@ -102,6 +102,7 @@ class TrainSummary:
     training_seconds: float = 0.0  # from the first worker start to the end, without Ray's startup
     worker_nodes: dict = dataclasses.field(default_factory=dict)  # rank → Ray node id of the last start
     loop_steps_per_second: float | None = None  # rank 0's training loop after its first step (benchmarks)
+    loop_cpu_seconds_per_step: float | None = None  # the same, CPU time of rank 0's process per step
 
 
 def manifest_sha256(dataset_dir: Path) -> str | None:
@@ -198,7 +199,8 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     train_set = ShardDataset.from_split(dataset_dir, "train", crop_size=config.crop_size, flip=True, seed=config.seed)
     batches = StepBatches(len(train_set), batch_size=config.batch_size, seed=config.seed, rank=rank,
                           world_size=world_size, start_step=start_step, stop_step=config.steps)
-    loader = step_loader(train_set, batches, loader_workers=config.loader_workers, pin_memory=on_gpu)
+    loader_workers = config.loader_workers if config.loader_workers is not None else (2 if on_gpu else 0)
+    loader = step_loader(train_set, batches, loader_workers=loader_workers, pin_memory=on_gpu)
     eval_set = _eval_set(dataset_dir)
     nir_bits = train_set.headers[0].nir_bits
     manifest_hash = manifest_sha256(dataset_dir)
@@ -253,9 +255,10 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
             if on_gpu:
                 torch.cuda.synchronize(device)
             if timed_from is None:
-                timed_from = (time.perf_counter(), step)
+                timed_from = (time.perf_counter(), step, time.process_time())
             else:
-                loop_timing = (time.perf_counter() - timed_from[0], step - timed_from[1])
+                loop_timing = (time.perf_counter() - timed_from[0], step - timed_from[1],
+                               time.process_time() - timed_from[2])
         if crash_step is not None and rank == world_size - 1 and rank > 0 and step == crash_step:
             if not os.path.exists(crash_marker):
                 Path(crash_marker).write_text(f"rank {rank} exited at step {step}\n")
@@ -298,7 +301,7 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
         writer.close()
         if progress_queue is not None and step - start_step > 1:
             progress_queue.put({"kind": "finished", "step": step, "loop_seconds": loop_timing[0],
-                                "loop_steps": loop_timing[1]})
+                                "loop_steps": loop_timing[1], "loop_cpu_seconds": loop_timing[2]})
     train_set.close()
     return start_step, step
 
@@ -378,7 +381,7 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
     started = time.monotonic()
     thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
     thread.start()
-    restarts, last_losses, worker_nodes, first_start, loop_rate = -1, {}, {}, None, None
+    restarts, last_losses, worker_nodes, first_start, loop_rate, loop_cpu = -1, {}, {}, None, None, None
     while True:
         alive = thread.is_alive()
         try:
@@ -391,6 +394,7 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
                 continue
             if event["kind"] == "finished":
                 loop_rate = event["loop_steps"] / event["loop_seconds"] if event["loop_seconds"] > 0 else None
+                loop_cpu = event["loop_cpu_seconds"] / event["loop_steps"]
                 continue
             if event["kind"] == "start":
                 restarts += 1
@@ -417,7 +421,7 @@ def train(config: TrainConfig, on_progress=None) -> TrainSummary:
     final_step = int(final.name.split("-")[1]) if final else 0
     return _summary(run, config, first_step, final_step, elapsed, last_losses, max(restarts, 0),
                     training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes,
-                    loop_steps_per_second=loop_rate)
+                    loop_steps_per_second=loop_rate, loop_cpu_seconds_per_step=loop_cpu)
 
 
 def _summary(run: RunFolder, config: TrainConfig, start_step: int, final_step: int, elapsed: float,

@@ -28,12 +28,18 @@ class TrainBenchResult:
     timed_steps: int
     plain_steps_per_second: float  # mean of a plain run before and one after the Ray run (shared machines drift)
     plain_runs: tuple[float, float]
+    plain_cpu_seconds_per_step: float  # CPU time per step: steadier than wall time on a shared machine
     ray_steps_per_second: float
+    ray_cpu_seconds_per_step: float
     ray_wall_seconds: float  # the whole Ray Train run, startup and checkpoint included
 
     @property
     def overhead_percent(self) -> float:
         return 100.0 * (self.plain_steps_per_second / self.ray_steps_per_second - 1.0)
+
+    @property
+    def cpu_overhead_percent(self) -> float:
+        return 100.0 * (self.ray_cpu_seconds_per_step / self.plain_cpu_seconds_per_step - 1.0)
 
 
 def write_bench_dataset(directory: Path, *, pairs: int, height: int, width: int) -> Path:
@@ -50,8 +56,8 @@ def write_bench_dataset(directory: Path, *, pairs: int, height: int, width: int)
     return directory
 
 
-def plain_loop_steps_per_second(config: TrainConfig, device: torch.device) -> float:
-    """The GAN step in a plain loop over the same data order (no Ray, no DDP)."""
+def plain_loop_rate(config: TrainConfig, device: torch.device) -> tuple[float, float]:
+    """(steps/s, CPU s/step) of the GAN step in a plain loop over the same data order (no Ray, no DDP)."""
     torch.manual_seed(config.seed)
     model_config = config.model_config()
     on_gpu = device.type == "cuda"
@@ -72,10 +78,11 @@ def plain_loop_steps_per_second(config: TrainConfig, device: torch.device) -> fl
         if step == 1:
             if on_gpu:
                 torch.cuda.synchronize(device)
-            started = time.perf_counter()
+            started = time.perf_counter(), time.process_time()
     if on_gpu:
         torch.cuda.synchronize(device)
-    return (config.steps - 1) / (time.perf_counter() - started)
+    timed = config.steps - 1
+    return timed / (time.perf_counter() - started[0]), (time.process_time() - started[1]) / timed
 
 
 def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tuple[int, int], tiny: bool,
@@ -96,17 +103,19 @@ def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tu
         torch.set_num_threads(cpus_per_worker)
         torch.use_deterministic_algorithms(not use_gpu, warn_only=True)
         try:
-            plain_before = plain_loop_steps_per_second(config, device)
+            plain_before, cpu_before = plain_loop_rate(config, device)
             started = time.perf_counter()
             summary = train(dataclasses.replace(config))
             wall = time.perf_counter() - started
-            plain_after = plain_loop_steps_per_second(config, device)
+            plain_after, cpu_after = plain_loop_rate(config, device)
         finally:
             torch.set_num_threads(previous[0])
             torch.use_deterministic_algorithms(previous[1])
     return TrainBenchResult(
         model=config.model_config().name, device=str(device), crop_size=crop_size, timed_steps=steps - 1,
         plain_steps_per_second=(plain_before + plain_after) / 2, plain_runs=(plain_before, plain_after),
+        plain_cpu_seconds_per_step=(cpu_before + cpu_after) / 2,
         ray_steps_per_second=summary.loop_steps_per_second or float("nan"),
+        ray_cpu_seconds_per_step=summary.loop_cpu_seconds_per_step or float("nan"),
         ray_wall_seconds=wall,
     )
