@@ -129,7 +129,7 @@ def colorize_inputs(
     seen: dict[str, str] = {}
     inputs = list(inputs)
     for given in inputs:
-        entry, job = _plan(Path(given), out_dir, options, seen)
+        entry, job = _plan(Path(given), out_dir, options, seen, checkpoint)
         if entry is not None:
             summary.outputs.append(entry)
             progress("finished", entry=entry)
@@ -185,7 +185,7 @@ def colorize_inputs(
     return summary
 
 
-def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, str]):
+def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, str], checkpoint: str):
     """-> (summary entry, None) for skipped/failed inputs, or (None, job) for work to do."""
     try:
         source = resolve_source(given)
@@ -226,7 +226,7 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
         ))
     job = _Job(source=source, paths=paths, info=info, tasks=tasks)
     if len(tasks) > 1:
-        _load_part_results(job)
+        _load_part_results(job, checkpoint, options.batch_size)
     return None, job
 
 
@@ -264,8 +264,25 @@ def _save_part_result(job: _Job, result: TaskResult) -> None:
     _write_json(_part_result_path(job, result.segment), asdict(result))
 
 
-def _load_part_results(job: _Job) -> None:
-    """Reuse segments an interrupted run finished (video and statistics both present)."""
+def _plan_fingerprint(job: _Job) -> dict:
+    """What finished segments must share with this run to be reused (same model, codec, cuts, ...)."""
+    fields = ("nir_path", "nir_stream", "start_seconds", "end_seconds", "batch_breaks", "codec", "crf", "preset",
+              "review_path", "rgb_path", "rgb_stream")
+    return {"tasks": [{name: getattr(task, name) for name in fields} for task in job.tasks]}
+
+
+def _load_part_results(job: _Job, checkpoint: str, batch_size: int) -> None:
+    """Reuse segments an interrupted run finished (video and statistics both present, same plan)."""
+    plan_path = job.paths["parts"] / "plan.json"
+    fingerprint = json.loads(json.dumps({"checkpoint": checkpoint, "batch_size": batch_size, **_plan_fingerprint(job)}))
+    try:
+        same_plan = json.loads(plan_path.read_text()) == fingerprint
+    except (OSError, ValueError):
+        same_plan = False
+    if not same_plan:
+        shutil.rmtree(job.paths["parts"], ignore_errors=True)
+        _write_json(plan_path, fingerprint)
+        return
     for task in job.tasks:
         stats = _part_result_path(job, task.segment)
         if not (stats.is_file() and Path(task.output_path).is_file()):

@@ -250,6 +250,8 @@ class ColorizeWorker:
                         last_report = time.perf_counter()
                 if errors or stop.is_set():
                     raise RuntimeError("stopped")
+                if result.frames == 0:
+                    raise RuntimeError("stopped")  # an empty video never gets a final name
                 clock = time.perf_counter()
                 writer.close()
                 if review is not None:

@@ -223,3 +223,49 @@ def test_side_by_side_pairs_rgb_frames_by_timestamp(tmp_path, checkpoint):
     for panel, color, gray in zip(review, colorized, nir):
         np.testing.assert_array_equal(panel.array[:, 64:128], color.array)
         np.testing.assert_array_equal(panel.array[:, :64, 0], gray.array)
+
+
+class InterruptedWorker(ColorizeWorker):
+    """Records the segments it runs; a Ctrl-C arrives when it reaches `interrupt_at`."""
+
+    ran: list[int] = []
+    interrupt_at: int | None = None
+
+    def __call__(self, task, report_frames=None):
+        if task.segment == InterruptedWorker.interrupt_at:
+            raise KeyboardInterrupt
+        InterruptedWorker.ran.append(task.segment)
+        return super().__call__(task, report_frames)
+
+
+def test_interrupted_segmented_run_resumes_with_the_remaining_segments(tmp_path, checkpoint):
+    nir = write_nir(tmp_path / "long.mp4", list(range(20)), gop=5)
+    options = ColorizeOptions(executor="local", codec="ffv1", batch_size=4, batch_grid_seconds=0.2,
+                              segment_seconds=0.2, threads=1)
+    InterruptedWorker.ran, InterruptedWorker.interrupt_at = [], 2
+    with pytest.raises(KeyboardInterrupt):
+        colorize_inputs(checkpoint, [nir], tmp_path / "out", options, worker_class=InterruptedWorker)
+    assert not (tmp_path / "out" / "long.mp4").exists()
+    InterruptedWorker.ran, InterruptedWorker.interrupt_at = [], None
+    summary = colorize_inputs(checkpoint, [nir], tmp_path / "out", options, worker_class=InterruptedWorker)
+    assert [entry.status for entry in summary.outputs] == ["done"]
+    assert InterruptedWorker.ran == [2, 3]  # segments 0 and 1 were finished before the interruption
+    single = colorize_inputs(checkpoint, [nir], tmp_path / "single", ColorizeOptions(
+        executor="local", codec="ffv1", batch_size=4, batch_grid_seconds=0.2, segment_seconds=None, threads=1))
+    assert not single.failed
+    resumed = list(iter_frames(tmp_path / "out" / "long.mp4", kind="rgb"))
+    reference = list(iter_frames(tmp_path / "single" / "long.mp4", kind="rgb"))
+    assert [frame.pts for frame in resumed] == [frame.pts for frame in reference] and len(resumed) == 20
+    for one, other in zip(resumed, reference):
+        np.testing.assert_array_equal(one.array, other.array)
+
+    # Different settings must not reuse old segments: interrupted with FFV1, resumed with H.264.
+    InterruptedWorker.ran, InterruptedWorker.interrupt_at = [], 2
+    with pytest.raises(KeyboardInterrupt):
+        colorize_inputs(checkpoint, [nir], tmp_path / "other", options, worker_class=InterruptedWorker)
+    InterruptedWorker.ran, InterruptedWorker.interrupt_at = [], None
+    h264 = ColorizeOptions(executor="local", codec="h264", batch_size=4, batch_grid_seconds=0.2,
+                           segment_seconds=0.2, threads=1, preset="ultrafast")
+    colorize_inputs(checkpoint, [nir], tmp_path / "other", h264, worker_class=InterruptedWorker)
+    assert InterruptedWorker.ran == [0, 1, 2, 3]
+    assert probe(tmp_path / "other" / "long.mp4").codec == "h264"
