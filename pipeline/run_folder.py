@@ -56,6 +56,12 @@ class RunFolder:
                 steps.append(int(match.group(1)))
         return sorted(steps)
 
+    def remove_stale_temporaries(self) -> None:
+        """Drop checkpoint directories a killed run left half-written (they never carry a final name)."""
+        if self.checkpoints.is_dir():
+            for entry in self.checkpoints.glob(".step-*.tmp-*"):
+                shutil.rmtree(entry, ignore_errors=True)
+
     def latest_checkpoint(self) -> Path | None:
         steps = self.checkpoint_steps()
         return self.checkpoints / step_name(steps[-1]) if steps else None

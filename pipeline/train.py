@@ -331,6 +331,7 @@ def prepare_run(config: TrainConfig) -> RunFolder:
         run.write_config(document, RUN_DEFINING)
     except RunFolderError as error:
         raise TrainError(str(error)) from None
+    run.remove_stale_temporaries()
     return run
 
 

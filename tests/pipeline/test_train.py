@@ -36,7 +36,10 @@ def _state(run_dir, step):
 
 def test_resuming_after_a_stop_equals_an_uninterrupted_run(tmp_path, dataset):
     train_in_process(_config(tmp_path, dataset, "stopped", steps=4))
+    stale = tmp_path / "stopped" / "checkpoints" / ".step-0000006.tmp-12345"  # a save cut short by a kill
+    (stale / "training_state").mkdir(parents=True)
     resumed = train_in_process(_config(tmp_path, dataset, "stopped", steps=8))
+    assert not stale.exists()
     assert (resumed.start_step, resumed.final_step) == (4, 8)  # what the worker did, not a folder listing
     train_in_process(_config(tmp_path, dataset, "straight", steps=8))
     weights_resumed, state_resumed = _state(tmp_path / "stopped", 8)
