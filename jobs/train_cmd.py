@@ -39,6 +39,9 @@ class _TrainProgress:
         elapsed = event["time"] - started  # the worker's clock: queue delays do not distort the rate
         rate = f"{(event['step'] - first) / elapsed:5.2f} steps/s  " if elapsed > 0.5 else ""
         self.progress.update(self.task, completed=event["step"], info=f"{rate}{losses}{self.eval_text}")
+        if not self.progress.console.is_terminal and ("checkpoint" in event or "eval_l1" in event):
+            # Logs (no terminal) get no live bar: one line per checkpoint/evaluation instead.
+            self.progress.console.print(f"step {event['step']}: {rate}{losses}{self.eval_text}", soft_wrap=True)
 
 
 def train(
