@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -122,6 +123,7 @@ def colorize_inputs(
     model_name = read_checkpoint_config(checkpoint)["model"]["name"]
     if options.codec not in CODECS:
         raise ValueError(f"unknown codec {options.codec!r}; choose one of {', '.join(CODECS)}")
+    _check_device_name(options.device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = ColorizeSummary(model=model_name)
@@ -167,7 +169,7 @@ def colorize_inputs(
             return
         if result.error:
             job.error = result.error
-            summary.outputs.append(_fail(job, result.error, options))
+            summary.outputs.append(_fail(job, result.error))
             progress("finished", entry=summary.outputs[-1])
             return
         job.results[result.segment] = result
@@ -295,7 +297,7 @@ def _load_part_results(job: _Job, checkpoint: str, batch_size: int) -> None:
             continue
 
 
-def _fail(job: _Job, error: str, options: ColorizeOptions) -> OutputSummary:
+def _fail(job: _Job, error: str) -> OutputSummary:
     shutil.rmtree(job.paths["parts"], ignore_errors=True)
     _remove_stale_partials(job.paths["video"].parent, job.source.name)
     return OutputSummary(name=job.source.name, origin=job.source.origin, status="failed", error=error)
@@ -313,7 +315,7 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
                 join_videos([task.review_path for task in job.tasks if job.results[task.segment].frames], job.paths["review"])
             join_seconds = time.perf_counter() - clock
     except VideoError as error:
-        entry = _fail(job, str(error), options)
+        entry = _fail(job, str(error))
         progress("finished", entry=entry)
         return entry
     frames = sum(result.frames for result in results)
@@ -372,6 +374,17 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
     return entry
 
 
+def _check_device_name(device: str) -> None:
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+
+
 def _write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
@@ -403,6 +416,8 @@ def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
     gpus = int(resources.get("GPU", 0))
     use_gpu = options.device.startswith("cuda") or (options.device == "auto" and gpus > 0)
     if use_gpu:
+        if gpus == 0:
+            raise ValueError(f"--device {options.device}: the Ray cluster has no GPU")
         workers = options.workers or max(1, gpus)
         return workers, {"num_gpus": 1, "num_cpus": 1}
     cpus = max(1, int(resources.get("CPU", 1)))
@@ -428,6 +443,14 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, o
     # reports absolute counts again, so nothing is counted twice.
     board = ray.remote(_ProgressBoard).options(num_cpus=0).remote()
     idle = [new_actor() for _ in range(workers)]
+    # A worker that cannot start (checkpoint unreadable on that node, no memory) is one problem for
+    # the whole run, not one per input.
+    problems = [problem for problem in ray.get([actor.ready.remote() for actor in idle]) if problem]
+    if problems:
+        for actor in idle:
+            ray.kill(actor, no_restart=True)
+        ray.kill(board)
+        raise ValueError(f"colorizer workers could not start ({problems[0]})")
     queue = list(tasks)
     attempts: dict[tuple[str, int], int] = {}
     running: dict = {}
@@ -456,7 +479,7 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, o
                     queue.insert(0, task)
                     continue
                 result = TaskResult(task.name, task.segment,
-                                    error=f"{task.nir_path}: worker lost {attempts[key]} times ({type(error).__name__})")
+                                    error=f"{task.nir_path}: worker lost {attempts[key]} times ({_first_line(error)})")
             else:
                 idle.append(actor)
             on_result(result)
@@ -464,6 +487,13 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, o
         ray.kill(actor, no_restart=True)
     ray.kill(board)
     return workers
+
+
+def _first_line(error: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # Ray colours its messages
+    # The creation error's own message (e.g. a CheckpointError) is the last line of Ray's text.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:300]
 
 
 class _ProgressBoard:
@@ -483,8 +513,18 @@ class _RayWorker:
     """Actor wrapper: builds the worker class inside the actor process and runs one task per call."""
 
     def __init__(self, worker_class, checkpoint, device, batch_size, threads):
-        self.worker = worker_class(checkpoint, device, batch_size, threads=threads)
+        # Never raise here: Ray would print the traceback of every retry; the driver asks `ready()`.
+        self.worker, self.problem = None, None
+        try:
+            self.worker = worker_class(checkpoint, device, batch_size, threads=threads)
+        except Exception as error:
+            self.problem = str(error) or type(error).__name__
+
+    def ready(self) -> str | None:
+        return self.problem
 
     def run(self, task: ColorizeTask, board=None) -> TaskResult:
+        if self.worker is None:
+            return TaskResult(task.name, task.segment, error=f"colorizer worker could not start ({self.problem})")
         report = None if board is None else (lambda name, segment, frames: board.report.remote(name, segment, frames))
         return self.worker(task, report)

@@ -64,3 +64,15 @@ def test_colorize_command_rejects_a_bad_checkpoint_in_one_line(tmp_path):
     result = runner.invoke(app, ["colorize", str(tmp_path / "nope"), str(video), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "not a checkpoint" in result.output and "Traceback" not in result.output
+
+
+def test_colorize_command_reports_workers_that_cannot_load_the_weights(tmp_path, ray_local):
+    checkpoint = save_generator(JohnsonConfig(blocks=1, base_channels=4).build(), tmp_path / "checkpoint")
+    (checkpoint / "generator.safetensors").write_bytes(b"garbage")  # config fine, weights broken
+    video = tmp_path / "clip.mkv"
+    with VideoWriter(video, width=32, height=32, time_base=Fraction(1, 25), rate=25, codec="ffv1", kind="gray") as writer:
+        writer.write(np.zeros((32, 32), dtype=np.uint8), 0)
+    result = runner.invoke(app, ["colorize", str(checkpoint), str(video), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "could not start" in result.output and "generator.safetensors" in result.output
+    assert "Traceback" not in result.output
