@@ -23,6 +23,10 @@ from models.preprocess import nir_to_gray8, nir_to_tensor, tensor_to_rgb
 _DONE = object()  # end-of-stream marker between the stages
 
 
+class _Stopped(Exception):
+    """Another stage failed (or nothing was decoded): discard the partial output quietly."""
+
+
 @dataclass(frozen=True)
 class ColorizeTask:
     """One unit of actor work: a whole recording or one keyframe-aligned segment of it."""
@@ -174,6 +178,7 @@ class ColorizeWorker:
         colorized: queue.Queue = queue.Queue(maxsize=self.queue_batches)
         errors: list[BaseException] = []
 
+        # Every wait gives up when another stage has failed, so no thread blocks forever.
         def put(target: queue.Queue, item) -> bool:
             while not stop.is_set():
                 try:
@@ -182,6 +187,14 @@ class ColorizeWorker:
                 except queue.Full:
                     continue
             return False
+
+        def get(source: queue.Queue):
+            while not stop.is_set():
+                try:
+                    return source.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            return _DONE
 
         def decode() -> None:
             try:
@@ -231,8 +244,8 @@ class ColorizeWorker:
                     pix_fmt=output_pix_fmt(task.codec, task.width, task.height),
                 )
                 while True:
-                    item = colorized.get()
-                    if item is _DONE or stop.is_set():
+                    item = get(colorized)
+                    if item is _DONE:
                         break
                     clock = time.perf_counter()
                     for (frame, truth), rgb in item:
@@ -254,10 +267,8 @@ class ColorizeWorker:
                     if report_frames is not None and time.perf_counter() - last_report > 0.5:
                         report_frames(task.name, task.segment, result.frames)
                         last_report = time.perf_counter()
-                if errors or stop.is_set():
-                    raise RuntimeError("stopped")
-                if result.frames == 0:
-                    raise RuntimeError("stopped")  # an empty video never gets a final name
+                if errors or stop.is_set() or result.frames == 0:
+                    raise _Stopped  # an empty or unfinished video never gets a final name
                 clock = time.perf_counter()
                 writer.close()
                 if review is not None:
@@ -267,7 +278,7 @@ class ColorizeWorker:
                 for open_writer in (writer, review):
                     if open_writer is not None:
                         open_writer.abort()
-                if not (isinstance(error, RuntimeError) and str(error) == "stopped"):
+                if not isinstance(error, _Stopped):
                     errors.append(error)
                 stop.set()
 
@@ -277,8 +288,8 @@ class ColorizeWorker:
         encoder.start()
         try:
             while True:
-                item = decoded.get()
-                if item is _DONE or stop.is_set():
+                item = get(decoded)
+                if item is _DONE:
                     break
                 clock = time.perf_counter()
                 nir = np.stack([frame.array for frame, _ in item])  # (N,H,W)
@@ -295,12 +306,6 @@ class ColorizeWorker:
             if not stop.is_set():
                 put(colorized, _DONE)
             decoder.join()
-            if stop.is_set():
-                # Wake an encoder that waits on an empty queue; a full one is drained by it anyway.
-                try:
-                    colorized.put_nowait(_DONE)
-                except queue.Full:
-                    pass
             encoder.join()
         if errors:
             raise errors[0]
