@@ -269,3 +269,23 @@ def test_interrupted_segmented_run_resumes_with_the_remaining_segments(tmp_path,
     colorize_inputs(checkpoint, [nir], tmp_path / "other", h264, worker_class=InterruptedWorker)
     assert InterruptedWorker.ran == [0, 1, 2, 3]
     assert probe(tmp_path / "other" / "long.mp4").codec == "h264"
+
+
+def test_synthetic_recording_with_dropped_rgb_frames(tmp_path, checkpoint):
+    """A recording written by the synthetic generator: frame numbers are burnt into both streams."""
+    from dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings
+
+    (recording,) = synthesize_recordings(tmp_path / "synth", SynthOptions(count=1, frames=10, drop_frames=2))
+    options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True, batch_size=4)
+    summary = colorize_inputs(checkpoint, [recording.folder], tmp_path / "out", options)
+    assert [entry.status for entry in summary.outputs] == ["done"]
+    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mp4", kind="rgb"))
+    assert len(review) == len(recording.nir_frames) == 10
+    width = review[0].array.shape[1] // 3
+    for frame, number in zip(review, recording.nir_frames):
+        assert read_frame_code(frame.array[:, :width]) == number  # the NIR panel
+        paired = read_frame_code(frame.array[:, 2 * width:])  # the RGB ground-truth panel
+        if number in recording.rgb_frames:
+            assert paired == number
+        else:  # dropped: one of its neighbours in time, never a frame further away
+            assert paired in (number - 1, number + 1)
