@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(highlight=False)
+# Logs and CI output are not terminals; rich would squeeze tables into 80 columns there.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 error_console = Console(stderr=True, highlight=False)
 
 ADDRESS_HELP = "Ray cluster address (e.g. ray://head:10001 or head:6379); default: an embedded local Ray."
