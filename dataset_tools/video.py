@@ -208,7 +208,8 @@ class VideoWriter:
             options["preset"] = preset
         if encoder == "libx265":
             options["x265-params"] = "log-level=error"
-        self.container = av.open(str(self.tmp_path), "w", format=_muxer_for(self.path))
+        self.container = av.open(str(self.tmp_path), "w", format=_muxer_for(self.path),
+                                 options=container_options(self.path, time_base))
         self.stream = self.container.add_stream(encoder, rate=rate or 25, options=options)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = pix_fmt or default_pix_fmt
@@ -245,6 +246,15 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def container_options(path: Path, time_base: Fraction) -> dict:
+    """MP4/MOV store a stream's start offset (edit list) in the movie timescale, 1/1000 s by default;
+    a multiple of the stream's time base keeps a first PTS that is not zero exact."""
+    if Path(path).suffix.lower() not in (".mp4", ".mov", ".m4v"):
+        return {}
+    denominator = Fraction(time_base).denominator
+    return {"movie_timescale": str(denominator * max(1, -(-1000 // denominator)))}
 
 
 def _muxer_for(path: Path) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import av
 
-from dataset_tools.video import VideoError
+from dataset_tools.video import VideoError, container_options
 
 
 def join_videos(parts: list[str | os.PathLike], output: str | os.PathLike) -> int:
@@ -22,7 +22,10 @@ def join_videos(parts: list[str | os.PathLike], output: str | os.PathLike) -> in
     output.parent.mkdir(parents=True, exist_ok=True)
     packets = 0
     try:
-        with av.open(str(parts[0])) as first, av.open(str(tmp), "w", format=_muxer_for(output)) as joined:
+        with av.open(str(parts[0])) as first:
+            template_time_base = first.streams.video[0].time_base
+        with av.open(str(parts[0])) as first, av.open(str(tmp), "w", format=_muxer_for(output),
+                                                      options=container_options(output, template_time_base)) as joined:
             template = first.streams.video[0]
             stream = joined.add_stream_from_template(template)
             stream.time_base = template.time_base

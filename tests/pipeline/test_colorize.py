@@ -55,8 +55,9 @@ def instants(path: Path, kind="rgb") -> list[Fraction]:
         (640, 272, Fraction(1, 25), 25, [0, 1, 2, 3]),
         (176, 144, Fraction(1001, 30000), Fraction(30000, 1001), [0, 1, 2, 3, 4]),
         (176, 144, Fraction(1, 1000), 25, [0, 40, 73, 160, 161, 400, 433]),  # variable frame rate
+        (176, 144, Fraction(1001, 30000), Fraction(30000, 1001), [8, 9, 10, 11]),  # starts at 0.267 s
     ],
-    ids=["960x540-25fps", "640x272-25fps", "176x144-29.97fps", "vfr"],
+    ids=["960x540-25fps", "640x272-25fps", "176x144-29.97fps", "vfr", "late-start"],
 )
 def test_output_has_the_input_frames_at_the_same_instants(tmp_path, checkpoint, width, height, time_base, rate, pts):
     nir = write_nir(tmp_path / "drive.mp4", pts, width=width, height=height, time_base=time_base, rate=rate)
@@ -117,6 +118,20 @@ def test_segment_parallel_equals_single_pass_with_ffv1(tmp_path, checkpoint, ray
     for one, other in zip(single_frames, parallel_frames):
         np.testing.assert_array_equal(one.array, other.array)
     assert not (tmp_path / "parallel" / ".long.parts").exists()
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_segments_joined_without_reencoding_keep_every_instant(tmp_path, checkpoint, codec):
+    """29.97 fps with B-frames: each segment file starts at a PTS that is not a whole millisecond."""
+    time_base = Fraction(1001, 30000)
+    nir = write_nir(tmp_path / "drive.mp4", list(range(24)), time_base=time_base, rate=Fraction(30000, 1001), gop=5)
+    options = ColorizeOptions(executor="local", codec=codec, preset="ultrafast", segment_seconds=0.2,
+                              batch_grid_seconds=0.2, batch_size=4)
+    summary = colorize_inputs(checkpoint, [nir], tmp_path / "out", options)
+    assert not summary.failed, summary.failed
+    assert json.loads((tmp_path / "out" / "drive.json").read_text())["segments"] >= 3
+    assert probe(tmp_path / "out" / "drive.mp4").codec == codec
+    assert instants(tmp_path / "out" / "drive.mp4") == [index * time_base for index in range(24)]
 
 
 def test_segments_cut_only_at_batch_breaks():
