@@ -111,7 +111,7 @@ class _Scene:
         self.vegetation_tint = location_rng.uniform(0.8, 1.2, size=3).astype(np.float32)
         self.light = float(np.random.default_rng(2000 + day_index).uniform(0.75, 1.05))
         self.vehicles = [
-            dict(lateral=float(rng.choice([-0.5, 0.5])) * self.road_width, start=float(rng.uniform(0, 20)),
+            dict(lateral=float(rng.choice([-0.5, 0.5])) * self.road_width, start=float(rng.uniform(0, 10)),
                  speed=float(rng.uniform(-4, 4)), colour=rng.uniform(0.05, 0.95, size=3).astype(np.float32),
                  nir=float(rng.uniform(0.2, 0.8)))
             for _ in range(int(rng.integers(1, 4)))
@@ -145,6 +145,12 @@ class _Scene:
         rgb[:] = (np.array([0.45, 0.65, 0.95], np.float32) * (0.8 + 0.2 * gradient))
         nir[:] = 0.35 + 0.1 * gradient[..., 0]
 
+        # Clouds drift across the sky: white in RGB, bright in NIR against the darker NIR sky.
+        cloud_u = ((x * 256 / w + 3 * time) * 0.5).astype(np.int64) % 256
+        cloud_v = ((y * 256 / h) * 0.5).astype(np.int64) % 256
+        cloud = np.clip((self.texture[cloud_v, cloud_u] - 0.55) * 4, 0, 1) * sky
+        rgb += (0.95 - rgb) * cloud[..., None]
+        nir += (0.8 - nir) * cloud
         ground = ~sky
         u = ((lateral * 40).astype(np.int64)) % 256
         v = (((depth + travelled) * 8).astype(np.int64)) % 256
@@ -165,7 +171,7 @@ class _Scene:
         nir[marks] = 0.85
         rgb[marks] = 0.92
         for vehicle in self.vehicles:
-            ahead = 3.0 + np.mod(vehicle["start"] + vehicle["speed"] * time, 20.0)
+            ahead = 2.5 + np.mod(vehicle["start"] + vehicle["speed"] * time, 10.0)
             bottom = horizon + 0.5 * h / ahead
             size = 0.5 * h / ahead  # world size ~1
             left = centre + vehicle["lateral"] * 2 * size - 0.7 * size
