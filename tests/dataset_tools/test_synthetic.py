@@ -68,3 +68,17 @@ def test_truncated_file_loses_its_tail(tmp_path):
     truncate_file(path, 0.5)
     frames = list(video.iter_frames(path, kind="rgb"))
     assert 0 < len(frames) < 20
+
+
+def test_drift_ramps_the_shift_from_zero(tmp_path):
+    base = dict(count=1, frames=3, width=96, height=64, shift=(0.0, 3.0))
+    (fixed,) = synthesize_recordings(tmp_path / "fixed", SynthOptions(**base))
+    (drifting,) = synthesize_recordings(tmp_path / "drifting", SynthOptions(**base, drift=True))
+    (plain,) = synthesize_recordings(tmp_path / "plain", SynthOptions(**{**base, "shift": (0.0, 0.0)}))
+
+    def rgb(recording):
+        return [frame.array for frame in video.iter_frames(recording.folder / "rgb.mkv", kind="rgb")]
+
+    assert np.array_equal(rgb(drifting)[0], rgb(plain)[0])  # no shift at the start
+    assert not np.array_equal(rgb(drifting)[1], rgb(plain)[1])
+    assert np.array_equal(rgb(drifting)[2], rgb(fixed)[2])  # the full shift at the end
