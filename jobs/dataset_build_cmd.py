@@ -33,6 +33,8 @@ class _BuildProgress:
         self.planning = progress.add_task("reading recordings", total=None, pairs="")
         self.frames = None
         self.pairs = 0
+        self.segments_left: dict[str, int] = {}
+        self.recordings_done = 0
 
     def __call__(self, event: dict) -> None:
         kind = event["type"]
@@ -40,12 +42,16 @@ class _BuildProgress:
             self.progress.advance(self.planning)
         elif kind == "start":
             self.progress.update(self.planning, total=event["recordings"], completed=event["recordings"])
+            self.segments_left = dict(event["segments_per_recording"])
             self.frames = self.progress.add_task(f"{event['segments']} segments", total=event["frames"],
-                                            pairs="", rate=True)
+                                                 pairs="", rate=True)
         elif kind == "segment" and self.frames is not None:
             self.pairs += event.get("stored", 0)
+            self.segments_left[event["recording_id"]] = self.segments_left.get(event["recording_id"], 1) - 1
+            self.recordings_done = sum(1 for left in self.segments_left.values() if left <= 0)
             self.progress.update(self.frames, advance=0 if event["skipped"] else event["frames"],
-                                 pairs=f"{self.pairs} pairs kept")
+                                 pairs=f"{self.recordings_done}/{len(self.segments_left)} recordings, "
+                                       f"{self.pairs} pairs kept")
             if event["skipped"]:  # finished earlier: shrink the work left instead of counting it as decoded
                 task = self.progress.tasks[self.frames]
                 self.progress.update(self.frames, total=max((task.total or 0) - event["frames"], 0))

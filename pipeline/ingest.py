@@ -520,6 +520,7 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
         tasks.extend(_tasks_for(plan, dataset_dir, options))
     _remove_stale_shards(dataset_dir, good, tasks)
     progress({"type": "start", "recordings": len(plans), "segments": len(tasks),
+              "segments_per_recording": dict(Counter(task.recording_id for task in tasks)),
               "frames": sum(2 * len(task.pairs) for task in tasks)})
 
     results: dict[tuple[str, int], SegmentResult] = {}
