@@ -358,9 +358,14 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
         },
     }
     expected = _expected_frames(job.info)
-    warning = None
+    warnings = [result.extra["warning"] for result in results if result.extra.get("warning")]
     if expected and frames < 0.95 * expected - 1:
-        warning = f"{job.source.nir_path}: only {frames} of about {expected} announced frames decoded (truncated file?)"
+        warnings.insert(0, f"{job.source.nir_path}: only {frames} of about {expected} announced frames decoded (truncated file?)")
+    without_truth = sum(result.extra.get("frames_without_truth", 0) for result in results)
+    if without_truth:
+        warnings.append(f"{job.source.rgb_path}: no RGB frame near {without_truth} NIR frame(s); "
+                        "the review video shows black there")
+    warning = "; ".join(dict.fromkeys(warnings)) or None
     report["expected_frames"] = expected
     report["warning"] = warning
     _write_json(job.paths["report"], report)

@@ -112,25 +112,43 @@ class NearestFrames:
 
     def __init__(self, frames):
         self._frames = iter(frames)
+        self.problem: str | None = None  # a broken ground-truth stream ends pairing, not colorization
         self._previous = None
-        self._next = next(self._frames, None)
+        self._next = self._advance()
 
-    def at(self, seconds: float):
+    def _advance(self):
+        if self.problem is not None:
+            return None
+        try:
+            return next(self._frames, None)
+        except VideoError as error:
+            self.problem = str(error)
+            return None
+
+    def at(self, seconds: float, tolerance: float = float("inf")):
+        """The frame nearest to `seconds` (calls must not go back in time); None if none is within `tolerance`."""
         while self._next is not None and self._next.seconds <= seconds:
-            self._previous, self._next = self._next, next(self._frames, None)
+            self._previous, self._next = self._next, self._advance()
         candidates = [frame for frame in (self._previous, self._next) if frame is not None]
         if not candidates:
             return None
-        return min(candidates, key=lambda frame: abs(frame.seconds - seconds))
+        nearest = min(candidates, key=lambda frame: abs(frame.seconds - seconds))
+        return nearest if abs(nearest.seconds - seconds) <= tolerance else None
 
 
-def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
-    """NIR | colorized | RGB ground truth (resized to the NIR size when the cameras differ)."""
+def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray | None,
+                 with_truth: bool = True) -> np.ndarray:
+    """NIR | colorized | RGB ground truth (resized to the NIR size when the cameras differ).
+
+    Without a ground-truth stream the review has two panels; a frame whose RGB is missing gets black.
+    """
     import cv2
 
     gray = nir_to_gray8(nir, bits)
     panels = [np.repeat(gray[..., None], 3, axis=2), rgb]
-    if truth is not None:
+    if with_truth and truth is None:
+        truth = np.zeros_like(rgb)
+    if with_truth:
         if truth.shape[:2] != rgb.shape[:2]:
             truth = cv2.resize(truth, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
         panels.append(truth)
@@ -177,6 +195,7 @@ class ColorizeWorker:
         decoded: queue.Queue = queue.Queue(maxsize=self.queue_batches)
         colorized: queue.Queue = queue.Queue(maxsize=self.queue_batches)
         errors: list[BaseException] = []
+        pairing: list[NearestFrames | None] = [None]  # set by the decode thread
 
         # Every wait gives up when another stage has failed, so no thread blocks forever.
         def put(target: queue.Queue, item) -> bool:
@@ -204,6 +223,10 @@ class ColorizeWorker:
                     rgb_start = None if task.start_seconds is None else max(0.0, task.start_seconds - 1.0)
                     truth = NearestFrames(iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
                                                       start_seconds=rgb_start, end_seconds=None))
+                    pairing[0] = truth
+                # A ground-truth frame further than two frame intervals away is not this frame's twin
+                # (e.g. the RGB file ends early): the review shows black rather than a stale image.
+                tolerance = 2.0 / float(task.rate) if task.rate else 0.1
                 batch = []
                 breaks = list(task.batch_breaks)
                 clock = time.perf_counter()
@@ -218,7 +241,9 @@ class ColorizeWorker:
                                 return
                             batch = []
                             clock = time.perf_counter()
-                    paired = truth.at(frame.seconds) if truth is not None else None
+                    paired = truth.at(frame.seconds, tolerance) if truth is not None else None
+                    if truth is not None and paired is None:
+                        result.extra["frames_without_truth"] = result.extra.get("frames_without_truth", 0) + 1
                     batch.append((frame, None if paired is None else paired.array))
                     if len(batch) == self.batch_size:
                         result.decode_seconds += time.perf_counter() - clock
@@ -233,6 +258,8 @@ class ColorizeWorker:
                 errors.append(error)
             finally:
                 put(decoded, _DONE)
+
+        with_truth = bool(task.rgb_path)
 
         def encode() -> None:
             writer = review = None
@@ -250,7 +277,7 @@ class ColorizeWorker:
                     clock = time.perf_counter()
                     for (frame, truth), rgb in item:
                         if review is None and task.review_path:
-                            panel = side_by_side(frame.array, task.bits, rgb, truth)
+                            panel = side_by_side(frame.array, task.bits, rgb, truth, with_truth)
                             review = VideoWriter(
                                 task.review_path, width=panel.shape[1], height=panel.shape[0],
                                 time_base=task.time_base, rate=task.rate, codec=task.codec, crf=task.crf,
@@ -258,7 +285,7 @@ class ColorizeWorker:
                             )
                         writer.write(rgb, frame.pts)
                         if review is not None:
-                            review.write(side_by_side(frame.array, task.bits, rgb, truth), frame.pts)
+                            review.write(side_by_side(frame.array, task.bits, rgb, truth, with_truth), frame.pts)
                         if result.first_seconds is None:
                             result.first_seconds = frame.seconds
                         result.last_seconds = frame.seconds
@@ -309,5 +336,7 @@ class ColorizeWorker:
             encoder.join()
         if errors:
             raise errors[0]
+        if pairing[0] is not None and pairing[0].problem:
+            result.extra["warning"] = f"ground truth for the review video ends early: {pairing[0].problem}"
         if result.frames == 0 and task.segment == 0:
             raise VideoError(f"{task.nir_path}: no decodable frames")

@@ -304,3 +304,21 @@ def test_synthetic_recording_with_dropped_rgb_frames(tmp_path, checkpoint):
             assert paired == number
         else:  # dropped: one of its neighbours in time, never a frame further away
             assert paired in (number - 1, number + 1)
+
+
+def test_truncated_ground_truth_only_blanks_the_review(tmp_path, checkpoint):
+    """The RGB file ends early: colorization is complete, the review shows black without a twin."""
+    from dataset_tools.synthetic import SynthOptions, synthesize_recordings
+
+    (recording,) = synthesize_recordings(tmp_path / "synth", SynthOptions(count=1, frames=16, truncate=True))
+    options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True, batch_size=4)
+    summary = colorize_inputs(checkpoint, [recording.folder], tmp_path / "out", options)
+    (entry,) = summary.outputs
+    assert entry.status == "done" and entry.frames == 16
+    assert "rgb.mkv" in entry.warning and "black" in entry.warning
+    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mp4", kind="rgb"))
+    width = review[0].array.shape[1] // 3
+    truth_present = [bool(frame.array[:, 2 * width:].any()) for frame in review]
+    assert truth_present[0] and not truth_present[-1]
+    assert truth_present == sorted(truth_present, reverse=True)  # present, then absent to the end
+    assert json.loads((tmp_path / "out" / f"{recording.id}.json").read_text())["warning"] == entry.warning
