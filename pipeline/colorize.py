@@ -414,18 +414,22 @@ def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result, on
 
 
 def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
-    """How many actors, and what each reserves: one per GPU, or CPU workers sharing the CPUs."""
+    """How many actors, and what each reserves: one per GPU, or CPU workers sharing the CPUs.
+
+    The GPU has no video encoder to spare (H100: no NVENC), so GPU actors also reserve a share of the
+    CPUs for x264; `--workers` above the GPU count puts several actors (encoders) on each GPU.
+    """
     import ray
 
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
+    cpus = max(1, int(resources.get("CPU", 1)))
     use_gpu = options.device.startswith("cuda") or (options.device == "auto" and gpus > 0)
     if use_gpu:
         if gpus == 0:
             raise ValueError(f"--device {options.device}: the Ray cluster has no GPU")
-        workers = options.workers or max(1, gpus)
-        return workers, {"num_gpus": 1, "num_cpus": 1}
-    cpus = max(1, int(resources.get("CPU", 1)))
+        workers = options.workers or gpus
+        return workers, {"num_gpus": min(1.0, gpus / workers), "num_cpus": max(1, cpus // workers)}
     workers = options.workers or max(1, cpus // 2)
     # Decode and encode threads need cores beside inference; share the cluster's CPUs evenly.
     return workers, {"num_cpus": max(1, cpus // workers)}
