@@ -146,3 +146,38 @@ def test_rebuild_with_other_splits_leaves_no_stale_shards(tmp_path):
     assert listed == {"eval/drive-001-000.h5", "train/drive-000-000.h5"}
     on_disk = {str(path.relative_to(tmp_path / "out")) for path in (tmp_path / "out").rglob("*.h5")}
     assert on_disk == listed
+
+
+def test_single_file_recording_with_two_streams(tmp_path):
+    import av
+
+    from dataset_tools.synthetic import write_frame_code
+
+    root = tmp_path / "in"
+    for index, (day, location) in enumerate([("2017-05-10", "estuary"), ("2017-05-11", "harbour")]):
+        folder = root / f"take-{index}"
+        folder.mkdir(parents=True)
+        with av.open(str(folder / "drive.mkv"), "w") as container:
+            # Stream 0 carries RGB and stream 1 NIR, so a mix-up of the two indices cannot pass.
+            rgb_stream, nir_stream = container.add_stream("ffv1", rate=25), container.add_stream("ffv1", rate=25)
+            for stream, pix_fmt in ((rgb_stream, "bgr0"), (nir_stream, "gray")):
+                stream.width, stream.height, stream.pix_fmt = 128, 96, pix_fmt
+            rng = np.random.default_rng(index)
+            for frame_number in range(8):
+                nir = rng.integers(0, 256, (96, 128), np.uint8)
+                rgb = np.repeat(nir[..., None], 3, axis=2)
+                write_frame_code(nir, frame_number, 255)
+                write_frame_code(rgb, 100 + frame_number, 255)  # RGB codes differ: which stream is which
+                for stream, array, format in ((rgb_stream, rgb, "rgb24"), (nir_stream, nir, "gray")):
+                    frame = av.VideoFrame.from_ndarray(array, format=format)
+                    frame.pts = frame_number
+                    container.mux(stream.encode(frame))
+            for stream in (rgb_stream, nir_stream):
+                container.mux(stream.encode(None))
+        (folder / "recording.json").write_text(json.dumps({"id": f"take-{index}", "day": day, "location": location,
+                                                           "video": "drive.mkv", "nir_stream": 1, "rgb_stream": 0}))
+    summary = build_dataset(root, tmp_path / "out", IngestOptions(executor="local"))
+    assert summary.ok and summary.pairs_stored > 0
+    for path, nir, rgb, frame_index, attrs in _stored_pairs(tmp_path / "out"):
+        for nir_frame, rgb_frame in zip(nir, rgb):
+            assert read_frame_code(rgb_frame) == read_frame_code(nir_frame) + 100
