@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -100,6 +100,7 @@ class RecordingPlan:
     pairs: list[tuple[int, float, float]] = field(default_factory=list)
     segments: list = field(default_factory=list)
     split: str | None = None
+    key: str | None = None  # its name in the manifest's recordings
 
 
 @dataclass
@@ -559,9 +560,10 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
                 shards.extend(result.shard for result in segment_results if result.shard)
         else:
             segment_results = []
-        key = plan.recording.id if plan.recording is not None and plan.recording.id not in manifest_recordings \
+        # A recording that could not be read, or repeats another's id, is listed under its folder.
+        plan.key = plan.recording.id if plan.recording is not None and plan.recording.id not in manifest_recordings \
             else _relative(plan.folder, recordings_root)
-        manifest_recordings[key] = _recording_entry(plan, segment_results, recordings_root)
+        manifest_recordings[plan.key] = _recording_entry(plan, segment_results, recordings_root)
     shards.sort(key=lambda shard: shard["path"])
     summary.manifest_path = write_manifest(
         dataset_dir, build_parameters=options.build_parameters(),
@@ -647,7 +649,7 @@ def _recording_entry(plan: RecordingPlan, results: list[SegmentResult], root: Pa
 def _summaries(plans: list[RecordingPlan], entries: dict, root: Path) -> list[RecordingSummary]:
     summaries = []
     for plan in plans:
-        identifier = plan.recording.id if plan.recording else _relative(plan.folder, root)
+        identifier = plan.key or (plan.recording.id if plan.recording else _relative(plan.folder, root))
         entry = entries.get(identifier, {})
         summaries.append(RecordingSummary(
             id=identifier, folder=str(plan.folder), split=entry.get("split", plan.split),

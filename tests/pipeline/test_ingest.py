@@ -91,9 +91,16 @@ def test_bad_recordings_are_reported_and_the_rest_complete(tmp_path):
     (missing.folder / "rgb.mkv").unlink()
     (bad_json.folder / "recording.json").write_text('{"id": "drive-004", "day": ')
 
+    twin = root / "drive-005"  # a copy of a good recording under the same id
+    twin.mkdir()
+    for name in ("recording.json", "nir.mkv", "rgb.mkv"):
+        (twin / name).write_bytes((good.folder / name).read_bytes())
+
     summary = build_dataset(root, tmp_path / "out", IngestOptions(eval_fraction=0.0, executor="local"))
     failed = {recording.id: recording.error for recording in summary.failed}
-    assert set(failed) == {corrupt.id, truncated.id, missing.id, bad_json.id}
+    assert set(failed) == {corrupt.id, truncated.id, missing.id, bad_json.id, "drive-005"}
+    assert "already used by" in failed["drive-005"]
+    assert [recording.pairs > 0 for recording in summary.recordings] == [True, False, False, False, False, False]
     assert "decoding failed" in failed[corrupt.id] and "nir.mkv" in failed[corrupt.id]
     assert "truncated" in failed[truncated.id]
     assert "rgb.mkv" in failed[missing.id] and "missing" in failed[missing.id]
