@@ -87,6 +87,7 @@ def test_bad_dataset_and_model_are_reported_in_one_sentence(tmp_path, dataset):
         train_in_process(_config(tmp_path, dataset, "b", model="resnet-9"))
 
 
+@pytest.mark.slow  # its own two-node cluster: 22 s on a quiet machine, 35–47 s on the loaded 2-core one
 def test_training_spans_two_ray_nodes(tmp_path, dataset, monkeypatch):
     """Two nodes of two CPUs and workers of two CPUs each: one worker per node, DDP across nodes."""
     import ray
