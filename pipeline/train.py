@@ -22,7 +22,7 @@ from dataset_tools.shards import file_sha256
 from models.names import parse_model_name
 from models.preprocess import nir_to_tensor
 from pipeline.gan import GanTrainer, build_discriminator, default_learning_rate, unwrap
-from pipeline.run_folder import RunFolder, RunFolderError, step_name
+from pipeline.run_folder import RunFolder, RunFolderError
 from pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, collate_pairs, split_shards, step_loader
 
 # Settings that define a run: a resume with other values would not continue the same training.
@@ -459,4 +459,4 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
-__all__ = ["TrainConfig", "TrainError", "TrainSummary", "train", "train_worker", "prepare_run", "step_name"]
+__all__ = ["TrainConfig", "TrainError", "TrainSummary", "train", "train_worker", "prepare_run", "train_in_process"]
