@@ -7,6 +7,7 @@ skips finished work and a bad input is one line in the summary.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -222,9 +223,10 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
             name=source.name, segment=segment.index, nir_path=source.nir_path, nir_stream=source.nir_stream,
             output_path=str(output), width=info.width, height=info.height, bits=info.bits,
             time_base=info.time_base, rate=info.average_rate, start_seconds=segment.start_seconds,
-            end_seconds=segment.end_seconds, batch_breaks=breaks_within(breaks, segment), rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
-            review_path=str(review) if review_wanted else None, codec=options.codec, crf=options.crf,
-            preset=options.preset,
+            end_seconds=segment.end_seconds, batch_breaks=breaks_within(breaks, segment),
+            rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
+            review_path=str(review) if review_wanted else None,
+            codec=options.codec, crf=options.crf, preset=options.preset,
         ))
     job = _Job(source=source, paths=paths, info=info, tasks=tasks)
     if len(tasks) > 1:
@@ -254,7 +256,7 @@ def _skipped(source: ColorizeSource, paths: dict[str, Path]) -> OutputSummary:
 
 def _remove_stale_partials(out_dir: Path, name: str) -> None:
     """Temporary files an interrupted run left for this output (never a final name)."""
-    for stale in out_dir.glob(f".{name}*.partial*"):
+    for stale in out_dir.glob(f".{glob.escape(name)}*.partial*"):
         stale.unlink(missing_ok=True)
 
 
