@@ -55,7 +55,7 @@ def bench_ingest(
             if summary.error or summary.failed:
                 fail(summary.error or summary.failed[0].error)
             ingest_runs.append(summary)
-        decoded, decode_seconds, decode_workers = min(decode_runs, key=lambda run: run[1])
+        decoded, decode_seconds, decode_workers, decode_cpu = min(decode_runs, key=lambda run: run[1])
         summary = min(ingest_runs, key=lambda run: run.seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -73,5 +73,13 @@ def bench_ingest(
     busy = sum(summary.stage_seconds.values()) or 1.0
     console.print(f"ingest worker time {busy:.1f} s: " + ", ".join(
         f"{stage} {seconds / busy:.0%}" for stage, seconds in sorted(summary.stage_seconds.items(), key=lambda x: -x[1])))
-    verdict = "[green]meets[/]" if ratio >= GOAL else "[red]misses[/]"
-    console.print(f"ingest / decode = {ratio:.0%} ({verdict} the {GOAL:.0%} goal)")
+    # CPU time per frame is what limits throughput once every core is busy, and unlike wall time it
+    # barely moves when other programs share the machine.
+    ingest_cpu = summary.worker_cpu_seconds + summary.planning_cpu_seconds
+    cpu_ratio = (decode_cpu / decoded) / (ingest_cpu / summary.frames_decoded)
+    console.print(f"CPU time    : decode only {decode_cpu:.2f} s ({1e3 * decode_cpu / decoded:.1f} ms/frame), ingest "
+                  f"{summary.worker_cpu_seconds:.2f} s in workers + {summary.planning_cpu_seconds:.2f} s planning "
+                  f"({1e3 * ingest_cpu / summary.frames_decoded:.1f} ms/frame)")
+    for name, value in (("wall clock", ratio), ("CPU time", cpu_ratio)):
+        verdict = "[green]meets[/]" if value >= GOAL else "[red]misses[/]"
+        console.print(f"ingest / decode by {name} = {value:.0%} ({verdict} the {GOAL:.0%} goal)")

@@ -82,6 +82,7 @@ class SegmentResult:
     error: str | None = None
     skipped: bool = False  # already complete from an earlier run
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the worker process for this task (robust to a busy machine)
     timing: dict = field(default_factory=dict)  # seconds per stage (decode, sample, register, write)
 
 
@@ -125,6 +126,8 @@ class BuildSummary:
     seconds: float = 0.0
     workers: int = 0
     stage_seconds: dict = field(default_factory=dict)  # summed over workers: decode, sample, register, write
+    worker_cpu_seconds: float = 0.0  # CPU time the workers spent on the segments ingested in this run
+    planning_cpu_seconds: float = 0.0  # CPU time of the driver's planning (packet timestamps, pairing)
     error: str | None = None  # a problem that stopped the whole build (e.g. no possible split)
 
     @property
@@ -262,7 +265,7 @@ class SegmentIngestor:
     def __call__(self, task: SegmentTask) -> SegmentResult:
         import cv2
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         # One core per actor, and OpenCV's threaded reductions (template matching) sum in an order
         # that depends on the thread count: single-threaded, a shard's bytes do not depend on the host.
         threads = cv2.getNumThreads()
@@ -276,6 +279,7 @@ class SegmentIngestor:
         finally:
             cv2.setNumThreads(threads)
         result.seconds = time.perf_counter() - started
+        result.cpu_seconds = time.process_time() - cpu_started
         return result
 
     def run(self, task: SegmentTask) -> SegmentResult:
@@ -418,7 +422,7 @@ class SegmentDecoder:
     def __call__(self, task: SegmentTask) -> SegmentResult:
         from dataset_tools.video import iter_frames
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         frames = 0
         if task.pairs:
             for path, stream, kind, column in ((task.nir_path, task.nir_stream, "nir", 1),
@@ -427,7 +431,7 @@ class SegmentDecoder:
                                      end_seconds=task.pairs[-1][column] + 1e-4):
                     frames += 1
         return SegmentResult(task.recording_id, task.segment, stats={"frames_decoded": frames},
-                             seconds=time.perf_counter() - started)
+                             seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started)
 
     def run(self, task: SegmentTask) -> SegmentResult:
         return self(task)
@@ -495,6 +499,7 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
         return BuildSummary(dataset_dir, None, [], error=f"{recordings_root}: no recording folders (recording.json) found")
     plans = []
     seen_ids: dict[str, Path] = {}
+    planning_started = time.process_time()
     for folder in folders:
         plan = _plan_recording(folder, options)
         if plan.error is None:
@@ -505,6 +510,7 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
                 seen_ids[plan.recording.id] = folder
         plans.append(plan)
         progress({"type": "planned", "folder": str(folder), "error": plan.error})
+    planning_cpu = time.process_time() - planning_started
     good = [plan for plan in plans if plan.error is None]
     try:
         splits = assign_splits(
@@ -525,7 +531,7 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
               "frames": sum(2 * len(task.pairs) for task in tasks)})
 
     results: dict[tuple[str, int], SegmentResult] = {}
-    summary = BuildSummary(dataset_dir, None, [])
+    summary = BuildSummary(dataset_dir, None, [], planning_cpu_seconds=planning_cpu)
     remaining = []
     for task in tasks:
         previous = _finished(task)
@@ -542,6 +548,7 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
         if result.error is None:
             summary.segments_done += 1
             summary.frames_decoded += result.stats.get("frames_decoded", 0)
+            summary.worker_cpu_seconds += result.cpu_seconds
             for stage, seconds in result.timing.items():
                 summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
         progress({"type": "segment", "recording_id": result.recording_id, "skipped": False,
@@ -575,10 +582,11 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
     return summary
 
 
-def decode_only(recordings_root: str | os.PathLike, options: IngestOptions | None = None) -> tuple[int, float, int]:
+def decode_only(recordings_root: str | os.PathLike,
+                options: IngestOptions | None = None) -> tuple[int, float, int, float]:
     """Benchmark baseline: decode every segment `build_dataset` would ingest, on the same workers.
 
-    Returns (frames decoded, wall seconds of the decoding, workers); planning is not timed.
+    Returns (frames decoded, wall seconds, workers, worker CPU seconds); planning is not timed.
     """
     options = options or IngestOptions()
     tasks = []
@@ -587,15 +595,16 @@ def decode_only(recordings_root: str | os.PathLike, options: IngestOptions | Non
         if plan.error is None:
             plan.split = "train"
             tasks.extend(_tasks_for(plan, Path(recordings_root) / ".unused", options))
-    frames = 0
+    frames, cpu_seconds = 0, 0.0
 
     def on_result(result: SegmentResult) -> None:
-        nonlocal frames
+        nonlocal frames, cpu_seconds
         frames += result.stats.get("frames_decoded", 0)
+        cpu_seconds += result.cpu_seconds
 
     started = time.perf_counter()
     workers = _run_tasks(tasks, options, on_result, worker_class=SegmentDecoder)
-    return frames, time.perf_counter() - started, workers
+    return frames, time.perf_counter() - started, workers, cpu_seconds
 
 
 def _relative(folder: Path, root: Path) -> str:
