@@ -156,7 +156,7 @@ def test_frame_in_a_batch_equals_the_frame_alone(tmp_path, checkpoint):
         # (at most one 8-bit step on a handful of pixels); batch statistics would move every pixel.
         difference = np.abs(batched[index].astype(int) - alone.astype(int))
         assert difference.max() <= 1
-        assert (difference > 0).mean() < 1e-3
+        assert (difference > 0).mean() < 0.01
 
 
 # --- acceptance 4: bad inputs, interrupted runs, lost actors --------------------------------------
