@@ -41,7 +41,8 @@ class _TrainProgress:
         self.progress.update(self.task, completed=event["step"], info=f"{rate}{losses}{self.eval_text}")
         if not self.progress.console.is_terminal and ("checkpoint" in event or "eval_l1" in event):
             # Logs (no terminal) get no live bar: one line per checkpoint/evaluation instead.
-            self.progress.console.print(f"step {event['step']}: {rate}{losses}{self.eval_text}", soft_wrap=True)
+            evaluation = self.eval_text if "eval_l1" in event else ""  # never repeat an older evaluation
+            self.progress.console.print(f"step {event['step']}: {rate}{losses}{evaluation}", soft_wrap=True)
 
 
 def train(
