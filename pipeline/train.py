@@ -210,7 +210,8 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     if leader:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(run.tensorboard), purge_step=start_step)
+        # Drop only what a lost run logged after its last checkpoint; the checkpoint's own step stays.
+        writer = SummaryWriter(log_dir=str(run.tensorboard), purge_step=start_step + 1)
         sample_source = eval_set if eval_set is not None else ShardDataset.from_split(dataset_dir, "train", flip=False)
         sample_pairs = _sample_pairs(sample_source, config.sample_frames)
     best_l1 = run.best_eval_l1() if leader else None
