@@ -14,7 +14,15 @@ from models.zoo import paper_model
 # interpretations of under-specified architectures (inception modules, Honari, Limmer).
 TIGHT_TOLERANCE = {"unet-64-s", "johnson-6", "estuary-32-s"}
 EXTRA_NAMES = ("estuary-16-isrc", "estuary-16-c", "unet-64-isc", "unet-64-sc", "johnson-6-c")
-ODD_SIZES = [(176, 144), (67, 45)]
+# Per-sample normalization is per family and per module kind (plain, inception, residual): one
+# network of each is enough to show batch independence; the full list costs minutes on 2 cores.
+BATCH_CHECKED = ("estuary-16", "estuary-16-isr", "unet-64-s", "unet-64-is", "johnson-6", "honari-64-5",
+                 "honari-64-5-i", "limmer-3-12-3-bp")
+
+
+def _unique_tiny_names() -> list[str]:
+    """Test-size variants of every paper name; estuary-16-x and estuary-32-x share one."""
+    return sorted({parse_model_name(name).tiny().name for name in ALL_NAMES})
 
 
 def _family_representatives() -> list[str]:
@@ -37,10 +45,17 @@ def test_parameter_count_matches_table_3(name):
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
-@pytest.mark.parametrize("height,width", ODD_SIZES)
-def test_tiny_forward_backward(name, height, width):
+def test_every_paper_name_builds(name):
+    with torch.device("meta"):
+        generator = parse_model_name(name).build()
+    assert count_parameters(generator) > 0
+
+
+@pytest.mark.parametrize("name", _unique_tiny_names())
+def test_tiny_forward_backward(name):
     torch.manual_seed(0)
-    generator = parse_model_name(name).tiny().build()
+    generator = parse_model_name(name).build()
+    height, width = 67, 45  # odd sizes: padding and cropping back
     nir = torch.rand(2, 1, height, width)
     rgb = generator(nir)
     assert rgb.shape == (2, 3, height, width)
@@ -60,7 +75,7 @@ def test_tiny_model_keeps_frame_size(name):
             assert rgb.shape == (1, 3, height, width), f"{name} at {width}×{height}"
 
 
-@pytest.mark.parametrize("name", ALL_NAMES)
+@pytest.mark.parametrize("name", BATCH_CHECKED)
 def test_batch_independence(name):
     torch.manual_seed(1)
     generator = parse_model_name(name).tiny().build()
