@@ -18,7 +18,7 @@ from jobs.runtime import console, fail
 def demo(
     out_dir: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Folder for every output of the demo."),
     model: str = typer.Option("unet-64-s", "--model", help="Network to train (its test-size variant, --tiny)."),
-    steps: int = typer.Option(300, "--steps", min=1, help="Training steps."),
+    steps: int = typer.Option(1500, "--steps", min=1, help="Training steps."),
     recordings: int = typer.Option(6, "--recordings", min=2, help="Synthetic recordings (3 days × 3 locations)."),
     frames: int = typer.Option(40, "--frames", min=4, help="Frames per recording."),
     size: str = typer.Option("192x144", "--size", help="Frame size WxH of the synthetic drives."),
