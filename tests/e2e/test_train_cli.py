@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from jobs.cli import app
+from safetensors.torch import load_file
 from models.checkpoint import load_generator, read_checkpoint_config
 from models.preprocess import nir_to_tensor, rgb_to_tensor, tensor_to_rgb
 from pipeline.train import CRASH_MARKER_VARIABLE, CRASH_STEP_VARIABLE
@@ -58,3 +59,33 @@ def test_train_cli_names_a_missing_dataset_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert "nowhere: dataset folder not found" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rerunning_the_command_resumes_exactly_through_ray(tmp_path, ray_local):
+    # Stop after checkpoint 4 (a run of 4 steps), re-run the same command asking for 8: it must continue
+    # from step 4 and end with the weights of an uninterrupted 8-step run (deterministic on CPU).
+    from pipeline.train import TrainConfig, train_in_process
+
+    dataset = write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=2, height=40, width=48)
+    run = tmp_path / "run"
+
+    def command(steps: int) -> list[str]:
+        return ["train", str(dataset), str(run), "--model", "johnson-6", "--tiny", "--steps", str(steps),
+                "--crop", "32", "--checkpoint-every", "4", "--eval-every", "0", "--sample-every", "0", "--seed", "3"]
+
+    first = runner.invoke(app, command(4))
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, command(8))
+    assert second.exit_code == 0, second.output
+    assert "4 → 8" in second.output.replace("\n", "")
+
+    straight = train_in_process(TrainConfig(
+        model="johnson-6", dataset=str(dataset), run_dir=str(tmp_path / "straight"), steps=8, crop_size=32,
+        checkpoint_every=4, eval_every=0, sample_every=0, tiny=True, seed=3,
+    ))
+    assert straight.final_step == 8
+    resumed_weights = load_file(str(run / "checkpoints" / "step-0000008" / "generator.safetensors"))
+    straight_weights = load_file(str(tmp_path / "straight" / "checkpoints" / "step-0000008" / "generator.safetensors"))
+    assert resumed_weights.keys() == straight_weights.keys()
+    for key, value in straight_weights.items():
+        assert torch.equal(resumed_weights[key], value), key
