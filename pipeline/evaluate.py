@@ -23,7 +23,7 @@ import torch
 from models import CheckpointError, count_parameters, load_generator
 from models.preprocess import nir_to_tensor
 from models.zoo import paper_model
-from pipeline import metrics
+from pipeline import metrics, shard_dataset
 
 BASELINE_NIR_GRAY = "baseline:nir-gray"
 BASELINE_MEAN_COLOR = "baseline:mean-color"
@@ -51,21 +51,11 @@ class ShardSummary:
 
 
 def split_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
-    """The shard files of a split: from the manifest when there is one, else `<dataset>/<split>/*.h5`."""
-    dataset_dir = Path(dataset_dir)
-    if not dataset_dir.is_dir():
-        raise EvaluationError(f"{dataset_dir}: no such dataset directory")
-    if (dataset_dir / "manifest.json").is_file():
-        try:
-            from dataset_tools.manifest import shards_for_split
-        except ImportError:
-            pass
-        else:
-            try:
-                return [Path(path) for path in shards_for_split(dataset_dir, split)]
-            except (ValueError, KeyError, OSError) as error:
-                raise EvaluationError(f"{dataset_dir}: cannot read the manifest ({error})") from None
-    return sorted((dataset_dir / split).glob("*.h5"))
+    """The shard files of a split (the same lookup training uses), errors as EvaluationError."""
+    try:
+        return shard_dataset.split_shards(dataset_dir, split)
+    except shard_dataset.DatasetError as error:
+        raise EvaluationError(str(error)) from None
 
 
 def read_shard_summary(path: Path) -> ShardSummary:

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import torch
 
+from dataset_tools.manifest import shards_for_split
 from dataset_tools.shards import ShardError, read_shard_header
 from models.preprocess import nir_to_tensor, rgb_to_tensor
 
@@ -30,14 +31,10 @@ def split_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
         raise DatasetError(f"{dataset_dir}: dataset folder not found")
     if (dataset_dir / "manifest.json").is_file():
         try:
-            from dataset_tools.manifest import shards_for_split
-        except ImportError:  # the manifest reader is optional for hand-made shard folders
-            shards_for_split = None
-        if shards_for_split is not None:
-            try:
-                return [Path(path) for path in shards_for_split(dataset_dir, split)]
-            except (ValueError, KeyError, OSError) as error:
-                raise DatasetError(f"{dataset_dir}: cannot read the manifest ({error})") from None
+            return [Path(path) for path in shards_for_split(dataset_dir, split)]
+        except (ValueError, KeyError, OSError) as error:
+            raise DatasetError(f"{dataset_dir}: cannot read the manifest ({error})") from None
+    # Hand-made shard folders (no manifest) are read as they lie.
     return sorted((dataset_dir / split).glob("*.h5"))
 
 

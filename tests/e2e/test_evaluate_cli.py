@@ -73,7 +73,7 @@ def test_evaluate_refuses_a_missing_dataset_in_one_line(tmp_path):
     checkpoint = _tiny_checkpoint(tmp_path / "ckpt")
     result = runner.invoke(app, ["evaluate", str(checkpoint), "--data", str(tmp_path / "nowhere"), "--no-timing"])
     assert result.exit_code == 1
-    assert "no such dataset directory" in result.output
+    assert "dataset folder not found" in result.output
     assert "Traceback" not in result.output
 
 
