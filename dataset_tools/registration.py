@@ -2,9 +2,10 @@
 
 NIR and RGB render the same scene with different intensities (vegetation is bright in NIR, dark
 in RGB), so we compare structure, not values: gradient magnitudes (polarity-free) of NIR and of
-RGB luminance, normalized cross-correlation over integer shifts within ±max_search, then a
-parabolic sub-pixel fit of the peak. The peak NCC is the score: low when the pair has too little
-shared structure to trust the shift.
+RGB luminance, normalized cross-correlation over integer shifts within ±max_search (searched on
+half-size maps, then the peak found again at full measuring size), then a parabolic sub-pixel fit
+of the peak. The peak NCC is the score: low when the pair has too little shared structure to
+trust the shift.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import numpy as np
 
 # Above this many pixels on the long side, measure on a downscaled copy (speed; sub-pixel fit keeps accuracy).
 _MAX_MEASURE_SIDE = 640
+# Below this many pixels on the short side, one full search is cheap enough (and a half-size copy too coarse).
+_MIN_COARSE_SIDE = 128
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,8 @@ def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.astype(np.float32) / 255.0
-    return (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float32)
+    # cvtColor's RGB→gray weights are 0.299, 0.587, 0.114 (ITU-R BT.601), in float32 here.
+    return cv2.cvtColor(rgb.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_RGB2GRAY)
 
 
 def _parabola_offset(minus: float, center: float, plus: float) -> float:
@@ -48,22 +51,67 @@ def _parabola_offset(minus: float, center: float, plus: float) -> float:
     return float(np.clip(0.5 * (minus - plus) / denominator, -0.5, 0.5))
 
 
+class _NccAtShift:
+    """TM_CCOEFF_NORMED of the template at single integer shifts (what cv2.matchTemplate computes for all).
+
+    The template, zero-padded to the image width, meets each shifted window as one contiguous slice of
+    the flattened image, so one shift costs one dot product; window sums come from integral images.
+    """
+
+    def __init__(self, image: np.ndarray, template: np.ndarray, search: int):
+        height, width = image.shape
+        self.search, self.width = search, width
+        self.rows, self.columns = template.shape
+        # (rows, W): the mean-free template, zero beyond its own width.
+        padded = np.zeros((self.rows, width), np.float32)
+        np.subtract(template, np.float32(template.mean(dtype=np.float64)), out=padded[:, : self.columns])
+        self.template = padded.ravel()
+        self.template_energy = float(np.dot(self.template, self.template))
+        self.image = np.zeros(height * width + width, np.float32)  # + one row: the last shifts read past the end
+        self.image[: height * width] = image.ravel()
+        self.sums, self.squares = cv2.integral2(image, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+        self.cache: dict[tuple[int, int], float] = {}
+
+    def __call__(self, dy: int, dx: int) -> float:
+        key = (dy, dx)
+        if key not in self.cache:
+            top, left = self.search + dy, self.search + dx
+            bottom, right = top + self.rows, left + self.columns
+            start = top * self.width + left
+            product = float(np.dot(self.template, self.image[start:start + self.rows * self.width]))
+
+            def box(table):
+                return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+
+            count = self.rows * self.columns
+            variance = box(self.squares) - box(self.sums) ** 2 / count
+            denominator = np.sqrt(max(variance, 0.0) * self.template_energy)
+            self.cache[key] = product / denominator if denominator > 1e-12 else 0.0
+        return self.cache[key]
+
+
 def measure_shift(nir: np.ndarray, rgb: np.ndarray, nir_bits: int = 8, max_search: int = 8) -> ShiftEstimate:
-    """Shift (dy, dx) of the RGB frame's content relative to the NIR frame, with a confidence score."""
+    """Shift (dy, dx) of the RGB frame's content relative to the NIR frame, with a confidence score.
+
+    Coarse to fine: the ±max_search correlation runs on half-size gradient maps, then the integer peak
+    is found again by hill climbing at full measuring size (≤ 640 px) and fitted there to sub-pixel
+    precision, so the estimate is the full-size one at a fraction of the cost.
+    """
     nir = np.asarray(nir)
     rgb = np.asarray(rgb)
     if nir.ndim != 2 or rgb.shape != nir.shape + (3,):
         raise ValueError(f"NIR {nir.shape} and RGB {rgb.shape} frames do not match (expected (H,W) and (H,W,3))")
     if min(nir.shape) < 12:
         return ShiftEstimate(0.0, 0.0, 0.0)  # too small to hold structure worth aligning
-    nir_float = nir.astype(np.float32) / float(2 ** int(nir_bits) - 1)
-    luminance = _luminance(rgb)
     height, width = nir.shape
     scale = min(1.0, _MAX_MEASURE_SIDE / max(height, width))
     if scale < 1.0:
+        # Downscale the integer frames first: converting full-size frames to float costs more than measuring.
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
-        nir_float = cv2.resize(nir_float, size, interpolation=cv2.INTER_AREA)
-        luminance = cv2.resize(luminance, size, interpolation=cv2.INTER_AREA)
+        nir = cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    nir_float = nir.astype(np.float32) * np.float32(1.0 / float(2 ** int(nir_bits) - 1))
+    luminance = _luminance(rgb)
     search = int(np.ceil(max_search * scale)) + 1  # +1: room for the sub-pixel fit at the bound
     search = max(1, min(search, (min(nir_float.shape) - 4) // 3))
     nir_gradient = _gradient_magnitude(nir_float)
@@ -71,19 +119,54 @@ def measure_shift(nir: np.ndarray, rgb: np.ndarray, nir_bits: int = 8, max_searc
     template = nir_gradient[search:-search, search:-search]
     if template.std() < 1e-6 or rgb_gradient.std() < 1e-6:
         return ShiftEstimate(0.0, 0.0, 0.0)  # flat frame: nothing to align on
-    # (2·search+1, 2·search+1): NCC of the NIR centre against the RGB image at each integer shift.
-    surface = cv2.matchTemplate(rgb_gradient, template, cv2.TM_CCOEFF_NORMED)
-    surface = np.nan_to_num(surface, nan=0.0, posinf=0.0, neginf=0.0)
-    row, column = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    peak = float(surface[row, column])
+    if min(nir_float.shape) >= _MIN_COARSE_SIDE:
+        row, column, surface = _coarse_to_fine(nir_gradient, rgb_gradient, search)
+    else:
+        # (2·search+1, 2·search+1): NCC of the NIR centre against the RGB image at each integer shift.
+        table = cv2.matchTemplate(rgb_gradient, template, cv2.TM_CCOEFF_NORMED)
+        table = np.nan_to_num(table, nan=0.0, posinf=0.0, neginf=0.0)
+        row, column = np.unravel_index(int(np.argmax(table)), table.shape)
+        row, column = int(row) - search, int(column) - search
+
+        def surface(dy, dx):
+            return float(table[dy + search, dx + search])
+    peak = surface(row, column)
     sub_row = sub_column = 0.0
-    if 0 < row < surface.shape[0] - 1:
-        sub_row = _parabola_offset(surface[row - 1, column], peak, surface[row + 1, column])
-    if 0 < column < surface.shape[1] - 1:
-        sub_column = _parabola_offset(surface[row, column - 1], peak, surface[row, column + 1])
-    dy = (row + sub_row - search) / scale
-    dx = (column + sub_column - search) / scale
+    if -search < row < search:
+        sub_row = _parabola_offset(surface(row - 1, column), peak, surface(row + 1, column))
+    if -search < column < search:
+        sub_column = _parabola_offset(surface(row, column - 1), peak, surface(row, column + 1))
+    dy = (row + sub_row) / scale
+    dx = (column + sub_column) / scale
     return ShiftEstimate(float(dy), float(dx), float(np.clip(peak, 0.0, 1.0)))
+
+
+def _coarse_to_fine(nir_gradient: np.ndarray, rgb_gradient: np.ndarray, search: int):
+    """Integer peak (dy, dx) within ±search and the NCC function at full measuring size."""
+    height, width = nir_gradient.shape
+    # (H/2, W/2): the full ±search window costs a quarter as much on half-size gradient maps.
+    half = (width // 2, height // 2)
+    nir_small = cv2.resize(nir_gradient, half, interpolation=cv2.INTER_AREA)
+    rgb_small = cv2.resize(rgb_gradient, half, interpolation=cv2.INTER_AREA)
+    coarse_search = (search + 1) // 2
+    coarse = cv2.matchTemplate(rgb_small, nir_small[coarse_search:-coarse_search, coarse_search:-coarse_search],
+                               cv2.TM_CCOEFF_NORMED)
+    coarse = np.nan_to_num(coarse, nan=0.0, posinf=0.0, neginf=0.0)
+    coarse_row, coarse_column = np.unravel_index(int(np.argmax(coarse)), coarse.shape)
+    ncc = _NccAtShift(rgb_gradient, nir_gradient[search:-search, search:-search], search)
+    row = int(np.clip(2 * (int(coarse_row) - coarse_search), -search, search))
+    column = int(np.clip(2 * (int(coarse_column) - coarse_search), -search, search))
+    # Hill climb over the 8 neighbours: the coarse peak is within a pixel or two of the full-size one.
+    while True:
+        best = (ncc(row, column), row, column)
+        for step_row in (-1, 0, 1):
+            for step_column in (-1, 0, 1):
+                candidate_row, candidate_column = row + step_row, column + step_column
+                if abs(candidate_row) <= search and abs(candidate_column) <= search:
+                    best = max(best, (ncc(candidate_row, candidate_column), candidate_row, candidate_column))
+        if (best[1], best[2]) == (row, column):
+            return row, column, ncc
+        row, column = best[1], best[2]
 
 
 def apply_shift(rgb: np.ndarray, dy: float, dx: float) -> np.ndarray:

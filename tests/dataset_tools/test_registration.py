@@ -94,3 +94,18 @@ def test_real_pair_with_injected_shift(shared_data):
     base = measure_shift(nir, rgb, nir_bits=8)
     moved = measure_shift(nir, _displace(rgb, -2.4, 3.0), nir_bits=8)
     assert abs(moved.dy - base.dy + 2.4) < 0.5 and abs(moved.dx - base.dx - 3.0) < 0.5
+
+
+@pytest.mark.parametrize("dy,dx", [(3.0, 0.0), (2.4, -1.7), (-6.6, 7.2)])
+def test_coarse_to_fine_finds_the_exhaustive_search_peak(monkeypatch, dy, dx):
+    """The half-size search plus full-size hill climb must land where the full ±8 px search does."""
+    import dataset_tools.registration as registration
+
+    nir, rgb = _scene(480, 640, seed=2)
+    moved = _displace(rgb, dy, dx)
+    fast = measure_shift(nir, moved, nir_bits=10)
+    monkeypatch.setattr(registration, "_MIN_COARSE_SIDE", 10**6)  # force the one-level full search
+    exhaustive = measure_shift(nir, moved, nir_bits=10)
+    assert abs(fast.dy - exhaustive.dy) < 1e-3 and abs(fast.dx - exhaustive.dx) < 1e-3
+    assert abs(fast.score - exhaustive.score) < 1e-4
+    assert abs(fast.dy - dy) < 1.0 and abs(fast.dx - dx) < 1.0
