@@ -40,8 +40,14 @@ def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
-    # cvtColor's RGB→gray weights are 0.299, 0.587, 0.114 (ITU-R BT.601), in float32 here.
-    return cv2.cvtColor(rgb.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_RGB2GRAY)
+    """Luminance (0.299 R + 0.587 G + 0.114 B) in the RGB frame's own units, float32.
+
+    Rounded to whole 8-bit levels by cvtColor's fixed-point path: far below video noise, and several
+    times cheaper than converting three channels to float first.
+    """
+    if rgb.dtype == np.uint8:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
 
 
 def _parabola_offset(minus: float, center: float, plus: float) -> float:
@@ -55,36 +61,51 @@ class _NccAtShift:
     """TM_CCOEFF_NORMED of the template at single integer shifts (what cv2.matchTemplate computes for all).
 
     The template, zero-padded to the image width, meets each shifted window as one contiguous slice of
-    the flattened image, so one shift costs one dot product; window sums come from integral images.
+    the flattened image, so one shift costs one dot product. Window sums and sums of squares come from
+    row sums of the columns every window covers plus running sums of the two 2·search wide side bands.
     """
 
     def __init__(self, image: np.ndarray, template: np.ndarray, search: int):
+        image = np.ascontiguousarray(image, dtype=np.float32)
         height, width = image.shape
         self.search, self.width = search, width
-        self.rows, self.columns = template.shape
-        # (rows, W): the mean-free template, zero beyond its own width.
+        self.rows, self.columns = template.shape  # (H - 2·search, W - 2·search)
+        # (rows, W) flattened, less the trailing zeros of its last row: the mean-free template.
         padded = np.zeros((self.rows, width), np.float32)
         np.subtract(template, np.float32(template.mean(dtype=np.float64)), out=padded[:, : self.columns])
-        self.template = padded.ravel()
+        self.template = padded.ravel()[: self.rows * width - (width - self.columns)]
         self.template_energy = float(np.dot(self.template, self.template))
-        self.image = np.zeros(height * width + width, np.float32)  # + one row: the last shifts read past the end
-        self.image[: height * width] = image.ravel()
-        self.sums, self.squares = cv2.integral2(image, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+        self.image = image.ravel()
+        band = 2 * search
+        self.sums = self._window_table(image, band)
+        self.squares = self._window_table(cv2.multiply(image, image), band)
         self.cache: dict[tuple[int, int], float] = {}
+
+    def _window_table(self, image: np.ndarray, band: int) -> np.ndarray:
+        """(H+1, 2·search+1): running sums over rows of each window column range (left edge = index)."""
+        width = image.shape[1]
+        core = cv2.reduce(image[:, band:width - band], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)  # (H, 1)
+        left = image[:, :band].astype(np.float64)
+        right = image[:, width - band:].astype(np.float64)
+        # Window with left edge l covers left-band columns l.. and right-band columns ..l-1.
+        left_suffix = np.zeros((image.shape[0], band + 1))
+        left_suffix[:, :band] = np.cumsum(left[:, ::-1], axis=1)[:, ::-1]
+        right_prefix = np.zeros((image.shape[0], band + 1))
+        right_prefix[:, 1:] = np.cumsum(right, axis=1)
+        table = np.zeros((image.shape[0] + 1, band + 1))
+        np.cumsum(core + left_suffix + right_prefix, axis=0, out=table[1:])
+        return table
 
     def __call__(self, dy: int, dx: int) -> float:
         key = (dy, dx)
         if key not in self.cache:
             top, left = self.search + dy, self.search + dx
-            bottom, right = top + self.rows, left + self.columns
             start = top * self.width + left
-            product = float(np.dot(self.template, self.image[start:start + self.rows * self.width]))
-
-            def box(table):
-                return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
-
+            product = float(np.dot(self.template, self.image[start:start + len(self.template)]))
             count = self.rows * self.columns
-            variance = box(self.squares) - box(self.sums) ** 2 / count
+            total = self.sums[top + self.rows, left] - self.sums[top, left]
+            squares = self.squares[top + self.rows, left] - self.squares[top, left]
+            variance = squares - total * total / count
             denominator = np.sqrt(max(variance, 0.0) * self.template_energy)
             self.cache[key] = product / denominator if denominator > 1e-12 else 0.0
         return self.cache[key]
@@ -110,18 +131,24 @@ def measure_shift(nir: np.ndarray, rgb: np.ndarray, nir_bits: int = 8, max_searc
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         nir = cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    nir_float = nir.astype(np.float32) * np.float32(1.0 / float(2 ** int(nir_bits) - 1))
+    # NCC ignores scale, so frames stay in their own units (NIR levels, 8-bit luminance); "flat"
+    # thresholds below are 1e-6 of full scale, in those units.
+    nir_float = nir.astype(np.float32)
     luminance = _luminance(rgb)
+    flat_nir, flat_rgb = 1e-6 * float(2 ** int(nir_bits) - 1), 1e-6 * 255.0
     search = int(np.ceil(max_search * scale)) + 1  # +1: room for the sub-pixel fit at the bound
     search = max(1, min(search, (min(nir_float.shape) - 4) // 3))
     nir_gradient = _gradient_magnitude(nir_float)
     rgb_gradient = _gradient_magnitude(luminance)
-    template = nir_gradient[search:-search, search:-search]
-    if template.std() < 1e-6 or rgb_gradient.std() < 1e-6:
-        return ShiftEstimate(0.0, 0.0, 0.0)  # flat frame: nothing to align on
-    if min(nir_float.shape) >= _MIN_COARSE_SIDE:
-        row, column, surface = _coarse_to_fine(nir_gradient, rgb_gradient, search)
+    if min(nir_float.shape) >= max(_MIN_COARSE_SIDE, 6 * search):
+        found = _coarse_to_fine(nir_gradient, rgb_gradient, search, flat_nir, flat_rgb)
+        if found is None:
+            return ShiftEstimate(0.0, 0.0, 0.0)  # flat frame: nothing to align on
+        row, column, surface = found
     else:
+        template = nir_gradient[search:-search, search:-search]
+        if template.std() < flat_nir or rgb_gradient.std() < flat_rgb:
+            return ShiftEstimate(0.0, 0.0, 0.0)  # flat frame: nothing to align on
         # (2·search+1, 2·search+1): NCC of the NIR centre against the RGB image at each integer shift.
         table = cv2.matchTemplate(rgb_gradient, template, cv2.TM_CCOEFF_NORMED)
         table = np.nan_to_num(table, nan=0.0, posinf=0.0, neginf=0.0)
@@ -141,14 +168,16 @@ def measure_shift(nir: np.ndarray, rgb: np.ndarray, nir_bits: int = 8, max_searc
     return ShiftEstimate(float(dy), float(dx), float(np.clip(peak, 0.0, 1.0)))
 
 
-def _coarse_to_fine(nir_gradient: np.ndarray, rgb_gradient: np.ndarray, search: int):
-    """Integer peak (dy, dx) within ±search and the NCC function at full measuring size."""
+def _coarse_to_fine(nir_gradient: np.ndarray, rgb_gradient: np.ndarray, search: int, flat_nir: float, flat_rgb: float):
+    """Integer peak (dy, dx) within ±search and the NCC function at full measuring size; None if flat."""
     height, width = nir_gradient.shape
     # (H/2, W/2): the full ±search window costs a quarter as much on half-size gradient maps.
     half = (width // 2, height // 2)
     nir_small = cv2.resize(nir_gradient, half, interpolation=cv2.INTER_AREA)
     rgb_small = cv2.resize(rgb_gradient, half, interpolation=cv2.INTER_AREA)
     coarse_search = (search + 1) // 2
+    if nir_small.std() < flat_nir or rgb_small.std() < flat_rgb:
+        return None
     coarse = cv2.matchTemplate(rgb_small, nir_small[coarse_search:-coarse_search, coarse_search:-coarse_search],
                                cv2.TM_CCOEFF_NORMED)
     coarse = np.nan_to_num(coarse, nan=0.0, posinf=0.0, neginf=0.0)

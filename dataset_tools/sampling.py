@@ -77,12 +77,14 @@ class Sampler:
 
     def _bad_exposure(self, image: np.ndarray) -> bool:
         options = self.options
+        # count_nonzero / size == mean of the booleans, without mean's float conversion of every pixel.
         return bool(
-            np.mean(image <= options.dark_level) > options.max_dark_fraction
-            or np.mean(image >= options.bright_level) > options.max_bright_fraction
+            np.count_nonzero(image <= options.dark_level) / image.size > options.max_dark_fraction
+            or np.count_nonzero(image >= options.bright_level) / image.size > options.max_bright_fraction
         )
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(rgb, dtype=np.float32) / 255.0
-    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    # cvtColor applies the same 0.299/0.587/0.114 weights in one pass (numpy's per-channel arithmetic
+    # on strided views cost ~4 ms per 960×540 frame, as much as decoding it).
+    return cv2.cvtColor(np.asarray(rgb, dtype=np.float32), cv2.COLOR_RGB2GRAY) * np.float32(1.0 / 255.0)

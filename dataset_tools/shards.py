@@ -129,6 +129,10 @@ class ShardWriter:
         self._shift = self._file.create_dataset(
             "registration_shift", shape=(0, 2), maxshape=(None, 2), chunks=(1024, 2), dtype=np.float32, **options
         )
+        self._frame_indices: list[int] = []
+        self._pts_list: list[float] = []
+        self._shifts: list[tuple[float, float]] = []
+        self._scores: list[float] = []
 
     def append(self, nir: np.ndarray, rgb: np.ndarray, frame_index: int, pts_seconds: float,
                shift: tuple[float, float] = (0.0, 0.0), score: float = float("nan")) -> None:
@@ -143,7 +147,7 @@ class ShardWriter:
         if rgb.dtype != np.uint8:
             raise ShardError(f"{self.path}: RGB frame is {rgb.dtype}, expected uint8")
         n = self.pairs
-        for dataset in (self._nir, self._rgb, self._frame_index, self._pts, self._score, self._shift):
+        for dataset in (self._nir, self._rgb):
             dataset.resize(n + 1, axis=0)
         if self._deflate_level is None:
             self._nir[n] = nir
@@ -151,11 +155,22 @@ class ShardWriter:
         else:
             self._nir.id.write_direct_chunk((n, 0, 0), self._deflate(nir, shuffle=self.dtype.itemsize > 1))
             self._rgb.id.write_direct_chunk((n, 0, 0, 0), self._deflate(rgb, shuffle=False))
-        self._frame_index[n] = int(frame_index)
-        self._pts[n] = float(pts_seconds)
-        self._shift[n] = np.asarray(shift, dtype=np.float32).reshape(2)
-        self._score[n] = float(score)
+        # The per-pair numbers are kept here and written once at close (one HDF5 write each, not one per pair).
+        self._frame_indices.append(int(frame_index))
+        self._pts_list.append(float(pts_seconds))
+        dy, dx = (float(value) for value in np.asarray(shift, dtype=np.float64).reshape(2))
+        self._shifts.append((dy, dx))
+        self._scores.append(float(score))
         self.pairs = n + 1
+
+    def _write_vectors(self) -> None:
+        for dataset, values, dtype in ((self._frame_index, self._frame_indices, np.int64),
+                                       (self._pts, self._pts_list, np.float64),
+                                       (self._shift, self._shifts, np.float32),
+                                       (self._score, self._scores, np.float32)):
+            dataset.resize(len(values), axis=0)
+            if values:
+                dataset[:] = np.asarray(values, dtype=dtype).reshape(dataset.shape)
 
     def _deflate(self, frame: np.ndarray, shuffle: bool) -> bytes:
         """One chunk as HDF5's filter pipeline would store it: byte shuffle (multi-byte pixels), then zlib stream."""
@@ -168,6 +183,11 @@ class ShardWriter:
     def close(self) -> ShardInfo:
         if self._info is not None:
             return self._info
+        try:
+            self._write_vectors()
+        except BaseException:
+            self.abort()
+            raise
         self._file.close()
         sha256 = file_sha256(self.temporary_path)
         os.replace(self.temporary_path, self.path)
