@@ -34,19 +34,21 @@ class ShiftEstimate:
 def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
     # A light blur makes the correlation peak smooth enough for the parabolic sub-pixel fit.
     image = cv2.GaussianBlur(image, (0, 0), 1.0)
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    return cv2.magnitude(gx, gy)
+    # uint8 in: Sobel into int16 is exact and cheaper than float; magnitude needs float32.
+    depth = cv2.CV_16S if image.dtype == np.uint8 else cv2.CV_32F
+    gx = cv2.Sobel(image, depth, 1, 0, ksize=3)
+    gy = cv2.Sobel(image, depth, 0, 1, ksize=3)
+    return cv2.magnitude(gx.astype(np.float32, copy=False), gy.astype(np.float32, copy=False))
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """Luminance (0.299 R + 0.587 G + 0.114 B) in the RGB frame's own units, float32.
+    """Luminance (0.299 R + 0.587 G + 0.114 B) in the RGB frame's own units.
 
-    Rounded to whole 8-bit levels by cvtColor's fixed-point path: far below video noise, and several
-    times cheaper than converting three channels to float first.
+    8-bit RGB gives 8-bit luminance from cvtColor's fixed-point path: rounding far below video noise,
+    and several times cheaper than converting three channels to float first.
     """
     if rgb.dtype == np.uint8:
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     return cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
 
 
@@ -126,21 +128,22 @@ def measure_shift(nir: np.ndarray, rgb: np.ndarray, nir_bits: int = 8, max_searc
         return ShiftEstimate(0.0, 0.0, 0.0)  # too small to hold structure worth aligning
     height, width = nir.shape
     scale = min(1.0, _MAX_MEASURE_SIDE / max(height, width))
+    luminance = _luminance(rgb)  # one channel before any resize: a third of the pixels to resample
     if scale < 1.0:
         # Downscale the integer frames first: converting full-size frames to float costs more than measuring.
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         nir = cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    # NCC ignores scale, so frames stay in their own units (NIR levels, 8-bit luminance); "flat"
-    # thresholds below are 1e-6 of full scale, in those units.
-    nir_float = nir.astype(np.float32)
-    luminance = _luminance(rgb)
+        luminance = cv2.resize(luminance, size, interpolation=cv2.INTER_AREA)
+    # NCC ignores scale, so frames stay in their own units (NIR levels, 8-bit luminance) and 8-bit
+    # ones stay uint8 (OpenCV's fixed-point blur and exact int16 Sobel); "flat" thresholds below are
+    # 1e-6 of full scale, in those units.
+    nir_image = nir if nir.dtype == np.uint8 else nir.astype(np.float32)
     flat_nir, flat_rgb = 1e-6 * float(2 ** int(nir_bits) - 1), 1e-6 * 255.0
     search = int(np.ceil(max_search * scale)) + 1  # +1: room for the sub-pixel fit at the bound
-    search = max(1, min(search, (min(nir_float.shape) - 4) // 3))
-    nir_gradient = _gradient_magnitude(nir_float)
+    search = max(1, min(search, (min(nir_image.shape) - 4) // 3))
+    nir_gradient = _gradient_magnitude(nir_image)
     rgb_gradient = _gradient_magnitude(luminance)
-    if min(nir_float.shape) >= max(_MIN_COARSE_SIDE, 6 * search):
+    if min(nir_image.shape) >= max(_MIN_COARSE_SIDE, 6 * search):
         found = _coarse_to_fine(nir_gradient, rgb_gradient, search, flat_nir, flat_rgb)
         if found is None:
             return ShiftEstimate(0.0, 0.0, 0.0)  # flat frame: nothing to align on
