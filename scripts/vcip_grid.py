@@ -1,6 +1,13 @@
-# Cut docs/results/vcip_test_grid.png from `nircolor evaluate`'s grid.png: drop the two baseline
-# columns, keep 3 of its 4 rows, 128-px tiles, a redrawn header (the original's text would be unreadable).
-import sys, cv2, numpy as np
+"""Cut docs/results/vcip_test_grid.png from `nircolor evaluate`'s grid.png (Figure-6-like, §4.5).
+
+Drops the two baseline columns, keeps 3 of its 4 rows at 128-px tiles and redraws the header (the
+original's text would be unreadable at half size). Usage: python scripts/vcip_grid.py GRID.png OUT.png
+"""
+import sys
+
+import cv2
+import numpy as np
+
 source, target = sys.argv[1], sys.argv[2]
 grid = cv2.imread(source)
 header, tile = 28, 256
