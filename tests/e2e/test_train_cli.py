@@ -79,10 +79,16 @@ def test_rerunning_the_command_resumes_exactly_through_ray(tmp_path, ray_local):
     assert second.exit_code == 0, second.output
     assert "4 → 8" in second.output.replace("\n", "")
 
-    straight = train_in_process(TrainConfig(
-        model="johnson-6", dataset=str(dataset), run_dir=str(tmp_path / "straight"), steps=8, crop_size=32,
-        checkpoint_every=4, eval_every=0, sample_every=0, tiny=True, seed=3,
-    ))
+    # Same torch thread count as the Ray worker (1 CPU): float sums depend on how work is split.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        straight = train_in_process(TrainConfig(
+            model="johnson-6", dataset=str(dataset), run_dir=str(tmp_path / "straight"), steps=8, crop_size=32,
+            checkpoint_every=4, eval_every=0, sample_every=0, tiny=True, seed=3,
+        ))
+    finally:
+        torch.set_num_threads(threads)
     assert straight.final_step == 8
     resumed_weights = load_file(str(run / "checkpoints" / "step-0000008" / "generator.safetensors"))
     straight_weights = load_file(str(tmp_path / "straight" / "checkpoints" / "step-0000008" / "generator.safetensors"))

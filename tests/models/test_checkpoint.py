@@ -10,7 +10,7 @@ from models import CheckpointError, load_generator, parse_model_name, read_check
 from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 
 # One name per family, with flags that change the architecture or are stored only in the config.
-NAMES = ("johnson-6-c", "honari-64-5-i", "limmer-3-12-3-bp", "unet-64-is", "estuary-16-isrc")
+NAMES = ("johnson-6-c", "honari-64-5-i", "limmer-3-12-3-bp", "unet-64-is", "estuary-16-src")
 
 
 def _trained_like(name: str) -> torch.nn.Module:
