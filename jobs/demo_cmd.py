@@ -50,13 +50,8 @@ def demo(
         "--size", size, "--days", "3", "--locations", "3", "--drop-frames", "2", "--shift", "0,2", "--seed", "7")
     run("dataset", "build", str(paths["recordings"]), str(paths["dataset"]), "--eval-fraction", "0.3", *cluster)
     every = max(steps // 3, 1)
-    try:
-        width, height = (int(part) for part in size.lower().split("x"))
-    except ValueError:
-        fail(f"--size {size!r}: expected WxH, e.g. 192x144")
-    crop = min(96, width, height)  # random crops train faster; they must fit in a frame
     run("train", str(paths["dataset"]), str(paths["run"]), "--model", model, "--tiny", "--steps", str(steps),
-        "--crop", str(crop), "--checkpoint-every", str(every), "--eval-every", str(every), "--sample-every", str(every),
+        "--checkpoint-every", str(every), "--eval-every", str(every), "--sample-every", str(every),
         *cluster)
     checkpoint = paths["run"] / "best"
     if not checkpoint.is_dir():

@@ -74,6 +74,8 @@ def train(
         eval_every=eval_every, sample_every=sample_every, workers=workers, gpus_per_worker=gpus_per_worker,
         cpus_per_worker=cpus_per_worker, loader_workers=loader_workers, seed=seed, tiny=tiny, max_failures=max_failures,
     )
+    for warning in config.warnings():
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     init_ray(address)
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

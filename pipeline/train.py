@@ -73,6 +73,21 @@ class TrainConfig:
         document["model_name"] = self.model_config().name
         return document
 
+    def warnings(self) -> list[str]:
+        """Settings that are valid but probably not what the user wants."""
+        found = []
+        if self.crop_size is not None:
+            with torch.device("meta"):  # class attributes only; no weights
+                generator = self.model_config().build()
+            minimum = max(generator.size_multiple, generator.min_size)
+            if self.crop_size < minimum:
+                # The network pads the crop back up by repeating its edges: no time saved, and measured
+                # worse on real data (docs/results.md).
+                found.append(f"--crop {self.crop_size} is smaller than {self.model_config().name}'s smallest input "
+                             f"({minimum}×{minimum}); crops are padded to it by edge replication, which costs the "
+                             f"same time as a {minimum}-pixel crop and trains on mostly artificial pixels")
+        return found
+
     def check(self) -> None:
         """Raise TrainError naming the first invalid setting."""
         positive = {"steps": self.steps, "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,

@@ -108,3 +108,11 @@ def test_training_spans_two_ray_nodes(tmp_path, dataset, monkeypatch):
     assert summary.final_step == 4 and summary.restarts == 0
     assert len(node_ids) == 2 and set(summary.worker_nodes.values()) == node_ids
     assert read_checkpoint_config(tmp_path / "run" / "checkpoints" / "step-0000004")["training_step"] == 4
+
+
+def test_a_crop_below_the_networks_smallest_input_is_warned_about(tmp_path, dataset):
+    # Estuary pads any input to 256×256: a 128 crop trains on mostly replicated edge pixels.
+    assert "smallest input (256×256)" in _config(tmp_path, dataset, "a", model="estuary-16-s", tiny=False,
+                                                  crop_size=128).warnings()[0]
+    assert _config(tmp_path, dataset, "b", model="johnson-6", crop_size=32).warnings() == []
+    assert _config(tmp_path, dataset, "c", model="estuary-16-s", crop_size=None).warnings() == []
