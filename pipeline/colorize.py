@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 from dataset_tools.video import CODECS, VideoError, keyframe_times, probe
 from models.checkpoint import read_checkpoint_config
+from pipeline.actor_pool import run_actor_pool
 from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
 from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
 from pipeline.remux import join_videos
@@ -26,7 +27,6 @@ from pipeline.segments import breaks_within, plan_batch_breaks, plan_segments
 
 REPORT_VERSION = 1
 # A lost actor's task is retried by Ray (max_task_retries) and then resubmitted this many times.
-RESUBMISSIONS = 2
 
 
 @dataclass(frozen=True)
@@ -439,8 +439,6 @@ def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
 
 def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames) -> int:
     import ray
-    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
-
     workers, resources = _actor_resources(options)
     workers = max(1, min(workers, len(tasks)))
     device = options.device if options.device != "auto" else ("cuda" if resources.get("num_gpus") else "cpu")
@@ -462,40 +460,22 @@ def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, o
             ray.kill(actor, no_restart=True)
         ray.kill(board)
         raise ValueError(f"colorizer workers could not start ({problems[0]})")
-    queue = list(tasks)
-    attempts: dict[tuple[str, int], int] = {}
-    running: dict = {}
-    while queue or running:
-        while queue and idle:
-            task = queue.pop(0)
-            if not on_start(task):
-                continue
-            actor = idle.pop()
-            running[actor.run.remote(task, board)] = (actor, task)
-        if not running:
-            continue
-        done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+    def report_frames() -> None:
         for (name, segment), frames in ray.get(board.snapshot.remote()).items():
             on_frames(name, segment, frames)
-        for reference in done:
-            actor, task = running.pop(reference)
-            try:
-                result = ray.get(reference)
-            except (RayActorError, ActorDiedError, ActorUnavailableError) as error:
-                key = (task.name, task.segment)
-                attempts[key] = attempts.get(key, 0) + 1
-                ray.kill(actor, no_restart=True)
-                idle.append(new_actor())
-                if attempts[key] <= RESUBMISSIONS:
-                    queue.insert(0, task)
-                    continue
-                result = TaskResult(task.name, task.segment,
-                                    error=f"{task.nir_path}: worker lost {attempts[key]} times ({_first_line(error)})")
-            else:
-                idle.append(actor)
-            on_result(result)
-    for actor in idle:
-        ray.kill(actor, no_restart=True)
+
+    run_actor_pool(
+        tasks, idle,
+        submit=lambda actor, task: actor.run.remote(task, board),
+        new_actor=new_actor,
+        on_result=on_result,
+        lost_result=lambda task, attempts, error: TaskResult(
+            task.name, task.segment, error=f"{task.nir_path}: worker lost {attempts} times ({_first_line(error)})"),
+        task_key=lambda task: (task.name, task.segment),
+        should_start=on_start,
+        on_tick=report_frames,
+        tick_seconds=0.5,
+    )
     ray.kill(board)
     return workers
 

@@ -20,10 +20,10 @@ from typing import Callable
 from dataset_tools.pairing import pair_timestamps
 from dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
 from dataset_tools.video import VideoError, probe
+from pipeline.actor_pool import run_actor_pool
 from pipeline.segments import plan_segments
 
 STATE_FOLDER = ".ingest"  # per-segment state files: what a finished segment produced
-RESUBMISSIONS = 2  # times a task is sent again after its actor died (on top of Ray's own retries)
 
 
 @dataclass(frozen=True)
@@ -447,40 +447,19 @@ def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Call
         for task in tasks:
             on_result(worker(task))
         return 1
-    from ray.exceptions import RayActorError
-
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     workers = max(1, min(options.workers or cpus, len(tasks)))
     remote_class = ray.remote(worker_class).options(num_cpus=1, max_restarts=2, max_task_retries=2)
-    idle = [remote_class.remote() for _ in range(workers)]
-    queue = list(tasks)
-    attempts: Counter = Counter()
-    running: dict = {}
-    while queue or running:
-        while queue and idle:
-            task = queue.pop(0)
-            actor = idle.pop()
-            running[actor.run.remote(task)] = (actor, task)
-        done, _ = ray.wait(list(running), num_returns=1)
-        for reference in done:
-            actor, task = running.pop(reference)
-            try:
-                result = ray.get(reference)
-            except RayActorError as error:
-                # Ray already retried on a restarted actor; past that, replace the actor and resubmit.
-                attempts[(task.recording_id, task.segment)] += 1
-                ray.kill(actor, no_restart=True)
-                idle.append(remote_class.remote())
-                if attempts[(task.recording_id, task.segment)] <= RESUBMISSIONS:
-                    queue.insert(0, task)
-                    continue
-                result = SegmentResult(task.recording_id, task.segment,
-                                       error=f"{task.nir_path}: ingest worker lost repeatedly ({type(error).__name__})")
-            else:
-                idle.append(actor)
-            on_result(result)
-    for actor in idle:
-        ray.kill(actor, no_restart=True)
+    run_actor_pool(
+        tasks, [remote_class.remote() for _ in range(workers)],
+        submit=lambda actor, task: actor.run.remote(task),
+        new_actor=remote_class.remote,
+        on_result=on_result,
+        lost_result=lambda task, attempts, error: SegmentResult(
+            task.recording_id, task.segment,
+            error=f"{task.nir_path}: ingest worker lost {attempts} times ({type(error).__name__})"),
+        task_key=lambda task: (task.recording_id, task.segment),
+    )
     return workers
 
 
