@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from models.checkpoint import CheckpointError
+from models.checkpoint import CheckpointError, read_checkpoint_config
 from pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs
 
 CODEC_CHOICES = ("h264", "hevc", "ffv1")
@@ -69,6 +69,10 @@ def colorize(
         codec=codec, crf=crf, preset=preset, side_by_side=side_by_side, batch_size=batch_size,
         workers=workers or None, segment_seconds=segment_seconds or None, device=device,
     )
+    try:
+        read_checkpoint_config(checkpoint)  # a wrong path fails in one line, before Ray starts
+    except CheckpointError as error:
+        fail(str(error))
     init_ray(address)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total} frames"),
                FramesPerSecondColumn(), TimeElapsedColumn())
