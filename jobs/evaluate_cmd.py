@@ -50,7 +50,8 @@ def evaluate(
                TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task(f"{len(sources)} model(s) on {split}", total=None)
+            models = len(sources) - sum(source in BASELINES for source in sources)
+            task = progress.add_task(f"{models} model(s) + {len(sources) - models} baseline(s) on {split}", total=None)
             results = evaluate_checkpoints(
                 sources, data, split, out_dir=out or Path("evaluation"), timing=not no_timing, batch_size=batch_size,
                 max_frames=max_frames, grid_frames=grid_frames, device=None if device == "auto" else device,
@@ -73,7 +74,7 @@ def _print_results(results: EvaluationResults) -> None:
             escape(model.label), _number(model.metrics["l1"], "{:.6f}"), _number(paper.get("l1"), "{:.6f}"),
             _number(model.metrics["psnr"], "{:.2f}"), _number(model.metrics["ssim"], "{:.4f}"),
             _number(model.metrics["delta_e"], "{:.2f}"),
-            _number(model.parameters / 1e6 if model.parameters else None, "{:.3g}"),
+            _number(model.parameters / 1e6 if model.parameters else None, "{:.2f}"),
             _number(paper.get("parameters_m"), "{:.1f}"), _number(model.ms_per_frame, "{:.1f}"),
             _number(paper["titan_x_seconds"] * 1000 if paper.get("titan_x_seconds") else None, "{:.0f}"),
         )

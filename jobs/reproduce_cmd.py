@@ -51,7 +51,7 @@ def reproduce(
         elif event["kind"] == "trained" and "error" in event:
             console.print(f"[red]failed[/] {escape(event['run'])}: {escape(event['error'])}")
         elif event["kind"] == "evaluate":
-            console.print(f"[bold]evaluating[/] {event['models']} models and baselines on the eval split")
+            console.print(f"[bold]evaluating[/] {event['models']} model(s) and {event['baselines']} baseline(s) on the eval split")
 
     progress = Progress(TextColumn("  steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=console, transient=True)

@@ -96,7 +96,7 @@ def markdown_tables(evaluation) -> str:
             f"| {row['model']} | {_cell(row['lambda'], '{:g}')} | {_flag(row['conditional'])} "
             f"| {_cell(row['l1'], '{:.6f}')} | {_cell(row['paper_l1'], '{:.6f}')} "
             f"| {_cell(row['psnr_db'], '{:.2f}')} | {_cell(row['ssim'], '{:.4f}')} | {_cell(row['delta_e2000'], '{:.2f}')} "
-            f"| {_cell(row['parameters_m'], '{:.3g}')} | {_cell(row['paper_parameters_m'], '{:.1f}')} "
+            f"| {_cell(row['parameters_m'], '{:.2f}')} | {_cell(row['paper_parameters_m'], '{:.1f}')} "
             f"| {_cell(row['ms_per_frame'], '{:.1f}')} | {_cell(row['paper_titan_x_ms'], '{:.0f}')} |"
         )
     if len(evaluation.recordings) > 1 and evaluation.models:

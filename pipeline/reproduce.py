@@ -140,7 +140,7 @@ def reproduce(
     evaluation = None
     files: list[Path] = []
     if sources:
-        notify({"kind": "evaluate", "models": len(sources)})
+        notify({"kind": "evaluate", "models": len(checkpoints), "baselines": len(sources) - len(checkpoints)})
         evaluation = evaluate_checkpoints(sources, config.dataset, "eval", out_dir=out_dir / "evaluation",
                                           timing=config.timing)
         files = list(evaluation.files)
