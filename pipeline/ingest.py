@@ -345,7 +345,7 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
                     rejected[reason] += 1
                     continue
                 mark = clock()
-                estimate = _measure(nir.array, rgb.array, task.nir_bits, policy)
+                estimate = _measure(nir.array, rgb.array, task.nir_bits, policy, sampler.luminance)
                 shifts.append((estimate.dy, estimate.dx))
                 scores.append(estimate.score)
                 reason = policy.check(estimate)
@@ -390,12 +390,12 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
     return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats, timing=dict(timing))
 
 
-def _measure(nir, rgb, nir_bits: int, policy):
+def _measure(nir, rgb, nir_bits: int, policy, rgb_luminance=None):
     """The registration estimate rounded to 0.001 px: the last float bits of OpenCV's correlation vary
     with the process's library state, and a shard must not (same inputs, same bytes)."""
     from dataset_tools.registration import ShiftEstimate, measure_shift
 
-    estimate = measure_shift(nir, rgb, nir_bits, max_search=policy.max_search)
+    estimate = measure_shift(nir, rgb, nir_bits, max_search=policy.max_search, rgb_luminance=rgb_luminance)
     return ShiftEstimate(round(estimate.dy, 3), round(estimate.dx, 3), round(estimate.score, 4))
 
 
