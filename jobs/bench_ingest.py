@@ -26,6 +26,7 @@ def bench_ingest(
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
+    from dataset_tools import vector_state
     from dataset_tools.synthetic import SynthOptions, synthesize_recordings
     from pipeline.ingest import IngestOptions, build_dataset, decode_only
 
@@ -55,8 +56,12 @@ def bench_ingest(
             if summary.error or summary.failed:
                 fail(summary.error or summary.failed[0].error)
             ingest_runs.append(summary)
-        decoded, decode_seconds, decode_workers, decode_cpu = min(decode_runs, key=lambda run: run[1])
+        # Best wall-clock run of each for the frame rates; best CPU time of each for the CPU ratio
+        # (on a shared machine the two bests can come from different runs).
+        decoded, decode_seconds, decode_workers, _ = min(decode_runs, key=lambda run: run[1])
+        decode_cpu = min(run[3] for run in decode_runs)
         summary = min(ingest_runs, key=lambda run: run.seconds)
+        cpu_summary = min(ingest_runs, key=lambda run: run.worker_cpu_seconds + run.planning_cpu_seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     decode_rate = decoded / decode_seconds
@@ -65,21 +70,21 @@ def bench_ingest(
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
                   f"load average {load:.1f}; {summary.workers} ingest workers, {decode_workers} decode workers, "
-                  f"best of {repeats}")
+                  f"best of {repeats}; VZEROUPPER after deflate: {'on' if vector_state.ACTIVE else 'not applicable'}")
     console.print(f"decode only : {decoded} frames in {decode_seconds:.2f} s = {decode_rate:.1f} frames/s")
     console.print(f"full ingest : {summary.frames_decoded} frames, {summary.pairs_stored} pairs in "
                   f"{summary.seconds:.2f} s = {ingest_rate:.1f} frames/s, {summary.pairs_stored / summary.seconds:.1f} pairs/s "
                   f"(planning, pairing, sampling, registration, HDF5 writing, manifest)")
     busy = sum(summary.stage_seconds.values()) or 1.0
     console.print(f"ingest worker time {busy:.1f} s: " + ", ".join(
-        f"{stage} {seconds / busy:.0%}" for stage, seconds in sorted(summary.stage_seconds.items(), key=lambda x: -x[1])))
+        f"{stage} {seconds:.2f} s ({seconds / busy:.0%})" for stage, seconds in sorted(summary.stage_seconds.items(), key=lambda x: -x[1])))
     # CPU time per frame is what limits throughput once every core is busy, and unlike wall time it
     # barely moves when other programs share the machine.
-    ingest_cpu = summary.worker_cpu_seconds + summary.planning_cpu_seconds
-    cpu_ratio = (decode_cpu / decoded) / (ingest_cpu / summary.frames_decoded)
+    ingest_cpu = cpu_summary.worker_cpu_seconds + cpu_summary.planning_cpu_seconds
+    cpu_ratio = (decode_cpu / decoded) / (ingest_cpu / cpu_summary.frames_decoded)
     console.print(f"CPU time    : decode only {decode_cpu:.2f} s ({1e3 * decode_cpu / decoded:.1f} ms/frame), ingest "
-                  f"{summary.worker_cpu_seconds:.2f} s in workers + {summary.planning_cpu_seconds:.2f} s planning "
-                  f"({1e3 * ingest_cpu / summary.frames_decoded:.1f} ms/frame)")
+                  f"{cpu_summary.worker_cpu_seconds:.2f} s in workers + {cpu_summary.planning_cpu_seconds:.2f} s planning "
+                  f"({1e3 * ingest_cpu / cpu_summary.frames_decoded:.1f} ms/frame); best of {repeats} each")
     for name, value in (("wall clock", ratio), ("CPU time", cpu_ratio)):
         verdict = "[green]meets[/]" if value >= GOAL else "[red]misses[/]"
         console.print(f"ingest / decode by {name} = {value:.0%} ({verdict} the {GOAL:.0%} goal)")
