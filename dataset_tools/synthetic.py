@@ -191,6 +191,21 @@ def _shifted(image: np.ndarray, dy: float, dx: float) -> np.ndarray:
                           borderMode=cv2.BORDER_REFLECT)
 
 
+def synthetic_pairs(count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` registered (NIR uint8, RGB uint8) frames of one synthetic drive, with sensor noise."""
+    rng = np.random.default_rng(seed)
+    scene = _Scene(width, height, rng, location_index=0, day_index=0)
+    duration = 2.0 * count
+    pairs = []
+    for index in range(count):
+        nir, rgb = scene.render(2.0 * index, duration)  # 2 s apart: different stretches of road
+        nir = nir + rng.normal(0, 0.01, nir.shape).astype(np.float32)
+        rgb = rgb + rng.normal(0, 0.01, rgb.shape).astype(np.float32)
+        pairs.append((np.clip(np.round(nir * 255), 0, 255).astype(np.uint8),
+                      np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)))
+    return pairs
+
+
 def synthesize_recordings(out_dir: str | os.PathLike, options: SynthOptions, progress=None) -> list[SynthRecording]:
     """Write `options.count` recording folders under `out_dir`; returns what each holds."""
     out_dir = Path(out_dir)

@@ -5,6 +5,7 @@ from jobs import (
     bench_colorize,
     bench_ingest,
     bench_models,
+    bench_registration,
     bench_train,
     colorize_cmd,
     dataset_cmd,
@@ -35,6 +36,8 @@ app.command("demo", help="Synthetic data → dataset → training → evaluation
 bench = typer.Typer(help="Benchmarks; figures go to docs/benchmarks.md.", no_args_is_help=True)
 bench.command("models", help="ms per 1024×768 frame for each Table-3 network.")(bench_models.bench_models)
 bench.command("ingest", help="Dataset ingest pairs/s against decode-only.")(bench_ingest.bench_ingest)
+bench.command("registration", help="Accuracy of the NIR↔RGB shift measurement on injected shifts.")(
+    bench_registration.bench_registration)
 bench.command("train", help="Ray Train iterations/s against a plain loop.")(bench_train.bench_train)
 bench.command("colorize", help="End-to-end colorization frames/s against model-only.")(bench_colorize.bench_colorize)
 app.add_typer(bench, name="bench")
