@@ -9,16 +9,15 @@ when the pair has too little shared structure to trust the shift.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 # Frames are measured after averaging whole-factor blocks until the long side is at most this many
 # pixels (960×540 → 480×270): whole factors take INTER_AREA's fast block-average path, and the 2-D
-# sub-pixel fit keeps the error near 0.1 px at this size (docs/dataset.md, "Registration accuracy").
+# sub-pixel fit keeps the error near 0.1 px at this size (docs/dataset.md, "Registration").
 _MEASURE_SIDE = 480
 # Below this many pixels on the short side, one full search is cheap enough (and a half-size copy too coarse).
 _MIN_COARSE_SIDE = 128

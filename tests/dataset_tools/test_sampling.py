@@ -65,3 +65,20 @@ def test_black_or_clipped_frames_are_rejected(level):
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="every_frames"):
         SamplingOptions(every_frames=0)
+
+
+@pytest.mark.parametrize("nir_bits,dtype", [(10, np.uint16), (8, np.uint8)])
+def test_exposure_thresholds_are_exact_in_integer_levels(nir_bits, dtype):
+    """A pixel is black at level ≤ 0.02·full scale and clipped at ≥ 0.98·full scale, counted per pixel."""
+    full = 2**nir_bits - 1
+    dark, bright = int(np.floor(0.02 * full)), int(np.ceil(0.98 * full))
+    rgb = np.full((40, 50, 3), 128, np.uint8)
+
+    def decision(level, fraction):
+        nir = np.full((40, 50), full // 2, dtype)
+        nir.flat[: int(fraction * nir.size)] = level
+        return Sampler(SamplingOptions(duplicate_threshold=0.0)).consider(nir, rgb, 0.0, nir_bits)
+
+    assert decision(dark, 0.61) == "exposure" and decision(dark + 1, 0.61) is None
+    assert decision(dark, 0.59) is None  # at most 60% black is fine
+    assert decision(bright, 0.31) == "exposure" and decision(bright - 1, 0.31) is None
