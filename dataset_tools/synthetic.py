@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.video import VideoWriter
+from dataset_tools.video import VideoWriter, iter_frames, probe
 
 # Frame code: two rows of 9 cells; row 0 = white reference, black reference, bits 0..6; row 1 = bits 7..15.
 CODE_CELL = 6
@@ -189,6 +189,26 @@ def _shifted(image: np.ndarray, dy: float, dx: float) -> np.ndarray:
     matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT)
+
+
+def recording_from_video(video: str | os.PathLike, folder: str | os.PathLike, recording_id: str, day: str,
+                         location: str) -> Path:
+    """A recording whose RGB stream is a real RGB video (linked, not copied) and whose NIR stream is
+    its gray version (lossless FFV1, the video's own time base and PTS): real codec, frame rate and
+    size for ingest, with pairs registered by construction. Returns the folder."""
+    video, folder = Path(video).resolve(), Path(folder)
+    info = probe(video)
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / f"rgb{video.suffix}"
+    link.unlink(missing_ok=True)
+    os.symlink(video, link)
+    with VideoWriter(folder / "nir.mkv", width=info.width, height=info.height, time_base=info.time_base,
+                     rate=info.average_rate, codec="ffv1", kind="gray") as writer:
+        for frame in iter_frames(video, kind="rgb"):
+            writer.write(cv2.cvtColor(frame.array, cv2.COLOR_RGB2GRAY), frame.pts)
+    document = {"id": recording_id, "day": day, "location": location, "nir": "nir.mkv", "rgb": link.name}
+    (folder / "recording.json").write_text(json.dumps(document, indent=2) + "\n")
+    return folder
 
 
 def synthetic_pairs(count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

