@@ -72,13 +72,15 @@ class Sampler:
                 return "interval"
         nir = np.asarray(nir)
         full_scale = float(2 ** int(nir_bits) - 1)
-        self.luminance = luminance(rgb)
-        if self._bad_exposure(nir, full_scale) or self._bad_exposure(self.luminance, 255.0):
-            return "exposure"
+        # Duplicates first: the check is cheap (a 4× copy of NIR), and the pair is kept only when
+        # both checks pass, so the order changes a label at most, never a decision.
         small = _small(nir, full_scale)
         if self._last_kept_nir is not None and self._last_kept_nir.shape == small.shape:
             if cv2.norm(small, self._last_kept_nir, cv2.NORM_L1) / small.size < options.duplicate_threshold:
                 return "near_duplicate"
+        self.luminance = luminance(rgb)
+        if self._bad_exposure(nir, full_scale) or self._bad_exposure(self.luminance, 255.0):
+            return "exposure"
         self._frames_since_kept = 0
         self._last_kept_seconds = float(seconds)
         self._last_kept_nir = small
