@@ -108,7 +108,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "pairs"
 
 
-def _read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:
+def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:
     """(nir (H,W) uint8|uint16, rgb (H,W,3) uint8, nir_bits); ValueError names the file on bad input."""
     nir = cv2.imread(str(pair.nir), cv2.IMREAD_UNCHANGED)
     if nir is None:
@@ -203,7 +203,7 @@ def import_pair_folder(
                 reason = "unpaired"
             else:
                 try:
-                    nir, rgb, nir_bits = _read_pair(pair)
+                    nir, rgb, nir_bits = read_pair(pair)
                 except ValueError as error:
                     reason = "unreadable"
                     record.setdefault("errors", []).append(str(error))

@@ -76,13 +76,13 @@ def injected_shift_errors(source: str, pairs: list[tuple[np.ndarray, np.ndarray]
 
 def read_pair_folder(folder: str | Path, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """The 8-bit `<name>_nir.png` / `<name>_rgb.png` pairs under `folder` (as `dataset import-pairs` finds them)."""
-    from dataset_tools.pair_folders import _read_pair, find_pairs
+    from dataset_tools.pair_folders import read_pair, find_pairs
 
     pairs = []
     for pair in find_pairs(folder):
         if pair.rgb is None:
             continue
-        nir, rgb, bits = _read_pair(pair)
+        nir, rgb, bits = read_pair(pair)
         if bits == 8:
             pairs.append((nir, rgb))
         if limit and len(pairs) >= limit:

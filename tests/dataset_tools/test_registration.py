@@ -14,6 +14,7 @@ from dataset_tools.registration import (
     register_pair,
     summarize_shifts,
 )
+from dataset_tools.registration_accuracy import displace, nir_stand_in
 
 
 def _scene(height=192, width=256, seed=0):
@@ -43,17 +44,10 @@ def _scene(height=192, width=256, seed=0):
     return nir10, rgb
 
 
-def _displace(rgb, dy, dx):
-    """Move the RGB content by (+dy, +dx): what a misregistered sensor would record."""
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(rgb, matrix, (rgb.shape[1], rgb.shape[0]), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
 @pytest.mark.parametrize("dy,dx", [(3.0, 0.0), (0.0, -3.0), (2.4, -1.7), (-1.3, 2.4), (0.0, 0.0)])
 def test_injected_shift_is_measured_and_corrected(dy, dx):
     nir, rgb = _scene()
-    moved = _displace(rgb, dy, dx)
+    moved = displace(rgb, dy, dx)
     estimate = measure_shift(nir, moved, nir_bits=10)
     assert abs(estimate.dy - dy) < 0.5 and abs(estimate.dx - dx) < 0.5
     assert estimate.score > 0.3
@@ -68,9 +62,9 @@ def test_injected_shift_is_measured_and_corrected(dy, dx):
 def test_policy_rejects_far_shifts_and_flat_frames():
     nir, rgb = _scene(seed=1)
     policy = RegistrationPolicy(max_shift=4.0)
-    far = register_pair(nir, _displace(rgb, 6.0, 0.0), 10, policy)
+    far = register_pair(nir, displace(rgb, 6.0, 0.0), 10, policy)
     assert far.rejected == "shift_beyond_bound" and abs(far.estimate.dy - 6.0) < 0.5
-    near = register_pair(nir, _displace(rgb, 0.0, 2.0), 10, policy)
+    near = register_pair(nir, displace(rgb, 0.0, 2.0), 10, policy)
     assert near.rejected is None
     assert measure_shift(nir, near.rgb, nir_bits=10).magnitude < 0.5  # returned RGB is corrected
     rng = np.random.default_rng(0)
@@ -93,7 +87,7 @@ def test_real_pair_with_injected_shift(shared_data):
     nir = cv2.imread(str(folder / "validation_0004_nir.png"), cv2.IMREAD_GRAYSCALE)
     rgb = cv2.cvtColor(cv2.imread(str(folder / "validation_0004_rgb.png")), cv2.COLOR_BGR2RGB)
     base = measure_shift(nir, rgb, nir_bits=8)
-    moved = measure_shift(nir, _displace(rgb, -2.4, 3.0), nir_bits=8)
+    moved = measure_shift(nir, displace(rgb, -2.4, 3.0), nir_bits=8)
     assert abs(moved.dy - base.dy + 2.4) < 0.5 and abs(moved.dx - base.dx - 3.0) < 0.5
 
 
@@ -103,7 +97,7 @@ def test_coarse_to_fine_finds_the_exhaustive_search_peak(monkeypatch, dy, dx):
     import dataset_tools.registration as registration
 
     nir, rgb = _scene(480, 640, seed=2)
-    moved = _displace(rgb, dy, dx)
+    moved = displace(rgb, dy, dx)
     fast = measure_shift(nir, moved, nir_bits=10)
     monkeypatch.setattr(registration, "_MIN_COARSE_SIDE", 10**6)  # force the one-level full search
     exhaustive = measure_shift(nir, moved, nir_bits=10)
@@ -138,13 +132,13 @@ def test_sub_pixel_shift_along_oblique_edges(seed):
     scenes); the 2-D fit stays within 0.15 px."""
     nir, rgb = _oblique_scene(seed)
     for dy, dx in [(0.4, -1.3), (-2.6, 0.7), (1.5, 2.5), (0.0, 0.3)]:
-        estimate = measure_shift(nir, _displace(rgb, dy, dx), nir_bits=8)
+        estimate = measure_shift(nir, displace(rgb, dy, dx), nir_bits=8)
         assert np.hypot(estimate.dy - dy, estimate.dx - dx) < 0.15, (dy, dx, estimate)
 
 
 def test_given_luminance_is_used_as_is():
     nir, rgb = _oblique_scene(1)
-    moved = _displace(rgb, 1.2, -0.8)
+    moved = displace(rgb, 1.2, -0.8)
     own = measure_shift(nir, moved, nir_bits=8)
     assert measure_shift(nir, moved, nir_bits=8, rgb_luminance=luminance(moved)) == own
     # A different luminance changes the answer: proof the argument is what gets measured.
@@ -161,10 +155,8 @@ def test_real_road_video_with_injected_shifts(shared_data):
     rng = np.random.default_rng(0)
     errors = []
     for rgb in frames:
-        green = rgb[..., 1].astype(np.float32) / 255.0
-        nir = np.clip(180 * np.sqrt(green) + 40 * np.sin(rgb[..., 0] / 40.0) + rng.normal(0, 3, green.shape), 0, 255)
-        nir = nir.astype(np.uint8)
+        nir = nir_stand_in(rgb, rng)
         for dy, dx in rng.uniform(-3.5, 3.5, (3, 2)):
-            estimate = measure_shift(nir, _displace(rgb, dy, dx), nir_bits=8)
+            estimate = measure_shift(nir, displace(rgb, dy, dx), nir_bits=8)
             errors.append(np.hypot(estimate.dy - dy, estimate.dx - dx))
     assert np.median(errors) < 0.2 and max(errors) < 0.6, np.round(errors, 3)
