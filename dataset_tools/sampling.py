@@ -91,11 +91,11 @@ class Sampler:
         # Thresholds in the frame's own integer levels: no float copy of a full frame. For integer
         # pixels, level/full ≤ dark ⇔ level ≤ floor(dark·full), and level/full ≥ bright ⇔ level ≥ ceil(bright·full).
         dark, bright = options.dark_level * full_scale, options.bright_level * full_scale
+        lowest, highest = -np.inf, np.inf
         if np.issubdtype(image.dtype, np.integer):
             dark, bright = np.floor(dark + 1e-9), np.ceil(bright - 1e-9)
+            lowest, highest = np.iinfo(image.dtype).min, np.iinfo(image.dtype).max
         # Counting in-range pixels (inRange + countNonZero) is ~2× cheaper than numpy's comparisons.
-        lowest, highest = (np.iinfo(image.dtype).min, np.iinfo(image.dtype).max) if np.issubdtype(image.dtype, np.integer) \
-            else (-np.inf, np.inf)
         dark_count = cv2.countNonZero(cv2.inRange(image, float(lowest), float(dark)))
         bright_count = cv2.countNonZero(cv2.inRange(image, float(bright), float(highest)))
         return bool(dark_count / image.size > options.max_dark_fraction

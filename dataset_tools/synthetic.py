@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dataset_tools.registration import luminance
 from dataset_tools.video import VideoWriter, iter_frames, probe
 
 # Frame code: two rows of 9 cells; row 0 = white reference, black reference, bits 0..6; row 1 = bits 7..15.
@@ -205,7 +206,7 @@ def recording_from_video(video: str | os.PathLike, folder: str | os.PathLike, re
     with VideoWriter(folder / "nir.mkv", width=info.width, height=info.height, time_base=info.time_base,
                      rate=info.average_rate, codec="ffv1", kind="gray") as writer:
         for frame in iter_frames(video, kind="rgb"):
-            writer.write(cv2.cvtColor(frame.array, cv2.COLOR_RGB2GRAY), frame.pts)
+            writer.write(luminance(frame.array), frame.pts)
     document = {"id": recording_id, "day": day, "location": location, "nir": "nir.mkv", "rgb": link.name}
     (folder / "recording.json").write_text(json.dumps(document, indent=2) + "\n")
     return folder
