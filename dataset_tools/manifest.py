@@ -29,13 +29,40 @@ def _manifest_path(dataset_dir: str | os.PathLike) -> Path:
 
 
 def _relative(path: str | os.PathLike, dataset_dir: Path) -> str:
+    """A shard path as the manifest stores it: relative to the dataset folder and inside it."""
     path = Path(path)
     if path.is_absolute():
         try:
             path = path.resolve().relative_to(dataset_dir.resolve())
         except ValueError:
             raise ManifestError(f"{path}: shard lies outside the dataset folder {dataset_dir}") from None
-    return path.as_posix()
+    stored = path.as_posix()
+    shard_location(dataset_dir, stored)  # refuses `..` and links leading out of the folder
+    return stored
+
+
+def shard_location(root: str | os.PathLike, stored, manifest: str | os.PathLike | None = None) -> Path:
+    """The file a manifest's shard path names, refused unless it lies inside the dataset folder `root`.
+
+    A manifest is input like any other: a path that is absolute, climbs out with `..`, or passes
+    through a link leading outside the folder would let verify, train or a re-import read or
+    delete files the dataset does not own.
+    """
+    where = f"{manifest}: " if manifest is not None else ""
+    if not isinstance(stored, str) or not stored or "\0" in stored:
+        raise ManifestError(f"{where}shard path {stored!r} is not a relative file name")
+    relative = Path(stored)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ManifestError(f"{where}shard path {stored!r} lies outside the dataset folder")
+    root = Path(root)
+    location = root / relative
+    try:
+        location.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise ManifestError(f"{where}shard path {stored!r} leads outside the dataset folder") from None
+    except (OSError, RuntimeError) as error:  # a link loop
+        raise ManifestError(f"{where}shard path {stored!r} cannot be resolved ({error})") from None
+    return location
 
 
 def write_manifest(
@@ -142,13 +169,39 @@ def read_manifest(dataset_dir: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ManifestError(f"{path}: manifest is corrupt ({error})") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: manifest is corrupt (nested too deeply to parse)") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
         raise ManifestError(f"{path}: not a nircolor dataset manifest (schema is not {MANIFEST_SCHEMA!r})")
-    if int(manifest.get("version", 0)) > MANIFEST_VERSION:
-        raise ManifestError(f"{path}: manifest version {manifest['version']} is newer than this nircolor ({MANIFEST_VERSION})")
+    version = manifest.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ManifestError(f"{path}: manifest version {version!r} is not an integer")
+    if version > MANIFEST_VERSION:
+        raise ManifestError(f"{path}: manifest version {version} is newer than this nircolor ({MANIFEST_VERSION})")
     if not isinstance(manifest.get("shards"), list) or not isinstance(manifest.get("splits"), dict):
         raise ManifestError(f"{path}: manifest lacks its shards or splits section")
+    if not isinstance(manifest.get("recordings", {}), dict) or not isinstance(manifest.get("build_parameters", {}), dict):
+        raise ManifestError(f"{path}: manifest's recordings or build_parameters section is not an object")
+    for entry in manifest["shards"]:
+        _check_shard_entry(entry, path)
     return manifest
+
+
+def _check_shard_entry(entry, manifest_path: Path) -> None:
+    """One line naming the manifest and the problem for a shard entry of the wrong shape or place."""
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{manifest_path}: a shard entry is {type(entry).__name__}, not an object")
+    shard_location(manifest_path.parent, entry.get("path"), manifest_path)
+    name = entry["path"]
+    if entry.get("split") not in SPLITS:
+        raise ManifestError(f"{manifest_path}: shard {name}: split {entry.get('split')!r} is not train or eval")
+    pairs = entry.get("pairs")
+    if not isinstance(pairs, int) or isinstance(pairs, bool) or pairs < 0:
+        raise ManifestError(f"{manifest_path}: shard {name}: pairs {pairs!r} is not a count")
+    if not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
+        raise ManifestError(f"{manifest_path}: shard {name}: no sha256 checksum, so verify cannot prove it")
+    if not isinstance(entry.get("recording_id"), str):
+        raise ManifestError(f"{manifest_path}: shard {name}: recording_id {entry.get('recording_id')!r} is not a name")
 
 
 def manifest_sha256(dataset_dir: str | os.PathLike) -> str:
@@ -165,7 +218,7 @@ def shards_for_split(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
         raise ManifestError(f"unknown split {split!r}; a dataset has train and eval")
     root = _manifest_path(dataset_dir).parent
     manifest = read_manifest(dataset_dir)
-    return [root / entry["path"] for entry in manifest["shards"] if entry.get("split") == split]
+    return [shard_location(root, entry["path"]) for entry in manifest["shards"] if entry["split"] == split]
 
 
 def verify_dataset(dataset_dir: str | os.PathLike, progress=None) -> list[str]:
@@ -178,7 +231,7 @@ def verify_dataset(dataset_dir: str | os.PathLike, progress=None) -> list[str]:
     problems: list[str] = []
     named = set()
     for entry in manifest["shards"]:
-        path = root / entry["path"]
+        path = shard_location(root, entry["path"])
         named.add(path.resolve())
         shard_problems = verify_shard(path, entry.get("sha256"))
         problems.extend(shard_problems)

@@ -137,3 +137,32 @@ def test_mapping_overrides_and_reimport_replace(tmp_path, pair_folder):
     result = runner.invoke(app, ["dataset", "import-pairs", str(folder / ".."), str(dataset), "--split", "train",
                                  "--mapping", str(mapping), "--day", "2017-01-01"])
     assert result.exit_code == 1 and "not both" in result.output
+
+
+def test_relative_dataset_path_verifies_from_another_directory(tmp_path, pair_folder, monkeypatch):
+    folder, mapping = pair_folder
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["dataset", "import-pairs", "pairs", "ds", "--mapping", "mapping.csv"])
+    assert result.exit_code == 0, result.output
+    assert all(entry["path"].split("/")[0] in ("train", "eval") for entry in read_manifest(tmp_path / "ds")["shards"])
+    monkeypatch.chdir(folder)
+    result = runner.invoke(app, ["dataset", "verify", str(tmp_path / "ds")])
+    assert result.exit_code == 0, result.output
+
+
+def test_reimport_never_deletes_a_file_a_manifest_points_outside_to(tmp_path, pair_folder):
+    folder, mapping = pair_folder
+    dataset = tmp_path / "dataset"
+    result = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(dataset), "--mapping", str(mapping)])
+    assert result.exit_code == 0, result.output
+    victim = tmp_path / "precious.h5"
+    victim.write_bytes(b"someone else's data")
+    manifest_file = dataset / "manifest.json"
+    for pointer in ("../precious.h5", str(victim)):
+        manifest = json.loads(manifest_file.read_text())
+        manifest["shards"][0]["path"] = pointer
+        manifest_file.write_text(json.dumps(manifest))
+        result = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(dataset), "--mapping", str(mapping)])
+        assert result.exit_code != 0 and "outside the dataset folder" in result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+        assert victim.read_bytes() == b"someone else's data"
