@@ -49,6 +49,8 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True) -> 
         document = json.loads(description.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RecordingError(f"{description}: not valid JSON ({getattr(error, 'msg', error)})") from None
+    except RecursionError:
+        raise RecordingError(f"{description}: not valid JSON (nested too deeply to parse)") from None
     if not isinstance(document, dict):
         raise RecordingError(f"{description}: expected a JSON object, found {type(document).__name__}")
     two_files = "nir" in document or "rgb" in document
@@ -89,9 +91,15 @@ def _inside(folder: Path, description: Path, name) -> Path:
     """Resolve a file name from recording.json; it must stay inside the recording folder."""
     if not isinstance(name, str) or not name:
         raise RecordingError(f"{description}: file names must be non-empty strings, got {name!r}")
-    # Lexical check: the name may not climb out of the folder; a symbolic link inside it is fine.
-    if os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == os.pardir:
+    if "\0" in name or os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == os.pardir:
         raise RecordingError(f"{description}: {name!r} lies outside the recording folder")
+    # A link is followed before the check: one leading out of the folder is refused like `..`.
+    try:
+        (folder / name).resolve().relative_to(folder.resolve())
+    except ValueError:
+        raise RecordingError(f"{description}: {name!r} is a link leading outside the recording folder") from None
+    except (OSError, RuntimeError) as error:  # a link loop
+        raise RecordingError(f"{description}: {name!r} cannot be resolved ({error})") from None
     return folder / name
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -194,15 +195,25 @@ def _shifted(image: np.ndarray, dy: float, dx: float) -> np.ndarray:
 
 def recording_from_video(video: str | os.PathLike, folder: str | os.PathLike, recording_id: str, day: str,
                          location: str) -> Path:
-    """A recording whose RGB stream is a real RGB video (linked, not copied) and whose NIR stream is
-    its gray version (lossless FFV1, the video's own time base and PTS): real codec, frame rate and
-    size for ingest, with pairs registered by construction. Returns the folder."""
+    """A recording whose RGB stream is a real RGB video (hard-linked, or copied across file systems)
+    and whose NIR stream is its gray version (lossless FFV1, the video's own time base and PTS):
+    real codec, frame rate and size for ingest, with pairs registered by construction. Returns the folder.
+
+    Not a symbolic link: recording.json may name only files inside its folder, links resolved."""
     video, folder = Path(video).resolve(), Path(folder)
     info = probe(video)
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / f"rgb{video.suffix}"
     link.unlink(missing_ok=True)
-    os.symlink(video, link)
+    try:
+        os.link(video, link)
+    except OSError:  # another file system, or hard links to others' files not allowed
+        temporary = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(video, temporary)
+            os.replace(temporary, link)
+        finally:
+            temporary.unlink(missing_ok=True)
     with VideoWriter(folder / "nir.mkv", width=info.width, height=info.height, time_base=info.time_base,
                      rate=info.average_rate, codec="ffv1", kind="gray") as writer:
         for frame in iter_frames(video, kind="rgb"):

@@ -69,3 +69,29 @@ def test_unreadable_video_is_a_recording_error(recording, tmp_path):
     (folder / "nir.mkv").write_bytes(b"not a video at all" * 10)
     with pytest.raises(RecordingError, match="nir.mkv: cannot open video"):
         load_recording(folder)
+
+
+def test_a_link_leading_out_of_the_folder_is_refused_like_dotdot(recording, tmp_path):
+    folder = _folder_with(tmp_path, recording, BASE, files=("nir.mkv",))
+    (folder / "rgb.mkv").symlink_to(recording.folder / "rgb.mkv")  # a real video, but outside
+    with pytest.raises(RecordingError, match="'rgb.mkv' is a link leading outside the recording folder"):
+        load_recording(folder)
+    (folder / "rgb.mkv").unlink()
+    (folder / "inner").mkdir()
+    (folder / "inner" / "rgb.mkv").write_bytes((recording.folder / "rgb.mkv").read_bytes())
+    (folder / "rgb.mkv").symlink_to(folder / "inner" / "rgb.mkv")  # a link that stays inside is fine
+    assert load_recording(folder).rgb_path == folder / "rgb.mkv"
+
+
+def test_deeply_nested_json_is_one_line(recording, tmp_path):
+    folder = _folder_with(tmp_path, recording, "[" * 200_000 + "]" * 200_000)
+    with pytest.raises(RecordingError, match="not valid JSON"):
+        load_recording(folder)
+
+
+def test_a_recording_made_from_a_video_passes_the_folder_check(recording, tmp_path):
+    from dataset_tools.synthetic import recording_from_video
+
+    made = recording_from_video(recording.folder / "rgb.mkv", tmp_path / "from-video", "fv", "d1", "city")
+    loaded = load_recording(made)
+    assert not loaded.rgb_path.is_symlink() and loaded.rgb_path.read_bytes() == (recording.folder / "rgb.mkv").read_bytes()
