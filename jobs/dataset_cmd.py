@@ -98,6 +98,10 @@ def import_pairs(
         + (", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items())) or "none")
     )
     console.print(f"manifest: {result.manifest_path}", soft_wrap=True)
+    unreadable = rejected.get("unreadable", 0)
+    if unreadable:  # the readable pairs are imported; the exit status still says some input failed
+        console.print(f"[red]error:[/] {unreadable} pair(s) in {source} could not be read (listed above)", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command("info")

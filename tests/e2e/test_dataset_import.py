@@ -53,12 +53,22 @@ def pair_folder(tmp_path):
     return folder, mapping
 
 
+@pytest.fixture
+def readable_pair_folder(pair_folder):
+    """The pair folder without its unreadable pair (which makes import-pairs exit 1)."""
+    folder, mapping = pair_folder
+    for name in ("forest_broken_nir.png", "forest_broken_rgb.png"):
+        (folder / name).unlink()
+    return folder, mapping
+
+
 def test_import_info_verify_on_drawn_pairs(tmp_path, pair_folder):
     folder, mapping = pair_folder
     dataset = tmp_path / "dataset"
     result = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(dataset), "--mapping", str(mapping),
                                  "--split", "auto", "--eval-fraction", "0.3"])
-    assert result.exit_code == 0, result.output
+    # The readable pairs are imported, but one unreadable pair makes the exit status say so.
+    assert result.exit_code == 1 and "1 pair(s) in" in result.output and "could not be read" in result.output
     manifest = read_manifest(dataset)
     recordings = manifest["recordings"]
     city, forest = recordings["pairs-2017-05-01-city"], recordings["pairs-2017-06-02-forest"]
@@ -118,8 +128,8 @@ def test_real_vcip_val_pairs_are_registered(tmp_path, shared_data):
     assert result.exit_code == 0, result.output
 
 
-def test_mapping_overrides_and_reimport_replace(tmp_path, pair_folder):
-    folder, _ = pair_folder
+def test_mapping_overrides_and_reimport_replace(tmp_path, readable_pair_folder):
+    folder, _ = readable_pair_folder
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps({
         "city_*": {"day": "2017-05-01", "location": "city", "split": "eval"},
@@ -139,8 +149,8 @@ def test_mapping_overrides_and_reimport_replace(tmp_path, pair_folder):
     assert result.exit_code == 1 and "not both" in result.output
 
 
-def test_relative_dataset_path_verifies_from_another_directory(tmp_path, pair_folder, monkeypatch):
-    folder, mapping = pair_folder
+def test_relative_dataset_path_verifies_from_another_directory(tmp_path, readable_pair_folder, monkeypatch):
+    folder, mapping = readable_pair_folder
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["dataset", "import-pairs", "pairs", "ds", "--mapping", "mapping.csv"])
     assert result.exit_code == 0, result.output
@@ -150,8 +160,8 @@ def test_relative_dataset_path_verifies_from_another_directory(tmp_path, pair_fo
     assert result.exit_code == 0, result.output
 
 
-def test_reimport_never_deletes_a_file_a_manifest_points_outside_to(tmp_path, pair_folder):
-    folder, mapping = pair_folder
+def test_reimport_never_deletes_a_file_a_manifest_points_outside_to(tmp_path, readable_pair_folder):
+    folder, mapping = readable_pair_folder
     dataset = tmp_path / "dataset"
     result = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(dataset), "--mapping", str(mapping)])
     assert result.exit_code == 0, result.output
