@@ -199,7 +199,7 @@ class VideoWriter:
                 raise VideoError(f"{path}: {bits}-bit gray video needs the ffv1 codec")
         self.input_format = {"rgb": "rgb24", "gray": "gray16le" if bits > 8 else "gray"}[kind]
         self.path = Path(path)
-        self.tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.tmp_path = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")  # one per process
         self.path.parent.mkdir(parents=True, exist_ok=True)
         options = {}
         if crf is not None and encoder in ("libx264", "libx265"):

@@ -60,6 +60,7 @@ def colorize(
     workers: int = typer.Option(0, min=0, help="Actors; 0 = one per GPU, or one per 2 CPUs."),
     segment_seconds: float = typer.Option(20.0, min=0.0, help="Cut longer recordings into segments of about this length, colorized in parallel (0 = never). Cuts fall on keyframes at least 10 s apart."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs even when their report shows the same input, checkpoint and options (otherwise those are skipped and any other is redone)."),
     address: str = typer.Option(None, help=ADDRESS_HELP),
 ) -> None:
     """Colorize NIR recordings or videos with a trained generator (same frame times as the input)."""
@@ -67,7 +68,7 @@ def colorize(
         fail(f"--codec {codec!r} is not one of {', '.join(CODEC_CHOICES)}")
     options = ColorizeOptions(
         codec=codec, crf=crf, preset=preset, side_by_side=side_by_side, batch_size=batch_size,
-        workers=workers or None, segment_seconds=segment_seconds or None, device=device,
+        workers=workers or None, segment_seconds=segment_seconds or None, device=device, overwrite=overwrite,
     )
     try:
         read_checkpoint_config(checkpoint)  # a wrong path fails in one line, before Ray starts

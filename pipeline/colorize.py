@@ -8,6 +8,7 @@ skips finished work and a bad input is one line in the summary.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from dataset_tools.video import CODECS, VideoError, keyframe_times, probe
-from models.checkpoint import read_checkpoint_config
+from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 from pipeline.actor_pool import run_actor_pool
 from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
 from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
@@ -45,6 +46,7 @@ class ColorizeOptions:
     suffix: str = ".mp4"  # MP4 keeps the input's time base exactly (Matroska rounds to 1 ms)
     executor: str = "auto"  # "ray", "local" (this process), or "auto": Ray when it is initialized
     threads: int | None = None  # torch threads per worker; None: the CPUs a Ray actor holds (or torch's default)
+    overwrite: bool = False  # redo outputs even when their report says they were made the same way
 
 
 @dataclass
@@ -199,8 +201,10 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
     seen[source.name] = str(given)
     paths = output_paths(out_dir, source.name, options)
-    if paths["video"].is_file() and paths["report"].is_file():
+    made_by = _output_fingerprint(source, checkpoint, options)
+    if not options.overwrite and paths["video"].is_file() and _report_fingerprint(paths["report"]) == made_by:
         return _skipped(source, paths), None
+    paths["report"].unlink(missing_ok=True)  # written last: without it the old output counts as not done
     _remove_stale_partials(out_dir, source.name)
     try:
         info = probe(source.nir_path, source.nir_stream)
@@ -234,6 +238,35 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
     return None, job
 
 
+def _output_fingerprint(source: ColorizeSource, checkpoint: str, options: ColorizeOptions) -> dict:
+    """What an output's report must match for a re-run to skip it: same input, weights and encoding."""
+    return json.loads(json.dumps({
+        "input": str(Path(source.origin).resolve()), "nir": str(source.nir_path), "nir_stream": source.nir_stream,
+        "rgb": str(source.rgb_path) if source.rgb_path else None, "checkpoint": checkpoint,
+        "checkpoint_sha256": _checkpoint_sha256(checkpoint), "codec": options.codec, "crf": options.crf,
+        "preset": options.preset, "side_by_side": options.side_by_side,
+    }))
+
+
+def _checkpoint_sha256(checkpoint: str) -> str:
+    """Config and weights together: a checkpoint folder retrained in place is another model."""
+    digest = hashlib.sha256()
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        try:
+            digest.update((Path(checkpoint) / name).read_bytes())
+        except OSError:
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
+def _report_fingerprint(report: Path):
+    try:
+        document = json.loads(report.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return document.get("made_by") if isinstance(document, dict) else None
+
+
 def _expected_frames(info) -> int:
     if info.frames:
         return info.frames
@@ -255,9 +288,22 @@ def _skipped(source: ColorizeSource, paths: dict[str, Path]) -> OutputSummary:
 
 
 def _remove_stale_partials(out_dir: Path, name: str) -> None:
-    """Temporary files an interrupted run left for this output (never a final name)."""
-    for stale in out_dir.glob(f".{glob.escape(name)}*.partial*"):
+    """Temporary files an interrupted run left for this output (never a final name, never a live run's)."""
+    for stale in out_dir.glob(f".{glob.escape(name)}.*partial*"):
+        owner = re.search(r"\.(\d+)\.partial", stale.name)
+        if owner and int(owner.group(1)) != os.getpid() and _alive(int(owner.group(1))):
+            continue  # another nircolor process is writing it now
         stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _part_result_path(job: _Job, segment: int) -> Path:
@@ -370,6 +416,7 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
     warning = "; ".join(dict.fromkeys(warnings)) or None
     report["expected_frames"] = expected
     report["warning"] = warning
+    report["made_by"] = _output_fingerprint(job.source, checkpoint, options)
     _write_json(job.paths["report"], report)
     shutil.rmtree(job.paths["parts"], ignore_errors=True)
     entry = OutputSummary(
@@ -394,7 +441,7 @@ def _check_device_name(device: str) -> None:
 
 def _write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # one per process
     tmp.write_text(json.dumps(document, indent=2) + "\n")
     os.replace(tmp, path)
 

@@ -18,7 +18,7 @@ def join_videos(parts: list[str | os.PathLike], output: str | os.PathLike) -> in
     output = Path(output)
     if not parts:
         raise VideoError(f"{output}: nothing to join")
-    tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.partial{output.suffix}")  # one per process
     output.parent.mkdir(parents=True, exist_ok=True)
     packets = 0
     try:

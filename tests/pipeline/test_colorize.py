@@ -322,3 +322,28 @@ def test_truncated_ground_truth_only_blanks_the_review(tmp_path, checkpoint):
     assert truth_present[0] and not truth_present[-1]
     assert truth_present == sorted(truth_present, reverse=True)  # present, then absent to the end
     assert json.loads((tmp_path / "out" / f"{recording.id}.json").read_text())["warning"] == entry.warning
+
+
+def test_rerun_with_another_checkpoint_or_overwrite_redoes_the_output(tmp_path, checkpoint):
+    import dataclasses
+
+    import torch
+
+    from models.checkpoint import load_generator, save_generator
+
+    video = write_nir(tmp_path / "clip.mp4", list(range(4)))
+    out = tmp_path / "out"
+    colorize_inputs(checkpoint, [video], out, LOCAL)
+    other = tmp_path / "other-checkpoint"
+    generator = load_generator(checkpoint)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.add_(0.5)
+    save_generator(generator, other)
+    summary = colorize_inputs(other, [video], out, LOCAL)
+    assert [entry.status for entry in summary.outputs] == ["done"]  # not "skipped": another model
+    report = json.loads((out / "clip.json").read_text())
+    assert report["checkpoint"] == str(other.resolve())
+    assert [entry.status for entry in colorize_inputs(other, [video], out, LOCAL).outputs] == ["skipped"]
+    forced = colorize_inputs(other, [video], out, dataclasses.replace(LOCAL, overwrite=True))
+    assert [entry.status for entry in forced.outputs] == ["done"]
