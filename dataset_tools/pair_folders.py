@@ -18,7 +18,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from dataset_tools.manifest import ManifestError, read_manifest, shard_location, write_manifest
+from dataset_tools.manifest import ManifestError, read_manifest, write_manifest
 from dataset_tools.registration import RegistrationPolicy, register_pair, summarize_shifts
 from dataset_tools.shards import SPLITS, ShardWriter
 from dataset_tools.splits import SplitError, assign_splits, split_groups
@@ -292,11 +292,11 @@ def _merge_and_write(dataset_dir: Path, existing: dict | None, recordings: dict,
     """Keep what the dataset already holds (other recordings), replace re-imported ones, rewrite the manifest."""
     old_recordings = dict(existing["recordings"]) if existing else {}
     old_shards = list(existing["shards"]) if existing else []
-    new_paths = {shard_location(dataset_dir, shard["path"]).resolve() for shard in shards}
+    new_paths = {(dataset_dir / shard["path"]).resolve() for shard in shards}
     kept_shards = []
     for entry in old_shards:
         if entry["recording_id"] in recordings:
-            old_path = shard_location(dataset_dir, entry["path"]).resolve()  # never a file outside the dataset
+            old_path = (dataset_dir / entry["path"]).resolve()  # inside: read_manifest refuses any other
             if old_path not in new_paths:
                 old_path.unlink(missing_ok=True)  # replaced by this import under another name
             continue

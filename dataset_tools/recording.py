@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataset_tools.folders import leaves_folder
 from dataset_tools.video import VideoError, count_streams
 
 RECORDING_FILE = "recording.json"
@@ -91,16 +92,14 @@ def _inside(folder: Path, description: Path, name) -> Path:
     """Resolve a file name from recording.json; it must stay inside the recording folder."""
     if not isinstance(name, str) or not name:
         raise RecordingError(f"{description}: file names must be non-empty strings, got {name!r}")
-    if "\0" in name or os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == os.pardir:
-        raise RecordingError(f"{description}: {name!r} lies outside the recording folder")
-    # A link is followed before the check: one leading out of the folder is refused like `..`.
-    try:
-        (folder / name).resolve().relative_to(folder.resolve())
-    except ValueError:
-        raise RecordingError(f"{description}: {name!r} is a link leading outside the recording folder") from None
-    except (OSError, RuntimeError) as error:  # a link loop
-        raise RecordingError(f"{description}: {name!r} cannot be resolved ({error})") from None
+    way_out = leaves_folder(folder, name)
+    if way_out:
+        raise RecordingError(f"{description}: {name!r} {_LEAVES[way_out]}")
     return folder / name
+
+
+_LEAVES = {"by name": "lies outside the recording folder", "by link": "is a link leading outside the recording folder",
+           "by link loop": "cannot be resolved (a link loop)"}
 
 
 def stream_times(path: str | os.PathLike, stream_index: int = 0) -> tuple[list[float], list[float]]:

@@ -106,6 +106,7 @@ class _Job:
     results: dict[int, TaskResult] = field(default_factory=dict)
     started: float | None = None
     error: str | None = None
+    made_by: dict = field(default_factory=dict)  # what the report records, for re-runs to compare
 
 
 def colorize_inputs(
@@ -133,8 +134,9 @@ def colorize_inputs(
     jobs: list[_Job] = []
     seen: dict[str, str] = {}
     inputs = list(inputs)
+    model = {"checkpoint": checkpoint, "checkpoint_sha256": _checkpoint_sha256(checkpoint)}  # hashed once per run
     for given in inputs:
-        entry, job = _plan(Path(given), out_dir, options, seen, checkpoint)
+        entry, job = _plan(Path(given), out_dir, options, seen, model)
         if entry is not None:
             summary.outputs.append(entry)
             progress("finished", entry=entry)
@@ -190,8 +192,10 @@ def colorize_inputs(
     return summary
 
 
-def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, str], checkpoint: str):
-    """-> (summary entry, None) for skipped/failed inputs, or (None, job) for work to do."""
+def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, str], model: dict):
+    """-> (summary entry, None) for skipped/failed inputs, or (None, job) for work to do.
+
+    `model`: the checkpoint's path and sha256 (config and weights)."""
     try:
         source = resolve_source(given)
     except SourceError as error:
@@ -201,7 +205,7 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
     seen[source.name] = str(given)
     paths = output_paths(out_dir, source.name, options)
-    made_by = _output_fingerprint(source, checkpoint, options)
+    made_by = _output_fingerprint(source, model, options)
     if not options.overwrite and paths["video"].is_file() and _report_fingerprint(paths["report"]) == made_by:
         return _skipped(source, paths), None
     paths["report"].unlink(missing_ok=True)  # written last: without it the old output counts as not done
@@ -232,20 +236,19 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
             review_path=str(review) if review_wanted else None,
             codec=options.codec, crf=options.crf, preset=options.preset,
         ))
-    job = _Job(source=source, paths=paths, info=info, tasks=tasks)
+    job = _Job(source=source, paths=paths, info=info, tasks=tasks, made_by=made_by)
     if len(tasks) > 1:
-        _load_part_results(job, checkpoint, options.batch_size)
+        _load_part_results(job, model["checkpoint"], options.batch_size)
     return None, job
 
 
-def _output_fingerprint(source: ColorizeSource, checkpoint: str, options: ColorizeOptions) -> dict:
+def _output_fingerprint(source: ColorizeSource, model: dict, options: ColorizeOptions) -> dict:
     """What an output's report must match for a re-run to skip it: same input, weights and encoding."""
-    return json.loads(json.dumps({
+    return {
         "input": str(Path(source.origin).resolve()), "nir": str(source.nir_path), "nir_stream": source.nir_stream,
-        "rgb": str(source.rgb_path) if source.rgb_path else None, "checkpoint": checkpoint,
-        "checkpoint_sha256": _checkpoint_sha256(checkpoint), "codec": options.codec, "crf": options.crf,
-        "preset": options.preset, "side_by_side": options.side_by_side,
-    }))
+        "rgb": str(source.rgb_path) if source.rgb_path else None, **model,
+        "codec": options.codec, "crf": options.crf, "preset": options.preset, "side_by_side": options.side_by_side,
+    }
 
 
 def _checkpoint_sha256(checkpoint: str) -> str:
@@ -298,11 +301,11 @@ def _remove_stale_partials(out_dir: Path, name: str) -> None:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, under another user
     return True
 
 
@@ -416,7 +419,7 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
     warning = "; ".join(dict.fromkeys(warnings)) or None
     report["expected_frames"] = expected
     report["warning"] = warning
-    report["made_by"] = _output_fingerprint(job.source, checkpoint, options)
+    report["made_by"] = job.made_by
     _write_json(job.paths["report"], report)
     shutil.rmtree(job.paths["parts"], ignore_errors=True)
     entry = OutputSummary(
