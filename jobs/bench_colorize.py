@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 
 import torch
 import typer
@@ -10,6 +9,8 @@ from rich.table import Table
 
 from jobs.runtime import console, fail
 from models import CheckpointError, ModelNameError
+from models.export import ExportError
+from models.timing import MODES, describe_device
 from pipeline.colorize_bench import run_colorize_bench
 
 
@@ -25,26 +26,33 @@ def bench_colorize(
     preset: str = typer.Option("veryfast"),
     repeats: int = typer.Option(3, min=1, help="Alternating runs of each; the best of each is reported."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = torch's default)."),
+    modes: str = typer.Option("fp32,bf16,bf16-compiled,onnxruntime", help=f"Comma-separated, from {', '.join(MODES)}."),
 ) -> None:
     """Colorize a synthetic clip end to end and compare with the model alone (same batch, device)."""
+    chosen = tuple(mode.strip() for mode in modes.split(",") if mode.strip())
+    if not chosen or any(mode not in MODES for mode in chosen):
+        fail(f"--modes {modes!r}: choose from {', '.join(MODES)}")
     load_before = os.getloadavg()[0]
     try:
-        result = run_colorize_bench(model, checkpoint, width, height, frames, batch_size, device, codec, preset, repeats,
-                                    threads or None)
-    except (ModelNameError, CheckpointError, RuntimeError) as error:
+        results = run_colorize_bench(model, checkpoint, width, height, frames, batch_size, device, codec, preset,
+                                     repeats, threads or None, modes=chosen)
+    except (ModelNameError, CheckpointError, ExportError, RuntimeError, ValueError) as error:
         fail(str(error))
-    table = Table(title=f"colorize {result.model} {result.width}×{result.height}, batch {result.batch_size}, "
-                        f"{result.device} ({result.threads} threads), {result.frames} frames, {codec} {preset}")
-    for column in ("model-only fps", "end-to-end fps", "ratio", "CPU s/frame model", "CPU s/frame end-to-end",
-                   "CPU ratio", "decode s", "inference s", "encode s", "wall s"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        f"{result.model_fps:.2f}", f"{result.end_to_end_fps:.2f}", f"{100 * result.ratio:.0f}%",
-        f"{result.model_cpu_per_frame:.3f}", f"{result.end_to_end_cpu_per_frame:.3f}", f"{100 * result.cpu_ratio:.0f}%",
-        f"{result.decode_seconds:.2f}", f"{result.inference_seconds:.2f}", f"{result.encode_seconds:.2f}",
-        f"{result.wall_seconds:.2f}",
-    )
+    first = results[0]
+    table = Table(title=f"colorize {first.model} {first.width}×{first.height}, batch {first.batch_size}, "
+                        f"{first.device} ({first.threads} threads), {first.frames} frames, {codec} {preset}")
+    for column in ("mode", "model-only fps", "end-to-end fps", "ratio", "CPU s/frame model", "CPU s/frame end-to-end",
+                   "CPU ratio", "decode s", "inference s", "encode s", "wall s", "compile s"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for result in results:
+        table.add_row(
+            result.mode, f"{result.model_fps:.2f}", f"{result.end_to_end_fps:.2f}", f"{100 * result.ratio:.0f}%",
+            f"{result.model_cpu_per_frame:.3f}", f"{result.end_to_end_cpu_per_frame:.3f}",
+            f"{100 * result.cpu_ratio:.0f}%", f"{result.decode_seconds:.2f}", f"{result.inference_seconds:.2f}",
+            f"{result.encode_seconds:.2f}", f"{result.wall_seconds:.2f}",
+            f"{result.compile_seconds:.1f}" if result.compile_seconds else "-",
+        )
     console.print(table)
-    console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    console.print(f"machine: {describe_device(torch.device(first.device))}, {os.cpu_count()} CPUs, "
                   f"load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after; best of {repeats} runs each. "
                   "Decode, inference and encode overlap in threads, so their sum can exceed the wall time.")

@@ -1,4 +1,4 @@
-"""`nircolor bench models`: ms per 1024×768 frame for each Table-3 network (paper §4.5), beside the paper's TITAN X."""
+"""`nircolor bench models`: ms per 1024×768 frame for each Table-3 network (paper §4.5) in each inference mode."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ from rich.table import Table
 
 from jobs.runtime import console, fail
 from models import TABLE3_NAMES, ModelNameError, parse_model_name
-from models.timing import benchmark_model, describe_device, markdown_table, resolve_device
+from models.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table, resolve_device
 from models.zoo import paper_model
 
 QUICK_HEIGHT, QUICK_WIDTH = 384, 512
@@ -27,51 +27,55 @@ def bench_models(
     width: int = typer.Option(1024, min=1, help="Frame width."),
     quick: bool = typer.Option(False, help=f"A {QUICK_WIDTH}×{QUICK_HEIGHT} frame instead (a quarter of the pixels)."),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
+    modes: str = typer.Option(None, help=f"Comma-separated, from {', '.join(MODES)}; default: every mode the device runs."),
     output: Path = typer.Option(None, help="Also write the results as a markdown table to this file."),
 ) -> None:
-    """Time each network on one frame: CUDA bf16 + channels_last when a GPU is found, else CPU float32."""
+    """Time each network on one frame in float32, bf16, bf16 compiled and onnxruntime, side by side."""
     if quick:
         height, width = QUICK_HEIGHT, QUICK_WIDTH
     try:
         selected = [parse_model_name(name).name for item in (names or TABLE3_NAMES) for name in item.split(",") if name.strip()]
         target = resolve_device(device)
+        chosen = tuple(mode.strip() for mode in modes.split(",") if mode.strip()) if modes else default_modes(target)
+        unknown = [mode for mode in chosen if mode not in MODES]
+        if unknown or not chosen:
+            raise ValueError(f"--modes {modes!r}: choose from {', '.join(MODES)}")
     except (ModelNameError, ValueError, RuntimeError) as error:
         fail(str(error))
     device_text = describe_device(target)
-    console.print(f"[bold]{device_text}[/]; {width}×{height} frame, {warmup} warmup + {repeats} timed per model")
+    console.print(f"[bold]{device_text}[/]; {width}×{height} frame, {warmup} warmup + {repeats} timed per model and mode "
+                  f"({', '.join(chosen)})")
 
     timings = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("timing", total=len(selected))
         for name in selected:
             progress.update(task, description=f"timing {name}")
-            timings.append(benchmark_model(name, height, width, target, repeats, warmup))
+            timings.append(benchmark_model(name, height, width, target, repeats, warmup, chosen))
             progress.advance(task)
 
-    console.print(_summary(timings, width, height, device_text))
+    console.print(_summary(timings, width, height, device_text, chosen))
     if output is not None:
         command = "nircolor " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-        _write_atomically(output, markdown_table(timings, height, width, device_text, command))
+        _write_atomically(output, markdown_table(timings, height, width, device_text, command, chosen))
         console.print(f"markdown table written to {output}")
     failed = [timing.name for timing in timings if timing.error]
     if failed:
         fail(f"could not time {', '.join(failed)} (see the table)")
 
 
-def _summary(timings, width: int, height: int, device_text: str) -> Table:
-    table = Table(title=f"ms per {width}×{height} frame ({device_text})")
-    for column in ("model", "params (M)", "GFLOPs", "ms (median)", "ms (min)", "paper TITAN X ms", "paper params (M)"):
+def _summary(timings, width: int, height: int, device_text: str, modes: tuple[str, ...]) -> Table:
+    table = Table(title=f"median ms per {width}×{height} frame ({device_text})")
+    for column in ("model", "params (M)", "GFLOPs", *(MODE_TITLES[mode] for mode in modes), "compile s", "paper TITAN X ms"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for timing in timings:
         paper = paper_model(timing.name)
-        measured = [f"[red]{escape(timing.error)}[/]", "-"] if timing.error else [f"{timing.median_ms:.1f}", f"{timing.min_ms:.1f}"]
+        cells = [f"{timing.median_ms(mode):.1f}" if timing.median_ms(mode) is not None
+                 else f"[red]{escape(timing.errors.get(mode, '-'))}[/]" for mode in modes]
         table.add_row(
-            timing.name,
-            f"{timing.parameters / 1e6:.2f}",
-            f"{timing.gflops:.1f}",
-            *measured,
+            timing.name, f"{timing.parameters / 1e6:.2f}", f"{timing.gflops:.1f}", *cells,
+            ", ".join(f"{seconds:.0f}" for seconds in timing.compile_seconds.values()) or "-",
             f"{1000 * paper.titan_x_seconds:.0f}" if paper and paper.titan_x_seconds else "-",
-            f"{paper.parameters_m:.1f}" if paper and paper.parameters_m else "-",
         )
     return table
 

@@ -5,12 +5,14 @@ from jobs import (
     bench_colorize,
     bench_ingest,
     bench_models,
+    bench_precision,
     bench_registration,
     bench_train,
     colorize_cmd,
     dataset_cmd,
     demo_cmd,
     evaluate_cmd,
+    export_cmd,
     models_cmd,
     reproduce_cmd,
     synth_cmd,
@@ -32,6 +34,8 @@ app.command("colorize", help="Colorize NIR recordings or videos into RGB videos.
 app.command("evaluate", help="Measure checkpoints like the paper's tables (L1, PSNR, SSIM, ΔE, speed).")(evaluate_cmd.evaluate)
 app.command("reproduce", help="Train a table's models with identical settings and evaluate them (Tables 1–3).")(reproduce_cmd.reproduce)
 app.command("demo", help="Synthetic data → dataset → training → evaluation → colorized video, on one machine.")(demo_cmd.demo)
+app.command("export", help="Export a checkpoint to ONNX and torch.export (dynamic sizes), checked against PyTorch.")(
+    export_cmd.export)
 
 bench = typer.Typer(help="Benchmarks; figures go to docs/benchmarks.md.", no_args_is_help=True)
 bench.command("models", help="ms per 1024×768 frame for each Table-3 network.")(bench_models.bench_models)
@@ -40,6 +44,8 @@ bench.command("registration", help="Accuracy of the NIR↔RGB shift measurement 
     bench_registration.bench_registration)
 bench.command("train", help="Ray Train iterations/s against a plain loop.")(bench_train.bench_train)
 bench.command("colorize", help="End-to-end colorization frames/s against model-only.")(bench_colorize.bench_colorize)
+bench.command("precision", help="How far bf16 inference moves trained checkpoints' outputs from float32.")(
+    bench_precision.bench_precision)
 app.add_typer(bench, name="bench")
 
 

@@ -8,9 +8,11 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from models.checkpoint import CheckpointError, read_checkpoint_config
-from pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs
+from jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
+from models.checkpoint import CheckpointError
+from models.export import ExportError
+from pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs, describe_model
+from pipeline.colorize_worker import ENGINES
 
 CODEC_CHOICES = ("h264", "hevc", "ffv1")
 
@@ -49,7 +51,7 @@ class ColorizeProgress:
 
 
 def colorize(
-    checkpoint: Path = typer.Argument(..., help="Checkpoint directory (config.json + generator.safetensors)."),
+    checkpoint: Path = typer.Argument(..., help="Checkpoint directory (config.json + generator.safetensors); with --engine onnxruntime a `nircolor export` folder or .onnx file."),
     inputs: list[Path] = typer.Argument(..., help="Recording folders (recording.json) or NIR video files."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: <name>.mp4, <name>.json report (and <name>.review.mp4)."),
     codec: str = typer.Option("h264", help="Output codec: h264, hevc or ffv1 (lossless)."),
@@ -60,19 +62,25 @@ def colorize(
     workers: int = typer.Option(0, min=0, help="Actors; 0 = one per GPU, or one per 2 CPUs."),
     segment_seconds: float = typer.Option(20.0, min=0.0, help="Cut longer recordings into segments of about this length, colorized in parallel (0 = never). Cuts fall on keyframes at least 10 s apart."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    compile_model: bool = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP, show_default=False),
+    engine: str = typer.Option("torch", help="torch (the checkpoint) or onnxruntime (an exported model, CPU, float32)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs even when their report shows the same input, checkpoint and options (otherwise those are skipped and any other is redone)."),
     address: str = typer.Option(None, help=ADDRESS_HELP),
 ) -> None:
     """Colorize NIR recordings or videos with a trained generator (same frame times as the input)."""
     if codec not in CODEC_CHOICES:
         fail(f"--codec {codec!r} is not one of {', '.join(CODEC_CHOICES)}")
+    if engine not in ENGINES:
+        fail(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
     options = ColorizeOptions(
         codec=codec, crf=crf, preset=preset, side_by_side=side_by_side, batch_size=batch_size,
         workers=workers or None, segment_seconds=segment_seconds or None, device=device, overwrite=overwrite,
+        engine=engine, inference=inference_options(precision, compile_model),
     )
     try:
-        read_checkpoint_config(checkpoint)  # a wrong path fails in one line, before Ray starts
-    except CheckpointError as error:
+        describe_model(checkpoint, engine)  # a wrong path fails in one line, before Ray starts
+    except (CheckpointError, ExportError) as error:
         fail(str(error))
     init_ray(address)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total} frames"),
@@ -80,7 +88,7 @@ def colorize(
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             summary = colorize_inputs(checkpoint, inputs, out, options, progress=ColorizeProgress(progress))
-    except (CheckpointError, ValueError) as error:
+    except (CheckpointError, ExportError, ValueError) as error:
         fail(str(error))
     print_summary(summary)
     if summary.failed:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jobs.runtime import console, fail
+from jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
 from models.checkpoint import CheckpointError
 from pipeline.evaluate import BASELINES, EvaluationError, EvaluationResults, evaluate_checkpoints
 from pipeline.evaluation_report import json_safe
@@ -32,6 +32,8 @@ def evaluate(
     max_frames: int = typer.Option(None, min=1, help="At most this many frames per shard (quick looks)."),
     grid_frames: int = typer.Option(4, min=1, help="Evenly spaced frames shown in grid.png."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    compile_model: bool = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP, show_default=False),
     video: Path = typer.Option(None, "--video", help="Colorized video: measure its warping error instead."),
     nir: Path = typer.Option(None, "--nir", help="With --video: the NIR video, or the recording folder."),
     rgb: Path = typer.Option(None, "--rgb", help="With --video: ground-truth RGB video (default: the recording's)."),
@@ -45,6 +47,7 @@ def evaluate(
         fail("give checkpoint directories (or --baselines), or --video COLORIZED --nir NIR")
     if data is None:
         fail("--data DATASET is required to evaluate checkpoints")
+    inference = inference_options(precision, compile_model)
     sources = list(checkpoints or []) + [name for name in BASELINES if baselines and name not in (checkpoints or [])]
     columns = (TextColumn("evaluating {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
                TimeElapsedColumn())
@@ -55,6 +58,7 @@ def evaluate(
             results = evaluate_checkpoints(
                 sources, data, split, out_dir=out or Path("evaluation"), timing=not no_timing, batch_size=batch_size,
                 max_frames=max_frames, grid_frames=grid_frames, device=None if device == "auto" else device,
+                inference=inference,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except (EvaluationError, CheckpointError) as error:

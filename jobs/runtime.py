@@ -35,3 +35,19 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     else:
         # address="local": embedded means our own instance, not whichever cluster this machine started last.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+PRECISION_HELP = ("Inference precision: auto (bf16 where the CPU has AVX-512-BF16/AMX or on CUDA, for model "
+                  "families that keep bf16 within 2/255 of float32; else fp32), fp32 or bf16.")
+COMPILE_HELP = ("torch.compile the model (inductor, frozen weights): tens of seconds per frame size, then "
+                "faster; default: only for jobs of 500 frames or more on the CPU.")
+
+
+def inference_options(precision: str, compile_model: bool | None):
+    """--precision and --compile/--no-compile, checked before any work starts."""
+    from models.inference import InferenceOptions
+
+    try:
+        return InferenceOptions(precision=precision, compile=compile_model)
+    except ValueError as error:
+        fail(str(error))

@@ -43,24 +43,51 @@ class Generator(nn.Module):
     def forward_padded(self, nir: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def image_layers(self) -> list[nn.Module]:  # pragma: no cover
+        """The first block on the NIR image (or on each pyramid level), up to its first normalization.
+
+        bf16 keeps 8 significant bits: rounding the image, or an affine map of it, before a
+        normalization subtracts its mean would cost the picture most of its grey levels, so
+        reduced-precision inference keeps these blocks in float32 (models/inference.py).
+        """
+        raise NotImplementedError
+
+    def rgb_layer(self) -> nn.Module:  # pragma: no cover
+        """The convolution that writes the RGB logits (the sigmoid follows it).
+
+        bf16 logits would carry 8 significant bits, about 1/255 after the sigmoid, so
+        reduced-precision inference keeps this layer and its output in float32.
+        """
+        raise NotImplementedError
+
     def forward(self, nir: torch.Tensor) -> torch.Tensor:
         if nir.dim() != 4 or nir.shape[1] != 1:
             raise ValueError(
                 f"{self.config.name} expects NIR frames shaped (batch, 1, height, width), "
                 f"got {tuple(nir.shape)}"
             )
+        # Written for torch.export (models/export.py) too, where height and width are symbolic:
+        # no Python branch on them, and the padded size is a whole number of size_multiple blocks
+        # so the shape solver sees every level's size as an exact multiple. Same numbers as eager.
         height, width = nir.shape[-2:]
-        padded_height = max(_round_up(height, self.size_multiple), self.min_size)
-        padded_width = max(_round_up(width, self.size_multiple), self.min_size)
-        pad_bottom, pad_right = padded_height - height, padded_width - width
-        if pad_bottom or pad_right:
-            nir = F.pad(nir, (0, pad_right, 0, pad_bottom), mode="replicate")
-        rgb = self.forward_padded(nir)
+        padded_height = _padded_size(height, self.size_multiple, self.min_size)
+        padded_width = _padded_size(width, self.size_multiple, self.min_size)
+        nir = F.pad(nir, (0, padded_width - width, 0, padded_height - height), mode="replicate")
+        rgb = self.forward_padded(nir)  # (B,3,padded_height,padded_width)
         return rgb[..., :height, :width]
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
+def _padded_size(size, multiple: int, min_size: int):
+    """`size` rounded up to a multiple of `multiple`, and to at least `min_size` (a multiple too).
+
+    Ceilings by positive floor division only: the ONNX exporter turns a symbolic `//` into a
+    truncating Div, which is floor division only for non-negative operands.
+    """
+    blocks = (size + multiple - 1) // multiple
+    least = (min_size + multiple - 1) // multiple
+    if least > 1:
+        blocks = torch.sym_max(blocks, least)
+    return blocks * multiple
 
 
 def count_parameters(module: nn.Module) -> int:

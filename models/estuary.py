@@ -174,6 +174,12 @@ class Estuary(Generator):
             previous_channels = out_channels
         xavier_init(self)
 
+    def image_layers(self) -> list[nn.Module]:
+        return [steps[0] for steps in self.branches]
+
+    def rgb_layer(self) -> nn.Module:
+        return self.decoder[-1][-1].convolution
+
     def forward_padded(self, nir: torch.Tensor) -> torch.Tensor:
         pyramid = [nir]  # pyramid[s]: (B,1,H/2^s,W/2^s)
         for _ in range(1, SCALES):

@@ -93,6 +93,12 @@ class Honari(Generator):
         self.output = nn.Conv2d(width, 3, 3, padding=1, padding_mode="reflect")
         xavier_init(self)
 
+    def image_layers(self) -> list[nn.Module]:
+        return [self.down[0]]
+
+    def rgb_layer(self) -> nn.Module:
+        return self.output
+
     def forward_padded(self, nir: torch.Tensor) -> torch.Tensor:
         scales = []
         features = nir  # (B,1,H,W)

@@ -85,6 +85,12 @@ class Johnson(Generator):
         )
         xavier_init(self)
 
+    def image_layers(self) -> list[nn.Module]:
+        return [self.encoder[0]]
+
+    def rgb_layer(self) -> nn.Module:
+        return self.decoder[-1]
+
     def forward_padded(self, nir: torch.Tensor) -> torch.Tensor:
         features = self.encoder(nir)  # (B,128,H/4,W/4)
         features = self.residual_blocks(features)  # (B,128,H/4,W/4)

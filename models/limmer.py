@@ -84,6 +84,12 @@ class Limmer(Generator):
         self.fusion = nn.Sequential(*fusion)
         xavier_init(self)
 
+    def image_layers(self) -> list[nn.Module]:
+        return [branch[0] for branch in self.branches]
+
+    def rgb_layer(self) -> nn.Module:
+        return self.fusion[-1]
+
     def forward_padded(self, nir: torch.Tensor) -> torch.Tensor:
         height, width = nir.shape[-2:]
         outputs = []

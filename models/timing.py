@@ -1,57 +1,64 @@
 """Inference speed of a generator on one frame, the measurement behind Table 3's timing column (§4.5).
 
-CUDA: bf16 autocast, channels_last, warmup, torch.cuda.synchronize around each timed frame.
-CPU: float32. Both under torch.inference_mode with batch 1, as the paper times single frames.
+Each model runs in several modes side by side (models/inference.py): float32 eager, bf16 eager
+(autocast + channels_last), bf16 compiled (inductor, frozen) and the exported ONNX graph in
+onnxruntime. All under torch.inference_mode with batch 1, as the paper times single frames; CUDA
+is synchronized around every timed frame. A compiled mode's first frame (the compilation) is
+reported apart and never timed.
 """
 from __future__ import annotations
 
 import platform
 import statistics
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from models.common import count_parameters
 from models.flops import generator_gflops
+from models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units, resolve_device
 from models.names import parse_model_name
 from models.zoo import paper_model
 
+MODES = ("fp32", "bf16", "bf16-compiled", "onnxruntime")
+MODE_TITLES = {"fp32": "fp32 eager", "bf16": "bf16 eager", "bf16-compiled": "bf16 compiled", "onnxruntime": "onnxruntime fp32"}
 
-@dataclass(frozen=True)
+
+@dataclass
 class ModelTiming:
     name: str
     parameters: int
     gflops: float  # per frame at the timed size
-    seconds: tuple[float, ...]  # one entry per timed frame
-    error: str | None = None  # why this model could not be timed (others still are)
+    seconds: dict[str, tuple[float, ...]] = field(default_factory=dict)  # mode → one entry per timed frame
+    errors: dict[str, str] = field(default_factory=dict)  # mode → why it could not be timed (others still are)
+    compile_seconds: dict[str, float] = field(default_factory=dict)  # compiled modes: the first frame's time
+
+    def median_ms(self, mode: str) -> float | None:
+        return 1000 * statistics.median(self.seconds[mode]) if self.seconds.get(mode) else None
+
+    def min_ms(self, mode: str) -> float | None:
+        return 1000 * min(self.seconds[mode]) if self.seconds.get(mode) else None
 
     @property
-    def median_ms(self) -> float:
-        return 1000 * statistics.median(self.seconds)
-
-    @property
-    def min_ms(self) -> float:
-        return 1000 * min(self.seconds)
+    def error(self) -> str | None:
+        return "; ".join(f"{mode}: {error}" for mode, error in self.errors.items()) or None
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` picks CUDA when available, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU")
-    return resolved
+def default_modes(device: torch.device) -> tuple[str, ...]:
+    """Every mode this device can run (onnxruntime here is the CPU provider only)."""
+    return MODES if device.type == "cpu" else ("fp32", "bf16", "bf16-compiled")
 
 
 def describe_device(device: torch.device) -> str:
-    """One line naming the hardware and the precision the timings use."""
+    """One line naming the hardware (and the CPU's bf16 units) the timings ran on."""
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, bf16 autocast, channels_last, torch {torch.__version__}"
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     threads = torch.get_num_threads()
-    return f"CPU {_cpu_name()}, {threads} torch thread{'s' if threads != 1 else ''}, float32, torch {torch.__version__}"
+    units = cpu_bf16_units() or "no bf16 units"
+    return f"CPU {_cpu_name()} ({units}), {threads} torch thread{'s' if threads != 1 else ''}, torch {torch.__version__}"
 
 
 def _cpu_name() -> str:
@@ -64,34 +71,49 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def time_generator(generator: torch.nn.Module, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> tuple[float, ...]:
+def prepare(generator: torch.nn.Module, device: torch.device, mode: str, scratch: Path):
+    """A callable (B,1,H,W) → (B,3,H,W) running `generator` the way `mode` says."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if mode == "onnxruntime":
+        from models.checkpoint import save_generator
+        from models.export import export_checkpoint
+        from models.onnx_engine import OnnxEngine
+
+        checkpoint = save_generator(generator, scratch / "checkpoint")
+        export_checkpoint(checkpoint, scratch / "export", check_sizes=((64, 96),))
+        return OnnxEngine(scratch / "export", threads=torch.get_num_threads())
+    precision = "fp32" if mode == "fp32" else "bf16"
+    return InferenceEngine(generator, device, InferenceOptions(precision, compile=mode == "bf16-compiled"))
+
+
+def time_engine(engine, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> tuple[float, ...]:
     """Seconds per (1,1,height,width) frame for `repeats` frames after `warmup` untimed ones."""
-    on_cuda = device.type == "cuda"
-    generator = generator.to(device).eval()
     nir = torch.rand(1, 1, height, width, device=device)
-    if on_cuda:
-        generator = generator.to(memory_format=torch.channels_last)
-        nir = nir.contiguous(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda)
-    # Production colorization runs one frame size for hours: let cuDNN pick its fastest kernels
-    # during the warmup frames.
-    previous_benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = on_cuda or previous_benchmark
     seconds = []
-    try:
-        with torch.inference_mode(), autocast:
-            for index in range(warmup + repeats):
-                _synchronize(device)
-                start = time.perf_counter()
-                rgb = generator(nir)
-                _synchronize(device)
-                if index >= warmup:
-                    seconds.append(time.perf_counter() - start)
-                if rgb.shape != (1, 3, height, width):  # a cheap guard that the timed work was real
-                    raise RuntimeError(f"generator returned {tuple(rgb.shape)} for a {width}×{height} frame")
-    finally:
-        torch.backends.cudnn.benchmark = previous_benchmark
+    with torch.inference_mode():
+        for index in range(warmup + repeats):
+            _synchronize(device)
+            start = time.perf_counter()
+            rgb = engine(nir)
+            _synchronize(device)
+            if index >= warmup:
+                seconds.append(time.perf_counter() - start)
+            if tuple(rgb.shape) != (1, 3, height, width):  # a cheap guard that the timed work was real
+                raise RuntimeError(f"generator returned {tuple(rgb.shape)} for a {width}×{height} frame")
     return tuple(seconds)
+
+
+def time_generator(generator: torch.nn.Module, height: int, width: int, device: torch.device, repeats: int,
+                   warmup: int, mode: str = "fp32") -> tuple[float, ...]:
+    """time_engine for one mode of a generator (fresh copy of nothing: bf16 modes wrap its layers)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = prepare(generator, device, mode, Path(scratch))
+        return time_engine(engine, height, width, device, repeats, warmup + (1 if _compiles(engine) else 0))
+
+
+def _compiles(engine) -> bool:
+    return bool(getattr(engine, "compiled", False))
 
 
 def _synchronize(device: torch.device) -> None:
@@ -99,41 +121,58 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def benchmark_model(name: str, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> ModelTiming:
-    """Time one named generator (fresh Xavier weights: speed does not depend on training)."""
+def benchmark_model(name: str, height: int, width: int, device: torch.device, repeats: int, warmup: int,
+                    modes: tuple[str, ...] = ("fp32",)) -> ModelTiming:
+    """Time one named generator in each mode (fresh Xavier weights: speed does not depend on training)."""
     config = parse_model_name(name)
-    gflops = generator_gflops(config, height, width)
     torch.manual_seed(0)
-    generator = config.build()
-    parameters = count_parameters(generator)
-    try:
-        seconds = time_generator(generator, height, width, device, repeats, warmup)
-    except (RuntimeError, MemoryError) as error:  # e.g. out of memory: report it, time the others
-        return ModelTiming(config.name, parameters, gflops, (), error=str(error).splitlines()[0])
-    finally:
-        del generator
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    return ModelTiming(config.name, parameters, gflops, seconds)
+    timing = ModelTiming(config.name, count_parameters(config.build()), generator_gflops(config, height, width))
+    for mode in modes:
+        torch.manual_seed(0)
+        generator = config.build()  # each mode its own copy: bf16 wraps layers in place
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                engine = prepare(generator, device, mode, Path(scratch))
+                if _compiles(engine):
+                    time_engine(engine, height, width, device, 1, 0)
+                    timing.compile_seconds[mode] = engine.compile_seconds
+                timing.seconds[mode] = time_engine(engine, height, width, device, repeats, warmup)
+        except Exception as error:  # e.g. out of memory, an export the graph cannot take: time the others
+            timing.errors[mode] = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        finally:
+            del generator
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return timing
 
 
-def markdown_table(timings: list[ModelTiming], height: int, width: int, device_text: str, command: str) -> str:
-    """The table for docs/benchmarks.md, beside the paper's TITAN X (Pascal) timings."""
+def markdown_table(timings: list[ModelTiming], height: int, width: int, device_text: str, command: str,
+                   modes: tuple[str, ...] = ("fp32",)) -> str:
+    """The table for docs/benchmarks.md: median ms per mode, beside the paper's TITAN X (Pascal) timings."""
+    frames = max((len(values) for timing in timings for values in timing.seconds.values()), default=0)
+    compiled = [mode for mode in modes if mode.endswith("compiled")]
+    columns = [f"{MODE_TITLES[mode]} ms" for mode in modes] + [f"{MODE_TITLES[mode]}: compile s" for mode in compiled]
     lines = [
-        f"Device: {device_text}. Frame {width}×{height}, batch 1. Command: `{command}`",
+        f"Device: {device_text}. Frame {width}×{height}, batch 1, median of {frames} timed frames per mode. "
+        f"Command: `{command}`",
         "",
-        "| model | params (M) | paper params (M) | GFLOPs/frame | ms/frame (median) | ms/frame (min) | frames timed | paper TITAN X ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | params (M) | paper params (M) | GFLOPs/frame | " + " | ".join(columns) + " | best vs fp32 | paper TITAN X ms |",
+        "|---|" + "---:|" * (len(columns) + 5),
     ]
     for timing in timings:
         paper = paper_model(timing.name)
         paper_params = f"{paper.parameters_m:.1f}" if paper and paper.parameters_m else "-"
         paper_ms = f"{1000 * paper.titan_x_seconds:.0f}" if paper and paper.titan_x_seconds else "-"
-        if timing.error:
-            measured = f"failed: {timing.error} | - | 0"
-        else:
-            measured = f"{timing.median_ms:.1f} | {timing.min_ms:.1f} | {len(timing.seconds)}"
+        cells = []
+        for mode in modes:
+            median = timing.median_ms(mode)
+            cells.append(f"{median:.1f}" if median is not None else f"failed: {timing.errors.get(mode, 'not run')}")
+        cells += [f"{timing.compile_seconds[mode]:.1f}" if mode in timing.compile_seconds else "-" for mode in compiled]
+        measured = [timing.median_ms(mode) for mode in modes if timing.median_ms(mode) is not None]
+        baseline = timing.median_ms("fp32")
+        speedup = f"{baseline / min(measured):.1f}×" if baseline and measured else "-"
         lines.append(
-            f"| {timing.name} | {timing.parameters / 1e6:.2f} | {paper_params} | {timing.gflops:.1f} | {measured} | {paper_ms} |"
+            f"| {timing.name} | {timing.parameters / 1e6:.2f} | {paper_params} | {timing.gflops:.1f} | "
+            + " | ".join(cells) + f" | {speedup} | {paper_ms} |"
         )
     return "\n".join(lines) + "\n"

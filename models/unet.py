@@ -103,6 +103,12 @@ class UNet(Generator):
             self.min_size = 2 * 2**DOWNSAMPLINGS
         xavier_init(self)
 
+    def image_layers(self) -> list[nn.Module]:
+        return [self.downs[0]]
+
+    def rgb_layer(self) -> nn.Module:
+        return self.ups[-1][-1]
+
     def forward_padded(self, nir: torch.Tensor) -> torch.Tensor:
         skips = []
         features = nir  # (B,1,H,W)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from dataset_tools.video import CODECS, VideoError, keyframe_times, probe
-from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
+from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_checkpoint_config
+from models.inference import InferenceOptions
 from pipeline.actor_pool import run_actor_pool
 from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
 from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
@@ -47,6 +48,8 @@ class ColorizeOptions:
     executor: str = "auto"  # "ray", "local" (this process), or "auto": Ray when it is initialized
     threads: int | None = None  # torch threads per worker; None: the CPUs a Ray actor holds (or torch's default)
     overwrite: bool = False  # redo outputs even when their report says they were made the same way
+    engine: str = "torch"  # or "onnxruntime": `checkpoint` is then a `nircolor export` folder or .onnx file
+    inference: InferenceOptions = InferenceOptions()  # precision and compilation (models/inference.py)
 
 
 @dataclass
@@ -124,7 +127,8 @@ def colorize_inputs(
     started = time.perf_counter()
     progress = progress or (lambda *args, **kwargs: None)
     checkpoint = str(Path(checkpoint).resolve())
-    model_name = read_checkpoint_config(checkpoint)["model"]["name"]
+    model = describe_model(checkpoint, options.engine)  # hashed once per run
+    model_name = model.pop("name")
     if options.codec not in CODECS:
         raise ValueError(f"unknown codec {options.codec!r}; choose one of {', '.join(CODECS)}")
     _check_device_name(options.device)
@@ -134,7 +138,6 @@ def colorize_inputs(
     jobs: list[_Job] = []
     seen: dict[str, str] = {}
     inputs = list(inputs)
-    model = {"checkpoint": checkpoint, "checkpoint_sha256": _checkpoint_sha256(checkpoint)}  # hashed once per run
     for given in inputs:
         entry, job = _plan(Path(given), out_dir, options, seen, model)
         if entry is not None:
@@ -185,7 +188,9 @@ def colorize_inputs(
             summary.outputs.append(_finish(job, checkpoint, model_name, options, progress))
 
     if pending:
-        summary.workers = _run_tasks(pending, checkpoint, options, worker_class, on_start, on_result, on_frames)
+        frames_ahead = sum(_expected_frames(job.info) for job in jobs if len(job.results) < len(job.tasks))
+        summary.workers = _run_tasks(pending, checkpoint, options, worker_class, on_start, on_result, on_frames,
+                                     frames_ahead)
     summary.wall_seconds = time.perf_counter() - started
     order = {str(Path(given)): index for index, given in enumerate(inputs)}
     summary.outputs.sort(key=lambda entry: order.get(entry.origin, len(order)))
@@ -248,18 +253,34 @@ def _output_fingerprint(source: ColorizeSource, model: dict, options: ColorizeOp
         "input": str(Path(source.origin).resolve()), "nir": str(source.nir_path), "nir_stream": source.nir_stream,
         "rgb": str(source.rgb_path) if source.rgb_path else None, **model,
         "codec": options.codec, "crf": options.crf, "preset": options.preset, "side_by_side": options.side_by_side,
+        # bf16 moves outputs by a little (within models/inference.py's bound): another precision is another output.
+        "engine": options.engine, "precision": options.inference.precision,
     }
 
 
-def _checkpoint_sha256(checkpoint: str) -> str:
-    """Config and weights together: a checkpoint folder retrained in place is another model."""
+def describe_model(checkpoint: str | os.PathLike, engine: str = "torch") -> dict:
+    """{"name", "checkpoint", "checkpoint_sha256"}; raises CheckpointError/ExportError for an unusable one.
+
+    The hash covers the files that make the model (config and weights, or the exported graph and
+    its metadata): a checkpoint folder retrained in place is another model.
+    """
+    if engine == "onnxruntime":
+        from models.onnx_engine import OnnxEngine  # onnxruntime loads only when it is used
+
+        exported = OnnxEngine(checkpoint, threads=1)  # reads and checks the export's metadata
+        name, files = exported.model_name, [exported.path]
+    else:
+        if not (Path(checkpoint) / CONFIG_FILE).exists() and (Path(checkpoint) / "model.onnx").exists():
+            raise CheckpointError(f"{checkpoint}: an exported model, not a checkpoint; run it with --engine onnxruntime")
+        name = read_checkpoint_config(checkpoint)["model"]["name"]
+        files = [Path(checkpoint) / CONFIG_FILE, Path(checkpoint) / WEIGHTS_FILE]
     digest = hashlib.sha256()
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
+    for path in files:
         try:
-            digest.update((Path(checkpoint) / name).read_bytes())
+            digest.update(path.read_bytes())
         except OSError:
             digest.update(b"missing")
-    return digest.hexdigest()
+    return {"name": name, "checkpoint": str(checkpoint), "checkpoint_sha256": digest.hexdigest()}
 
 
 def _report_fingerprint(report: Path):
@@ -399,6 +420,8 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
         "preset": options.preset,
         "batch_size": options.batch_size,
         "device": results[0].device if results else None,
+        "engine": options.engine,
+        "inference": results[0].inference if results else None,
         "segments": len(job.tasks),
         "timing_seconds": {
             "decode": sum(r.decode_seconds for r in results),
@@ -406,6 +429,7 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
             "encode": sum(r.encode_seconds for r in results),
             "join": join_seconds,
             "wall": wall,
+            "compile": sum(r.compile_seconds for r in results),
         },
     }
     expected = _expected_frames(job.info)
@@ -452,17 +476,24 @@ def _write_json(path: Path, document: dict) -> None:
 # --- execution: in this process, or on Ray actors ------------------------------------------------
 
 
-def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames) -> int:
+def _worker_arguments(checkpoint: str, device: str, options: ColorizeOptions, threads, frames_ahead: int) -> tuple:
+    """What every worker is built from; `compile` is settled here, by the frames each worker faces."""
+    inference = options.inference.with_frames(frames_ahead, "cpu" if device == "auto" else device)
+    return (checkpoint, device, options.batch_size), {"threads": threads, "inference": inference, "engine": options.engine}
+
+
+def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames, frames_ahead=0) -> int:
     import ray
 
     use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
     if not use_ray:
-        worker = worker_class(checkpoint, options.device, options.batch_size, threads=options.threads)
+        arguments, keywords = _worker_arguments(checkpoint, options.device, options, options.threads, frames_ahead)
+        worker = worker_class(*arguments, **keywords)
         for task in tasks:
             if on_start(task):
                 on_result(worker(task, on_frames))
         return 1
-    return _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames)
+    return _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames, frames_ahead)
 
 
 def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
@@ -487,16 +518,18 @@ def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
     return workers, {"num_cpus": max(1, cpus // workers)}
 
 
-def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames) -> int:
+def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames, frames_ahead=0) -> int:
     import ray
     workers, resources = _actor_resources(options)
     workers = max(1, min(workers, len(tasks)))
     device = options.device if options.device != "auto" else ("cuda" if resources.get("num_gpus") else "cpu")
     remote_class = ray.remote(_RayWorker).options(max_restarts=2, max_task_retries=2, **resources)
 
+    arguments, keywords = _worker_arguments(checkpoint, device, options, options.threads or resources.get("num_cpus"),
+                                            frames_ahead // workers)
+
     def new_actor():
-        threads = options.threads or resources.get("num_cpus")
-        return remote_class.remote(worker_class, checkpoint, device, options.batch_size, threads)
+        return remote_class.remote(worker_class, arguments, keywords)
 
     # Live frame counts travel through a tiny actor (counts only, never frames); a retried task
     # reports absolute counts again, so nothing is counted twice.
@@ -553,11 +586,11 @@ class _ProgressBoard:
 class _RayWorker:
     """Actor wrapper: builds the worker class inside the actor process and runs one task per call."""
 
-    def __init__(self, worker_class, checkpoint, device, batch_size, threads):
+    def __init__(self, worker_class, arguments: tuple, keywords: dict):
         # Never raise here: Ray would print the traceback of every retry; the driver asks `ready()`.
         self.worker, self.problem = None, None
         try:
-            self.worker = worker_class(checkpoint, device, batch_size, threads=threads)
+            self.worker = worker_class(*arguments, **keywords)
         except Exception as error:
             self.problem = str(error) or type(error).__name__
 

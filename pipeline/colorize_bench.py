@@ -16,6 +16,7 @@ import torch
 
 from dataset_tools.video import VideoWriter, probe
 from models.checkpoint import save_generator
+from models.inference import InferenceOptions
 from models.names import build_generator
 from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker
 
@@ -23,6 +24,9 @@ from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker
 @dataclass
 class ColorizeBenchResult:
     model: str
+    mode: str  # models/timing.py MODES: fp32, bf16, bf16-compiled, onnxruntime
+    inference: str  # what the engine says it runs
+    compile_seconds: float
     device: str
     width: int
     height: int
@@ -62,73 +66,81 @@ def synthetic_nir_video(path: Path, frames: int, width: int, height: int) -> Pat
 
 
 def model_only_fps(colorizer: Colorizer, frames: int, width: int, height: int, batch_size: int) -> tuple[float, float]:
-    """Generator forward passes on a tensor already on the device (bf16 + channels_last on CUDA).
+    """Forward passes of the colorizer's engine on a tensor already in memory (same precision path).
 
     Returns (frames per second, process CPU seconds per frame).
     """
-    generator = colorizer.generator
-    nir = torch.rand(batch_size, 1, height, width, device=colorizer.device)  # (B,1,H,W)
-    if colorizer.cuda:
-        nir = nir.contiguous(memory_format=torch.channels_last)
-
-    def step():
-        with torch.inference_mode():
-            if colorizer.cuda:
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    generator(nir)
-            else:
-                generator(nir)
-
-    step()  # warm-up: allocator, kernel selection
+    engine = colorizer.engine
+    nir = torch.rand(batch_size, 1, height, width)  # (B,1,H,W)
+    on_cuda = colorizer.device.type == "cuda"
+    engine(nir)  # warm-up: allocator, kernel selection, compilation
     batches = max(1, frames // batch_size)
-    if colorizer.cuda:
+    if on_cuda:
         torch.cuda.synchronize()
     started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(batches):
-        step()
-    if colorizer.cuda:
+        engine(nir)
+    if on_cuda:
         torch.cuda.synchronize()
     frames_done = batches * batch_size
     return frames_done / (time.perf_counter() - started), (time.process_time() - cpu_started) / frames_done
 
 
+def _worker_for(mode: str, checkpoint: str, scratch: Path, device: str, batch_size: int, threads: int | None) -> ColorizeWorker:
+    if mode == "onnxruntime":
+        from models.export import export_checkpoint
+
+        export = scratch / "export"
+        if not export.exists():
+            export_checkpoint(checkpoint, export, check_sizes=((64, 96),))
+        return ColorizeWorker(str(export), "cpu", batch_size, threads=threads, engine="onnxruntime")
+    precision = "fp32" if mode == "fp32" else "bf16"
+    inference = InferenceOptions(precision, compile=mode == "bf16-compiled")
+    return ColorizeWorker(checkpoint, device, batch_size, threads=threads, inference=inference)
+
+
 def run_colorize_bench(model: str = "johnson-6", checkpoint: str | None = None, width: int = 320, height: int = 240,
                        frames: int = 64, batch_size: int = 8, device: str = "auto", codec: str = "h264",
                        preset: str = "veryfast", repeats: int = 3, threads: int | None = None,
-                       work_dir: str | None = None) -> ColorizeBenchResult:
-    """Best of `repeats` alternating model-only / end-to-end runs (shared machines are noisy)."""
+                       work_dir: str | None = None, modes: tuple[str, ...] = ("fp32",)) -> list[ColorizeBenchResult]:
+    """Per mode, the best of `repeats` alternating model-only / end-to-end runs (shared machines are noisy)."""
+    results = []
     with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
         scratch = Path(scratch)
         if checkpoint is None:
             torch.manual_seed(0)
             checkpoint = str(save_generator(build_generator(model), scratch / "checkpoint"))
         nir = synthetic_nir_video(scratch / "bench.mp4", frames, width, height)
-        # The actor's own code path (decode thread → inference → encode thread), run in this process
-        # so that model loading and Ray start-up stay out of the figures.
-        worker = ColorizeWorker(checkpoint, device, batch_size, threads=threads)
-        colorizer = worker.colorizer
         info = probe(nir)
-        model_fps, model_cpu, end_to_end_cpu, best = 0.0, float("inf"), float("inf"), None
-        for repeat in range(max(1, repeats)):
-            fps, cpu = model_only_fps(colorizer, frames, width, height, batch_size)
-            model_fps, model_cpu = max(model_fps, fps), min(model_cpu, cpu)
-            task = ColorizeTask(
-                name="bench", segment=0, nir_path=str(nir), nir_stream=0, output_path=str(scratch / f"out-{repeat}.mp4"),
-                width=info.width, height=info.height, bits=info.bits, time_base=info.time_base,
-                rate=info.average_rate, codec=codec, preset=preset, crf=18,
-            )
-            cpu_started = time.process_time()
-            result = worker(task)
-            if result.error:
-                raise RuntimeError(result.error)
-            end_to_end_cpu = min(end_to_end_cpu, (time.process_time() - cpu_started) / result.frames)
-            if best is None or result.wall_seconds < best.wall_seconds:
-                best = result
-        return ColorizeBenchResult(
-            model=colorizer.model_name, device=str(colorizer.device), width=width, height=height,
-            frames=best.frames, batch_size=batch_size, threads=torch.get_num_threads(), model_fps=model_fps,
-            end_to_end_fps=best.frames / best.wall_seconds, model_cpu_per_frame=model_cpu,
-            end_to_end_cpu_per_frame=end_to_end_cpu, decode_seconds=best.decode_seconds,
-            inference_seconds=best.inference_seconds, encode_seconds=best.encode_seconds,
-            wall_seconds=best.wall_seconds,
-        )
+        for mode in modes:
+            # The actor's own code path (decode thread → inference → encode thread), run in this process
+            # so that model loading and Ray start-up stay out of the figures.
+            worker = _worker_for(mode, checkpoint, scratch, device, batch_size, threads)
+            colorizer = worker.colorizer
+            model_fps, model_cpu, end_to_end_cpu, best = 0.0, float("inf"), float("inf"), None
+            for repeat in range(max(1, repeats)):
+                fps, cpu = model_only_fps(colorizer, frames, width, height, batch_size)
+                model_fps, model_cpu = max(model_fps, fps), min(model_cpu, cpu)
+                task = ColorizeTask(
+                    name="bench", segment=0, nir_path=str(nir), nir_stream=0,
+                    output_path=str(scratch / f"out-{mode}-{repeat}.mp4"), width=info.width, height=info.height,
+                    bits=info.bits, time_base=info.time_base, rate=info.average_rate, codec=codec, preset=preset, crf=18,
+                )
+                cpu_started = time.process_time()
+                result = worker(task)
+                if result.error:
+                    raise RuntimeError(result.error)
+                end_to_end_cpu = min(end_to_end_cpu, (time.process_time() - cpu_started) / result.frames)
+                if best is None or result.wall_seconds < best.wall_seconds:
+                    best = result
+            results.append(ColorizeBenchResult(
+                model=colorizer.model_name, mode=mode, inference=colorizer.description,
+                compile_seconds=colorizer.compile_seconds, device=str(colorizer.device), width=width, height=height,
+                frames=best.frames, batch_size=batch_size, threads=torch.get_num_threads(), model_fps=model_fps,
+                end_to_end_fps=best.frames / best.wall_seconds, model_cpu_per_frame=model_cpu,
+                end_to_end_cpu_per_frame=end_to_end_cpu, decode_seconds=best.decode_seconds,
+                inference_seconds=best.inference_seconds, encode_seconds=best.encode_seconds,
+                wall_seconds=best.wall_seconds,
+            ))
+            del worker, colorizer
+    return results

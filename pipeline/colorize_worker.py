@@ -18,9 +18,11 @@ import torch
 
 from dataset_tools.video import VideoError, VideoWriter, iter_frames
 from models.checkpoint import load_generator
+from models.inference import InferenceEngine, InferenceOptions, resolve_device
 from models.preprocess import nir_to_gray8, nir_to_tensor, tensor_to_rgb
 
 _DONE = object()  # end-of-stream marker between the stages
+ENGINES = ("torch", "onnxruntime")
 
 
 class _Stopped(Exception):
@@ -65,46 +67,47 @@ class TaskResult:
     wall_seconds: float = 0.0
     error: str | None = None
     device: str = "cpu"
+    inference: str = ""  # engine and precision, e.g. "bf16 autocast + channels_last, compiled (inductor, frozen)"
+    compile_seconds: float = 0.0  # part of inference_seconds spent compiling
     extra: dict = field(default_factory=dict)
 
 
-def resolve_device(device: str | None) -> torch.device:
-    if not device or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    return resolved
-
-
 class Colorizer:
-    """A loaded generator that turns batches of NIR frames into uint8 RGB frames.
+    """A loaded model that turns batches of NIR frames into uint8 RGB frames.
 
-    On CUDA it runs in bf16 with channels_last (tensor cores); on CPU in float32.
+    `checkpoint` is a checkpoint folder (run by PyTorch, precision per models/inference.py) or,
+    with engine="onnxruntime", a `nircolor export` folder or .onnx file.
     """
 
-    def __init__(self, checkpoint: str, device: str | None = "auto"):
-        self.device = resolve_device(device)
-        self.generator = load_generator(checkpoint, device=self.device)
-        self.model_name = self.generator.config.name
-        self.cuda = self.device.type == "cuda"
-        if self.cuda:
-            self.generator = self.generator.to(memory_format=torch.channels_last)
+    def __init__(self, checkpoint: str, device: str | None = "auto", inference: InferenceOptions = InferenceOptions(),
+                 engine: str = "torch", threads: int | None = None):
+        if engine not in ENGINES:
+            raise ValueError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+        if engine == "onnxruntime":
+            from models.onnx_engine import OnnxEngine  # onnxruntime loads only when it is used
 
-    @torch.inference_mode()
+            if resolve_device(device).type != "cpu":
+                raise ValueError(f"--engine onnxruntime runs on the CPU; --device {device} is not supported with it")
+            self.engine = OnnxEngine(checkpoint, threads=threads)
+            self.device = torch.device("cpu")
+        else:
+            device = resolve_device(device)
+            self.engine = InferenceEngine(load_generator(checkpoint, device=device), device, inference)
+            self.device = self.engine.device
+        self.model_name = self.engine.model_name
+
+    @property
+    def description(self) -> str:
+        return self.engine.description
+
+    @property
+    def compile_seconds(self) -> float:
+        return getattr(self.engine, "compile_seconds", 0.0)
+
     def __call__(self, nir_frames: np.ndarray, nir_bits: int) -> np.ndarray:
         """(N,H,W) NIR at native depth -> (N,H,W,3) uint8 RGB."""
-        nir = nir_to_tensor(nir_frames, nir_bits).to(self.device, non_blocking=True)  # (N,1,H,W)
-        if self.cuda:
-            nir = nir.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                rgb = self.generator(nir)  # (N,3,H,W)
-        else:
-            rgb = self.generator(nir)
-        return tensor_to_rgb(rgb)
+        nir = nir_to_tensor(nir_frames, nir_bits)  # (N,1,H,W)
+        return tensor_to_rgb(self.engine(nir))  # (N,3,H,W) -> (N,H,W,3)
 
 
 class NearestFrames:
@@ -166,20 +169,19 @@ class ColorizeWorker:
     """Ray actor body (also usable in-process): owns a model, runs whole tasks, returns statistics."""
 
     def __init__(self, checkpoint: str, device: str | None = "auto", batch_size: int = 8, threads: int | None = None,
-                 queue_batches: int = 4):
+                 queue_batches: int = 4, inference: InferenceOptions = InferenceOptions(), engine: str = "torch"):
         if threads:
             torch.set_num_threads(int(threads))
         self.checkpoint = checkpoint
-        self.colorizer = Colorizer(checkpoint, device)
+        self.colorizer = Colorizer(checkpoint, device, inference, engine, threads)
         self.batch_size = max(1, int(batch_size))
         self.queue_batches = queue_batches
 
-    def info(self) -> dict:
-        return {"model": self.colorizer.model_name, "device": str(self.colorizer.device)}
-
     def __call__(self, task: ColorizeTask, report_frames=None) -> TaskResult:
         """Run one task; `report_frames(name, segment, frames_done)` is called about twice a second."""
-        result = TaskResult(task.name, task.segment, device=str(self.colorizer.device))
+        result = TaskResult(task.name, task.segment, device=str(self.colorizer.device),
+                            inference=self.colorizer.description)
+        compiled_before = self.colorizer.compile_seconds
         started = time.perf_counter()
         try:
             self._run(task, result, report_frames)
@@ -188,6 +190,7 @@ class ColorizeWorker:
         except Exception as error:  # one bad input must not take the actor down with a traceback
             result.error = f"{task.nir_path}: {type(error).__name__}: {error}"
         result.wall_seconds = time.perf_counter() - started
+        result.compile_seconds = self.colorizer.compile_seconds - compiled_before
         return result
 
     def _run(self, task: ColorizeTask, result: TaskResult, report_frames=None) -> None:

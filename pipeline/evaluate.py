@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from models import CheckpointError, count_parameters, load_generator
+from models.inference import InferenceEngine, InferenceOptions, resolve_device
 from models.preprocess import nir_to_tensor
 from models.zoo import paper_model
 from pipeline import metrics, shard_dataset
@@ -120,9 +121,11 @@ class Colorizer:
     parameters: int = 0
     generator: torch.nn.Module | None = None
     training: dict = field(default_factory=dict)
+    inference: str | None = None  # how the generator ran (precision, compiled), None for baselines
 
 
-def load_colorizer(source: str, dataset_dir: Path, device: str) -> Colorizer:
+def load_colorizer(source: str, dataset_dir: Path, device: str,
+                   inference: InferenceOptions = InferenceOptions()) -> Colorizer:
     """A checkpoint directory or a baseline name → Colorizer (raises CheckpointError/EvaluationError)."""
     if source == BASELINE_NIR_GRAY:
         return Colorizer("NIR as gray", source, source, lambda nir: nir.expand(-1, 3, -1, -1))
@@ -135,13 +138,11 @@ def load_colorizer(source: str, dataset_dir: Path, device: str) -> Colorizer:
     generator = load_generator(source, device=device)
     document = generator.checkpoint_info
     training = training_summary(document, Path(source))
-
-    def run(nir: torch.Tensor) -> torch.Tensor:
-        return generator(nir)
-
+    parameters = count_parameters(generator)
+    engine = InferenceEngine(generator, device, inference)  # the same precision path as colorize
     return Colorizer(
-        label=generator.config.name, source=str(source), model_name=generator.config.name, run=run,
-        parameters=count_parameters(generator), generator=generator, training=training,
+        label=generator.config.name, source=str(source), model_name=generator.config.name, run=engine,
+        parameters=parameters, generator=generator, training=training, inference=engine.description,
     )
 
 
@@ -229,6 +230,7 @@ class ModelResult:
     ms_per_frame: float | None
     paper: dict | None
     training: dict
+    inference: str | None = None  # e.g. "float32" or "bf16 autocast + channels_last"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -261,7 +263,7 @@ METRIC_NOTES = {
     "psnr": f"dB, peak 1.0, mean over frames, each frame capped at {PSNR_CAP_DB:g} dB",
     "ssim": "gaussian window σ=1.5 (11×11), K1=0.01, K2=0.03, on BT.601 luminance, mean over frames",
     "delta_e": "CIEDE2000 on OpenCV Lab (D65) of the float RGB, mean over pixels and frames",
-    "ms_per_frame": "one 1024×768 frame on the evaluation device, best of 2 after a warm-up",
+    "ms_per_frame": "one 1024×768 frame on the evaluation device with the model's inference settings, best of 2 after a warm-up",
 }
 
 
@@ -276,6 +278,7 @@ def evaluate_checkpoints(
     max_frames: int | None = None,
     grid_frames: int = 4,
     device: str | None = None,
+    inference: InferenceOptions = InferenceOptions(),
     progress: Callable[[int, int], None] | None = None,
 ) -> EvaluationResults:
     """Evaluate checkpoints and baselines on `split` of a dataset; write tables and a grid to `out_dir`.
@@ -285,7 +288,7 @@ def evaluate_checkpoints(
     split form the sample grid.
     """
     dataset_dir = Path(dataset_dir)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(device))
     summaries = [read_shard_summary(path) for path in split_shards(dataset_dir, split)]
     if not summaries:
         raise EvaluationError(f"{dataset_dir}: the {split!r} split has no shards")
@@ -298,7 +301,7 @@ def evaluate_checkpoints(
     failures: list[tuple[str, str]] = []
     for source in checkpoints:
         try:
-            colorizers.append(load_colorizer(str(source), dataset_dir, device))
+            colorizers.append(load_colorizer(str(source), dataset_dir, device, inference.with_frames(total_frames, device)))
         except (CheckpointError, EvaluationError) as error:
             failures.append((str(source), str(error)))
     _disambiguate_labels(colorizers)
@@ -359,7 +362,7 @@ def evaluate_checkpoints(
             per_recording=per_recording,
             ms_per_frame=time_per_frame_ms(colorizer, device) if timing and not is_baseline else None,
             paper=None if is_baseline else paper_figures(colorizer.model_name, getattr(colorizer.generator, "config", None)),
-            training=colorizer.training,
+            training=colorizer.training, inference=colorizer.inference,
         ))
 
     evaluation = EvaluationResults(

@@ -50,6 +50,7 @@ def summary_rows(evaluation) -> list[dict]:
             "parameters_m": model.parameters / 1e6 if model.parameters else None,
             "paper_parameters_m": paper.get("parameters_m"),
             "ms_per_frame": model.ms_per_frame,
+            "inference": model.inference,
             "paper_titan_x_ms": paper["titan_x_seconds"] * 1000 if paper.get("titan_x_seconds") else None,
         })
     return rows
@@ -99,6 +100,9 @@ def markdown_tables(evaluation) -> str:
             f"| {_cell(row['parameters_m'], '{:.2f}')} | {_cell(row['paper_parameters_m'], '{:.1f}')} "
             f"| {_cell(row['ms_per_frame'], '{:.1f}')} | {_cell(row['paper_titan_x_ms'], '{:.0f}')} |"
         )
+    ran = sorted({row["inference"] for row in rows if row["inference"]})
+    if ran:
+        lines += ["", f"Inference: {'; '.join(ran)} (models/inference.py)."]
     if len(evaluation.recordings) > 1 and evaluation.models:
         lines += ["", "## L1 error per recording", "",
                   "| recording | frames | " + " | ".join(model.label for model in evaluation.models) + " |",

@@ -29,7 +29,7 @@ def test_evaluate_writes_tables_and_grid_and_the_l1_is_right(tmp_path):
     checkpoint = _tiny_checkpoint(tmp_path / "johnson-tiny")
     out = tmp_path / "report"
     result = runner.invoke(app, ["evaluate", str(checkpoint), str(tmp_path / "missing-checkpoint"),
-                                 "--data", str(dataset), "--out", str(out), "--baselines"])
+                                 "--data", str(dataset), "--out", str(out), "--baselines", "--precision", "fp32"])
     # The others are measured and reported; the missing checkpoint makes the exit status 1.
     assert result.exit_code == 1, result.output
     for name in ("evaluation.md", "evaluation.csv", "per_recording.csv", "evaluation.json", "grid.png"):
@@ -41,7 +41,8 @@ def test_evaluate_writes_tables_and_grid_and_the_l1_is_right(tmp_path):
     assert set(models) == {str(checkpoint), "baseline:nir-gray", "baseline:mean-color"}
     assert document["failures"][0]["source"] == str(tmp_path / "missing-checkpoint")
 
-    # Independent L1: run the checkpoint on every eval frame ourselves, mean |Δ| over all values.
+    # Independent L1: run the checkpoint (float32) on every eval frame ourselves, mean |Δ| over all values.
+    assert models[str(checkpoint)]["inference"] == "float32"
     import h5py
 
     generator = load_generator(checkpoint)

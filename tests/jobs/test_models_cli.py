@@ -56,19 +56,24 @@ def test_bench_models_writes_a_markdown_row_per_model(tmp_path):
     result = runner.invoke(
         app,
         ["bench", "models", "--names", "honari-64-5,Johnson-6", "--height", "40", "--width", "56",
-         "--repeats", "2", "--warmup", "0", "--device", "cpu", "--output", str(output)],
+         "--repeats", "2", "--warmup", "0", "--device", "cpu", "--modes", "fp32,bf16", "--output", str(output)],
     )
     assert result.exit_code == 0, result.output
-    rows = [line.split("|")[1:-1] for line in output.read_text().splitlines() if line.startswith("| ") and "model" not in line]
+    lines = output.read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| model"))
+    assert "fp32 eager ms" in header and "bf16 eager ms" in header and "compile" not in header
+    rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "model" not in line]
     assert [row[0].strip() for row in rows] == ["honari-64-5", "johnson-6"]
     for row in rows:
-        median_ms, min_ms, frames = float(row[4]), float(row[5]), int(row[6])
-        assert 0 < min_ms <= median_ms and frames == 2
-    assert "Frame 56×40" in output.read_text()
+        fp32_ms, bf16_ms, speedup = float(row[4]), float(row[5]), float(row[6].strip().rstrip("×"))
+        assert fp32_ms > 0 and bf16_ms > 0
+        assert speedup == pytest.approx(fp32_ms / min(fp32_ms, bf16_ms), rel=0.02)
+    assert "Frame 56×40" in output.read_text() and "median of 2 timed frames" in output.read_text()
     assert sorted(path.name for path in output.parent.iterdir()) == ["models.md"]
 
 
-@pytest.mark.parametrize("arguments", [["--names", "bogus-1"], ["--device", "cuda:7"], ["--device", "tpu"]])
+@pytest.mark.parametrize("arguments", [["--names", "bogus-1"], ["--device", "cuda:7"], ["--device", "tpu"],
+                                       ["--modes", "fp32,fp8"]])
 def test_bench_models_rejects_bad_options_in_one_line(arguments):
     if "cuda:7" in arguments and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -347,3 +347,54 @@ def test_rerun_with_another_checkpoint_or_overwrite_redoes_the_output(tmp_path, 
     assert [entry.status for entry in colorize_inputs(other, [video], out, LOCAL).outputs] == ["skipped"]
     forced = colorize_inputs(other, [video], out, dataclasses.replace(LOCAL, overwrite=True))
     assert [entry.status for entry in forced.outputs] == ["done"]
+
+
+# --- inference precision and engines (models/inference.py, models/onnx_engine.py) ----------------
+
+def _rgb_frames(path: Path) -> np.ndarray:
+    return np.stack([frame.array for frame in iter_frames(path, kind="rgb")]).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def trained_unet(tmp_path_factory) -> Path:
+    from tests.models.tiny_training import trained_tiny
+
+    return save_generator(trained_tiny("unet-64-s", steps=10), tmp_path_factory.mktemp("unet") / "unet-tiny")
+
+
+def test_precision_is_reported_and_another_precision_redoes_the_output_within_the_bound(tmp_path, trained_unet):
+    from models.inference import InferenceOptions
+
+    nir = write_nir(tmp_path / "drive.mkv", list(range(5)), codec="ffv1")
+    out = tmp_path / "out"
+    fp32 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("fp32"))
+    colorize_inputs(trained_unet, [nir], out, fp32)
+    report = json.loads((out / "drive.json").read_text())
+    assert report["inference"] == "float32" and report["made_by"]["precision"] == "fp32"
+    reference = _rgb_frames(out / "drive.mp4")
+
+    bf16 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("bf16"))
+    summary = colorize_inputs(trained_unet, [nir], out, bf16)
+    assert [entry.status for entry in summary.outputs] == ["done"]  # not "skipped": another precision
+    report = json.loads((out / "drive.json").read_text())
+    assert report["inference"].startswith("bf16") and report["made_by"]["precision"] == "bf16"
+    difference = np.abs(_rgb_frames(out / "drive.mp4") - reference)
+    assert difference.shape == (5, 48, 64, 3)
+    assert 0 < difference.max() <= 8 and np.quantile(difference, 0.999) <= 2
+
+
+def test_onnxruntime_engine_colorizes_like_pytorch_and_its_report_names_the_export(tmp_path, trained_unet):
+    from models.export import export_checkpoint
+    from models.inference import InferenceOptions
+
+    export = export_checkpoint(trained_unet, tmp_path / "export", check_sizes=((48, 64),)).out_dir
+    nir = write_nir(tmp_path / "drive.mkv", list(range(3)), codec="ffv1")
+    fp32 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("fp32"))
+    colorize_inputs(trained_unet, [nir], tmp_path / "torch", fp32)
+    onnx = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", engine="onnxruntime")
+    summary = colorize_inputs(export, [nir], tmp_path / "onnx", onnx)
+    assert [entry.status for entry in summary.outputs] == ["done"] and summary.model == "unet-4-s"
+    report = json.loads((tmp_path / "onnx" / "drive.json").read_text())
+    assert report["engine"] == "onnxruntime" and report["inference"].startswith("onnxruntime")
+    difference = np.abs(_rgb_frames(tmp_path / "onnx" / "drive.mp4") - _rgb_frames(tmp_path / "torch" / "drive.mp4"))
+    assert difference.shape == (3, 48, 64, 3) and difference.max() <= 1  # float32 both: rounding at most

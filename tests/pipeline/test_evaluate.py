@@ -80,3 +80,18 @@ def test_lambda_and_conditional_flag_come_from_the_checkpoint_or_its_run_folder(
     best = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "run" / "best")
     summary = evaluate.training_summary(read_checkpoint_config(best), best)
     assert summary["lambda"] == 0.99 and summary["conditional"] is False
+
+
+def test_evaluation_runs_the_chosen_precision_and_reports_it(tmp_path):
+    from models.inference import InferenceOptions
+    from tests.models.tiny_training import trained_tiny
+
+    dataset = make_dataset(tmp_path)
+    checkpoint = save_generator(trained_tiny("unet-64-s", steps=5), tmp_path / "unet")
+    runs = {precision: evaluate.evaluate_checkpoints([str(checkpoint)], dataset, timing=False,
+                                                     inference=InferenceOptions(precision))
+            for precision in ("fp32", "bf16")}
+    fp32, bf16 = (runs[precision].models[0] for precision in ("fp32", "bf16"))
+    assert fp32.inference == "float32" and bf16.inference.startswith("bf16")
+    assert fp32.metrics["l1"] != bf16.metrics["l1"]  # bf16 really ran
+    assert bf16.metrics["l1"] == pytest.approx(fp32.metrics["l1"], abs=2 / 255)
