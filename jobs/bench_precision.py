@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import typer
 from rich.table import Table
 
 from jobs.runtime import console, fail
 from models import CheckpointError, load_generator
 from models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
-                              resolve_device, resolve_precision)
+                              resolve_device, resolve_precision, textured_nir)
 from models.preprocess import nir_to_tensor
 from pipeline.evaluate import EvaluationError, iter_shard_batches, read_shard_summary, split_shards
 
@@ -86,13 +85,7 @@ def bench_precision(
 def _frames(data: Path | None, split: str, count: int, height: int, width: int) -> torch.Tensor:
     """(N,1,H,W) in [0,1]: the first frames of a dataset split, or smooth synthetic texture."""
     if data is None:
-        generator = torch.Generator().manual_seed(0)
-        texture = torch.zeros(count, 1, height, width)
-        for scale in (4, 16, 64):
-            coarse = torch.rand(count, 1, max(2, height // scale), max(2, width // scale), generator=generator)
-            texture += F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
-        low, high = texture.amin(dim=(2, 3), keepdim=True), texture.amax(dim=(2, 3), keepdim=True)
-        return (texture - low) / (high - low)
+        return textured_nir(count, height, width)
     batches = []
     for path in split_shards(data, split):
         summary = read_shard_summary(path)

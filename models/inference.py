@@ -237,6 +237,17 @@ def precision_error(reference: torch.Tensor, candidate: torch.Tensor) -> Precisi
     )
 
 
+def textured_nir(count: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """(count,1,H,W) in [0,1]: smooth random structure at several scales, like a real scene's."""
+    generator = torch.Generator().manual_seed(seed)
+    frames = torch.zeros(count, 1, height, width)
+    for scale in (4, 16, 64):
+        coarse = torch.rand(count, 1, max(2, height // scale), max(2, width // scale), generator=generator)
+        frames += nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+    low, high = frames.amin(dim=(2, 3), keepdim=True), frames.amax(dim=(2, 3), keepdim=True)
+    return (frames - low) / (high - low)
+
+
 def measure_bf16(generator: nn.Module, frames: torch.Tensor, device: torch.device | str = "cpu",
                  batch_size: int = 4) -> PrecisionError:
     """bf16 (with its float32 layers) against float32 on `frames` (N,1,H,W); leaves `generator` as it was."""

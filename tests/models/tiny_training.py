@@ -8,21 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from models import parse_model_name
+from models.inference import textured_nir  # noqa: F401  (the tests' frames, as bench precision's)
 
 # One tiny config per family, with the flags that change the layers (inception, skip, residual).
 FAMILY_NAMES = ("unet-64-s", "unet-64-is", "estuary-16-isr", "estuary-32-s", "johnson-6", "honari-64-5",
                 "honari-64-5-i", "limmer-3-12-3-bp")
-
-
-def textured_nir(count: int, height: int, width: int, seed: int) -> torch.Tensor:
-    """(count,1,H,W) in [0,1]: smooth random structure at several scales, like a real scene's."""
-    generator = torch.Generator().manual_seed(seed)
-    frames = torch.zeros(count, 1, height, width)
-    for scale in (4, 16, 64):
-        coarse = torch.rand(count, 1, max(2, height // scale), max(2, width // scale), generator=generator)
-        frames += F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
-    low, high = frames.amin(dim=(2, 3), keepdim=True), frames.amax(dim=(2, 3), keepdim=True)
-    return (frames - low) / (high - low)
 
 
 def colour_target(nir: torch.Tensor) -> torch.Tensor:
