@@ -398,3 +398,18 @@ def test_onnxruntime_engine_colorizes_like_pytorch_and_its_report_names_the_expo
     assert report["engine"] == "onnxruntime" and report["inference"].startswith("onnxruntime")
     difference = np.abs(_rgb_frames(tmp_path / "onnx" / "drive.mp4") - _rgb_frames(tmp_path / "torch" / "drive.mp4"))
     assert difference.shape == (3, 48, 64, 3) and difference.max() <= 1  # float32 both: rounding at most
+
+
+def test_a_long_enough_job_compiles_and_reports_the_compile_time(tmp_path, checkpoint, monkeypatch):
+    import models.inference
+
+    monkeypatch.setattr(models.inference, "COMPILE_MIN_FRAMES", 5)  # "long" for a 6-frame clip
+    nir = write_nir(tmp_path / "drive.mp4", list(range(6)))
+    short = write_nir(tmp_path / "short.mp4", list(range(4)))
+    summary = colorize_inputs(checkpoint, [nir], tmp_path / "long", LOCAL)
+    assert [entry.status for entry in summary.outputs] == ["done"]
+    report = json.loads((tmp_path / "long" / "drive.json").read_text())
+    assert "compiled" in report["inference"] and report["timing_seconds"]["compile"] > 0
+    colorize_inputs(checkpoint, [short], tmp_path / "short", LOCAL)
+    report = json.loads((tmp_path / "short" / "short.json").read_text())
+    assert "compiled" not in report["inference"] and report["timing_seconds"]["compile"] == 0
