@@ -67,7 +67,8 @@ def test_bench_models_writes_a_markdown_row_per_model(tmp_path):
     for row in rows:
         fp32_ms, bf16_ms, speedup = float(row[4]), float(row[5]), float(row[6].strip().rstrip("×"))
         assert fp32_ms > 0 and bf16_ms > 0
-        assert speedup == pytest.approx(fp32_ms / min(fp32_ms, bf16_ms), rel=0.02)
+        # printed to one decimal, from times printed to 0.1 ms
+        assert speedup == pytest.approx(fp32_ms / min(fp32_ms, bf16_ms), abs=0.06, rel=0.05)
     assert "Frame 56×40" in output.read_text() and "median of 2 timed frames" in output.read_text()
     assert sorted(path.name for path in output.parent.iterdir()) == ["models.md"]
 

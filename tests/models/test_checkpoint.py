@@ -8,19 +8,12 @@ import torch
 
 from models import CheckpointError, load_generator, parse_model_name, read_checkpoint_config, save_generator
 from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from tests.models.tiny_training import perturbed_tiny
 
 # One name per family, with flags that change the architecture or are stored only in the config.
 NAMES = ("johnson-6-c", "honari-64-5-i", "limmer-3-12-3-bp", "unet-64-is", "estuary-16-src")
 
 
-def _trained_like(name: str) -> torch.nn.Module:
-    """A tiny generator whose weights differ from a fresh initialization (norm affines included)."""
-    torch.manual_seed(0)
-    generator = parse_model_name(name).tiny().build()
-    with torch.no_grad():
-        for parameter in generator.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    return generator
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +23,7 @@ def nir() -> torch.Tensor:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_round_trip_gives_identical_outputs(tmp_path, nir, name):
-    generator = _trained_like(name).eval()
+    generator = perturbed_tiny(name).eval()
     save_generator(generator, tmp_path / "checkpoint", nir_bits=10, training_step=1234)
     torch.manual_seed(99)  # loading must not depend on the random state
     loaded = load_generator(tmp_path / "checkpoint")
@@ -42,7 +35,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, nir, name):
 
 def test_load_needs_only_the_path(tmp_path):
     # The tiny width of limmer is not in its name: only the stored config can rebuild it.
-    generator = _trained_like("limmer-3-12-3-bp")
+    generator = perturbed_tiny("limmer-3-12-3-bp")
     save_generator(generator, tmp_path / "only-path", nir_bits=16, training_step=7, dataset_manifest_sha256="ab" * 32)
     loaded = load_generator(str(tmp_path / "only-path"))
     assert loaded.config.width == generator.config.width != parse_model_name("limmer-3-12-3-bp").width
@@ -54,7 +47,7 @@ def test_load_needs_only_the_path(tmp_path):
 
 
 def test_saving_over_a_checkpoint_replaces_it_without_leftovers(tmp_path, nir):
-    first, second = _trained_like("johnson-6"), _trained_like("honari-64-5")
+    first, second = perturbed_tiny("johnson-6"), perturbed_tiny("honari-64-5")
     save_generator(first, tmp_path / "latest")
     save_generator(second, tmp_path / "latest", training_step=2)
     loaded = load_generator(tmp_path / "latest")
@@ -70,14 +63,14 @@ def test_extra_files_land_inside_the_checkpoint(tmp_path):
         (directory / "training_state").mkdir()
         (directory / "training_state" / "optimizer.pt").write_bytes(b"state")
 
-    save_generator(_trained_like("johnson-6"), tmp_path / "ckpt", write_extra_files=write_state)
+    save_generator(perturbed_tiny("johnson-6"), tmp_path / "ckpt", write_extra_files=write_state)
     assert (tmp_path / "ckpt" / "training_state" / "optimizer.pt").read_bytes() == b"state"
     load_generator(tmp_path / "ckpt")
 
 
 @pytest.fixture
 def saved(tmp_path):
-    return save_generator(_trained_like("honari-64-5"), tmp_path / "ckpt")
+    return save_generator(perturbed_tiny("honari-64-5"), tmp_path / "ckpt")
 
 
 def _error_message(path) -> str:

@@ -24,6 +24,7 @@ from models.export import (
     export_checkpoint,
 )
 from models.onnx_engine import OnnxEngine, is_exported_model
+from tests.models.tiny_training import perturbed_tiny
 
 # Both U-Net kinds (the plain one has a 1×1 bottleneck below 257 pixels), estuary with every flag that
 # change modules, and one network per remaining family.
@@ -39,21 +40,13 @@ FRESH_BATCHES = ((3, 77, 130), (1, 45, 61))  # (batch, height, width): none a mu
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 
-def _trained_like(name: str) -> torch.nn.Module:
-    """A tiny generator whose weights (norm affines included) are not a fresh initialization."""
-    torch.manual_seed(0)
-    generator = parse_model_name(name).tiny().build()
-    with torch.no_grad():
-        for parameter in generator.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    return generator.eval()
 
 
 @pytest.fixture(scope="module", params=PARAMS)
 def exported(request, tmp_path_factory):
     """(checkpoint, export folder, eager generator) of one family, exported once for all tests."""
     folder = tmp_path_factory.mktemp(request.param)
-    checkpoint = save_generator(_trained_like(request.param), folder / "checkpoint", nir_bits=10, training_step=5)
+    checkpoint = save_generator(perturbed_tiny(request.param), folder / "checkpoint", nir_bits=10, training_step=5)
     result = export_checkpoint(checkpoint, folder / "export", EXPORT_CHECK_SIZES)
     return checkpoint, result, load_generator(checkpoint)
 
@@ -118,7 +111,7 @@ def test_export_folder_describes_the_model_and_its_checks(exported):
 @pytest.mark.parametrize("name", NAMES)
 def test_padding_is_bit_identical_to_the_plain_eager_rule(name):
     """models.common.Generator.forward, written for export, gives exactly the old eager numbers."""
-    generator = _trained_like(name)
+    generator = perturbed_tiny(name)
     multiple, min_size = generator.size_multiple, generator.min_size
     random = torch.Generator().manual_seed(1)
     for height, width in ((37, 53), (2 * multiple, 3 * multiple), (max(min_size, 16) + 3, 9)):
@@ -146,7 +139,7 @@ def test_a_missing_or_broken_checkpoint_fails_in_one_line_and_writes_nothing(tmp
         export_checkpoint(tmp_path / "no-such-checkpoint", out)
     assert str(tmp_path / "no-such-checkpoint") in str(missing.value) and "\n" not in str(missing.value)
 
-    checkpoint = save_generator(_trained_like("johnson-6"), tmp_path / "broken")
+    checkpoint = save_generator(perturbed_tiny("johnson-6"), tmp_path / "broken")
     (checkpoint / WEIGHTS_FILE).write_bytes(b"not safetensors at all")
     with pytest.raises(ExportError) as broken:
         export_checkpoint(checkpoint, out)
@@ -155,7 +148,7 @@ def test_a_missing_or_broken_checkpoint_fails_in_one_line_and_writes_nothing(tmp
 
 
 def test_an_existing_out_is_refused_and_left_byte_identical(tmp_path):
-    checkpoint = save_generator(_trained_like("johnson-6"), tmp_path / "checkpoint")
+    checkpoint = save_generator(perturbed_tiny("johnson-6"), tmp_path / "checkpoint")
     out = tmp_path / "export"
     (out / "sub").mkdir(parents=True)
     (out / "model.onnx").write_bytes(b"someone else's model")
@@ -167,7 +160,7 @@ def test_an_existing_out_is_refused_and_left_byte_identical(tmp_path):
 
 
 def test_a_failed_check_leaves_no_out_and_overwrite_replaces_a_folder(tmp_path):
-    checkpoint = save_generator(_trained_like("johnson-6"), tmp_path / "checkpoint")
+    checkpoint = save_generator(perturbed_tiny("johnson-6"), tmp_path / "checkpoint")
     out = tmp_path / "export"
     # No float32 runtime reproduces PyTorch to the last bit: a zero tolerance must fail the check.
     with pytest.raises(ExportError, match=r"differs from PyTorch by .* nothing written") as failed:
@@ -183,7 +176,7 @@ def test_a_failed_check_leaves_no_out_and_overwrite_replaces_a_folder(tmp_path):
 
 
 def test_cli_exports_and_prints_the_checks(tmp_path):
-    checkpoint = save_generator(_trained_like("honari-64-5"), tmp_path / "checkpoint")
+    checkpoint = save_generator(perturbed_tiny("honari-64-5"), tmp_path / "checkpoint")
     out = tmp_path / "export"
     result = runner.invoke(app, ["export", str(checkpoint), str(out), "--check-size", "40x56", "--check-size", "33x47"])
     assert result.exit_code == 0, result.output

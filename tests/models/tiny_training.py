@@ -20,6 +20,16 @@ def colour_target(nir: torch.Tensor) -> torch.Tensor:
     return torch.cat([nir * 0.9, 0.6 * nir + 0.2, 1.0 - nir], dim=1)
 
 
+def perturbed_tiny(name: str) -> torch.nn.Module:
+    """A tiny generator whose weights differ from a fresh initialization (norm affines included), eval mode."""
+    torch.manual_seed(0)
+    generator = parse_model_name(name).tiny().build()
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return generator.eval()
+
+
 def trained_tiny(name: str, steps: int = 25, size: int = 64, seed: int = 0, width: int | None = None) -> torch.nn.Module:
     """The tiny version of `name` (or `width` channels), trained with L1 and Adam for `steps` steps (eval mode)."""
     torch.manual_seed(seed)
