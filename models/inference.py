@@ -3,8 +3,10 @@
 - fp32: float32 eager, as trained.
 - bf16: bf16 autocast + channels_last, which oneDNN runs on the CPU's AVX-512-BF16 / AMX units
   (and CUDA on tensor cores). The layers whose rounding shows in the picture stay float32: the
-  generator's `image_layers()`, which read the NIR image (bf16 keeps 8 significant bits, so the
-  input would lose half its grey levels) or write RGB, and every normalization.
+  generator's `image_layers()`, the first block on the NIR image up to its first normalization
+  (bf16 keeps 8 significant bits: the image would lose half its grey levels), and its
+  `rgb_layer()`, so the sigmoid reads float32 logits. Normalizations run in bf16 (in float32 they
+  cost a quarter of the time and changed nothing measurable, docs/benchmarks.md).
 - compiled: `torch.compile` (inductor, weights frozen into the graph) of either. The first frame
   of each size compiles (tens of seconds on 2 cores), so it pays only on long jobs.
 
