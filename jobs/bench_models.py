@@ -1,7 +1,6 @@
 """`nircolor bench models`: ms per 1024×768 frame for each Table-3 network (paper §4.5) in each inference mode."""
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -11,9 +10,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jobs.runtime import console, fail
+from jobs.runtime import console, fail, write_text_atomically
 from models import TABLE3_NAMES, ModelNameError, parse_model_name
-from models.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table, resolve_device
+from models.inference import resolve_device
+from models.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table
 from models.zoo import paper_model
 
 QUICK_HEIGHT, QUICK_WIDTH = 384, 512
@@ -57,7 +57,7 @@ def bench_models(
     console.print(_summary(timings, width, height, device_text, chosen))
     if output is not None:
         command = "nircolor " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-        _write_atomically(output, markdown_table(timings, height, width, device_text, command, chosen))
+        write_text_atomically(output, markdown_table(timings, height, width, device_text, command, chosen))
         console.print(f"markdown table written to {output}")
     failed = [timing.name for timing in timings if timing.error]
     if failed:
@@ -78,10 +78,3 @@ def _summary(timings, width: int, height: int, device_text: str, modes: tuple[st
             f"{1000 * paper.titan_x_seconds:.0f}" if paper and paper.titan_x_seconds else "-",
         )
     return table
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, temporary.with_name(path.name))

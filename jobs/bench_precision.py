@@ -5,7 +5,6 @@ where its trained checkpoints stay within 2/255 of float32 on 99.9% of values an
 """
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import torch
 import typer
 from rich.table import Table
 
-from jobs.runtime import console, fail
+from jobs.runtime import console, fail, write_text_atomically
 from models import CheckpointError, load_generator
 from models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
                               resolve_device, resolve_precision, textured_nir)
@@ -73,10 +72,7 @@ def bench_precision(
     if output is not None:
         command = "nircolor " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
         header = f"Device: {target} ({units or 'no bf16 units'}); {nir.shape[0]} frames of {nir.shape[3]}×{nir.shape[2]}. Command: `{command}`\n\n"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        temporary = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-        temporary.write_text(header + "\n".join(lines) + "\n")
-        os.replace(temporary, output)
+        write_text_atomically(output, header + "\n".join(lines) + "\n")
         console.print(f"markdown table written to {output}")
     if any(problem is not None for *_, problem in rows):
         raise typer.Exit(1)

@@ -64,6 +64,8 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
+        if (path / "model.onnx").is_file():  # models/export.py ONNX_FILE (export imports this module)
+            raise CheckpointError(f"{path}: an exported model, not a checkpoint; `colorize --engine onnxruntime` runs it")
         raise CheckpointError(f"{path}: not a checkpoint (no {CONFIG_FILE})")
     try:
         document = json.loads(config_path.read_text())

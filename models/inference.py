@@ -165,7 +165,6 @@ class InferenceEngine:
         if self.channels_last:
             keep_float32_layers(generator)
             generator = generator.to(memory_format=torch.channels_last)
-        self.generator = generator
         self._forward = generator
         if self.compiled:
             # Freezing folds the weights into the graph as constants (and lets oneDNN pre-pack them);

@@ -72,6 +72,7 @@ class OnnxEngine:
         self.threads = threads
         thread_text = "" if threads is None else f", {threads} thread{'s' if threads != 1 else ''}"
         self.description = f"onnxruntime {onnxruntime.__version__} CPU{thread_text}, float32"
+        self.compile_seconds = 0.0  # like InferenceEngine's: onnxruntime builds its graph when loading
 
     def __call__(self, nir: torch.Tensor) -> torch.Tensor:
         if nir.dim() != 4 or nir.shape[1] != 1:

@@ -19,7 +19,7 @@ import torch
 
 from models.common import count_parameters
 from models.flops import generator_gflops
-from models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units, resolve_device
+from models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units
 from models.names import parse_model_name
 from models.zoo import paper_model
 
@@ -83,8 +83,12 @@ def prepare(generator: torch.nn.Module, device: torch.device, mode: str, scratch
         checkpoint = save_generator(generator, scratch / "checkpoint")
         export_checkpoint(checkpoint, scratch / "export", check_sizes=((64, 96),))
         return OnnxEngine(scratch / "export", threads=torch.get_num_threads())
-    precision = "fp32" if mode == "fp32" else "bf16"
-    return InferenceEngine(generator, device, InferenceOptions(precision, compile=mode == "bf16-compiled"))
+    return InferenceEngine(generator, device, mode_options(mode))
+
+
+def mode_options(mode: str) -> InferenceOptions:
+    """The inference settings of a PyTorch mode (every mode but onnxruntime)."""
+    return InferenceOptions("fp32" if mode == "fp32" else "bf16", compile=mode == "bf16-compiled")
 
 
 def time_engine(engine, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> tuple[float, ...]:

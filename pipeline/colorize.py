@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from dataset_tools.video import CODECS, VideoError, keyframe_times, probe
-from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_checkpoint_config
+from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 from models.inference import InferenceOptions
 from pipeline.actor_pool import run_actor_pool
 from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
@@ -270,8 +270,6 @@ def describe_model(checkpoint: str | os.PathLike, engine: str = "torch") -> dict
         exported = OnnxEngine(checkpoint, threads=1)  # reads and checks the export's metadata
         name, files = exported.model_name, [exported.path]
     else:
-        if not (Path(checkpoint) / CONFIG_FILE).exists() and (Path(checkpoint) / "model.onnx").exists():
-            raise CheckpointError(f"{checkpoint}: an exported model, not a checkpoint; run it with --engine onnxruntime")
         name = read_checkpoint_config(checkpoint)["model"]["name"]
         files = [Path(checkpoint) / CONFIG_FILE, Path(checkpoint) / WEIGHTS_FILE]
     digest = hashlib.sha256()

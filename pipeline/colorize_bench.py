@@ -16,7 +16,7 @@ import torch
 
 from dataset_tools.video import VideoWriter, probe
 from models.checkpoint import save_generator
-from models.inference import InferenceOptions
+from models.timing import mode_options
 from models.names import build_generator
 from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker
 
@@ -94,9 +94,7 @@ def _worker_for(mode: str, checkpoint: str, scratch: Path, device: str, batch_si
         if not export.exists():
             export_checkpoint(checkpoint, export, check_sizes=((64, 96),))
         return ColorizeWorker(str(export), "cpu", batch_size, threads=threads, engine="onnxruntime")
-    precision = "fp32" if mode == "fp32" else "bf16"
-    inference = InferenceOptions(precision, compile=mode == "bf16-compiled")
-    return ColorizeWorker(checkpoint, device, batch_size, threads=threads, inference=inference)
+    return ColorizeWorker(checkpoint, device, batch_size, threads=threads, inference=mode_options(mode))
 
 
 def run_colorize_bench(model: str = "johnson-6", checkpoint: str | None = None, width: int = 320, height: int = 240,

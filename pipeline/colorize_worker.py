@@ -102,7 +102,7 @@ class Colorizer:
 
     @property
     def compile_seconds(self) -> float:
-        return getattr(self.engine, "compile_seconds", 0.0)
+        return self.engine.compile_seconds
 
     def __call__(self, nir_frames: np.ndarray, nir_bits: int) -> np.ndarray:
         """(N,H,W) NIR at native depth -> (N,H,W,3) uint8 RGB."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from models import CheckpointError, count_parameters, load_generator
 from models.inference import InferenceEngine, InferenceOptions, resolve_device
 from models.preprocess import nir_to_tensor
+from models.timing import time_engine
 from models.zoo import paper_model
 from pipeline import metrics, shard_dataset
 
@@ -186,19 +186,8 @@ def paper_figures(model_name: str, config=None) -> dict | None:
 
 def time_per_frame_ms(colorizer: Colorizer, device: str, repeats: int = 2) -> float:
     """Milliseconds for one 1024×768 frame: one warm-up run, then the best of `repeats`."""
-    nir = torch.rand(1, 1, TIMING_HEIGHT, TIMING_WIDTH, device=device)
-    timings = []
-    with torch.inference_mode():
-        for attempt in range(repeats + 1):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            colorizer.run(nir)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            if attempt > 0:
-                timings.append((time.perf_counter() - started) * 1000.0)
-    return min(timings)
+    seconds = time_engine(colorizer.run, TIMING_HEIGHT, TIMING_WIDTH, torch.device(device), repeats, warmup=1)
+    return 1000.0 * min(seconds)
 
 
 # -------------------------------------------------------------------------------------- results

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from models import parse_model_name
-from models.timing import ModelTiming, benchmark_model, describe_device, markdown_table, resolve_device, time_generator
+from models.inference import resolve_device
+from models.timing import ModelTiming, benchmark_model, describe_device, markdown_table, time_generator
 
 
 def test_time_generator_times_exactly_the_requested_frames():
