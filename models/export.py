@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
+import importlib.util
 import json
 import logging
 import os
@@ -144,15 +145,11 @@ def export_checkpoint(
         (tmp / EXPORT_FILE).write_text(json.dumps(document, indent=2) + "\n")
         files = tuple(out_dir / path.name for path in sorted(tmp.iterdir()))
         _replace_dir(tmp, out_dir)
-    except ExportError:
+    except BaseException as error:  # Ctrl-C included: never a half-written folder
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except Exception as error:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, ExportError) or not isinstance(error, Exception):
+            raise
         raise ExportError(f"{checkpoint}: export of {name} failed ({_one_line(error)})") from None
-    except BaseException:  # Ctrl-C: still no half-written folder
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportResult(out_dir, name, files, tuple(checks), OPSET, time.perf_counter() - started)
 
 
