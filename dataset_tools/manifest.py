@@ -12,6 +12,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dataset_tools import atomic
 from dataset_tools.folders import leaves_folder
 from dataset_tools.shards import SPLITS, ShardError, read_shard_header, verify_shard
 
@@ -108,12 +109,7 @@ def write_manifest(
         "recordings": dict(sorted(recording_entries.items())),
     }
     path = dataset_dir / MANIFEST_NAME
-    temporary = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic.write_json(path, manifest, default=_json_default)
     return path
 
 

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 from isal import isal_zlib
 
+from dataset_tools import atomic
 from dataset_tools.vector_state import clear_upper_vector_state
 
 SHARD_SCHEMA = "nircolor.shard"
@@ -98,7 +99,7 @@ class ShardWriter:
         self.pairs = 0
         self._info: ShardInfo | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.temporary_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.temporary_path = atomic.temporary_path(self.path)
         # track_order off, track_times off everywhere: identical content → identical bytes.
         self._file = h5py.File(self.temporary_path, "w")
         self._file.attrs["schema"] = SHARD_SCHEMA
@@ -194,7 +195,7 @@ class ShardWriter:
             raise
         self._file.close()
         sha256 = file_sha256(self.temporary_path)
-        os.replace(self.temporary_path, self.path)
+        atomic.commit(self.temporary_path, self.path)
         self._info = ShardInfo(self.path, self.pairs, sha256)
         return self._info
 
@@ -205,7 +206,7 @@ class ShardWriter:
         try:
             self._file.close()
         finally:
-            self.temporary_path.unlink(missing_ok=True)
+            atomic.discard(self.temporary_path)
 
     def __enter__(self) -> "ShardWriter":
         return self

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dataset_tools import atomic
 from dataset_tools.registration import luminance
 from dataset_tools.video import VideoWriter, iter_frames, probe
 
@@ -208,12 +209,8 @@ def recording_from_video(video: str | os.PathLike, folder: str | os.PathLike, re
     try:
         os.link(video, link)
     except OSError:  # another file system, or hard links to others' files not allowed
-        temporary = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-        try:
+        with atomic.replacing(link) as temporary:
             shutil.copyfile(video, temporary)
-            os.replace(temporary, link)
-        finally:
-            temporary.unlink(missing_ok=True)
     with VideoWriter(folder / "nir.mkv", width=info.width, height=info.height, time_base=info.time_base,
                      rate=info.average_rate, codec="ffv1", kind="gray") as writer:
         for frame in iter_frames(video, kind="rgb"):

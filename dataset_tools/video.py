@@ -15,6 +15,8 @@ from typing import Iterator
 import av
 import numpy as np
 
+from dataset_tools import atomic
+
 # Formats whose first plane is the luminance (or the gray value) we treat as NIR.
 _GRAY_FORMATS = {"gray": 8, "gray10le": 10, "gray12le": 12, "gray14le": 14, "gray16le": 16}
 
@@ -199,7 +201,7 @@ class VideoWriter:
                 raise VideoError(f"{path}: {bits}-bit gray video needs the ffv1 codec")
         self.input_format = {"rgb": "rgb24", "gray": "gray16le" if bits > 8 else "gray"}[kind]
         self.path = Path(path)
-        self.tmp_path = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")  # one per process
+        self.tmp_path = atomic.temporary_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         options = {}
         if crf is not None and encoder in ("libx264", "libx265"):
@@ -228,15 +230,14 @@ class VideoWriter:
     def close(self) -> Path:
         self.container.mux(self.stream.encode(None))
         self.container.close()
-        os.replace(self.tmp_path, self.path)
-        return self.path
+        return atomic.commit(self.tmp_path, self.path)
 
     def abort(self) -> None:
         try:
             self.container.close()
         except Exception:
             pass
-        self.tmp_path.unlink(missing_ok=True)
+        atomic.discard(self.tmp_path)
 
     def __enter__(self) -> "VideoWriter":
         return self

@@ -10,8 +10,8 @@ from rich.table import Table
 from jobs.runtime import console, fail
 from models import CheckpointError, ModelNameError
 from models.export import ExportError
-from models.timing import MODES, describe_device
-from pipeline.colorize_bench import run_colorize_bench
+from pipeline.bench.timing import MODES, describe_device
+from pipeline.bench.colorize import run_colorize_bench
 
 
 def bench_colorize(

@@ -10,10 +10,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jobs.runtime import console, fail, write_text_atomically
+from dataset_tools import atomic
+from jobs.runtime import console, fail
 from models import TABLE3_NAMES, ModelNameError, parse_model_name
 from models.inference import resolve_device
-from models.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table
+from pipeline.bench.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table
 from models.zoo import paper_model
 
 QUICK_HEIGHT, QUICK_WIDTH = 384, 512
@@ -57,7 +58,7 @@ def bench_models(
     console.print(_summary(timings, width, height, device_text, chosen))
     if output is not None:
         command = "nircolor " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-        write_text_atomically(output, markdown_table(timings, height, width, device_text, command, chosen))
+        atomic.write_text(output, markdown_table(timings, height, width, device_text, command, chosen))
         console.print(f"markdown table written to {output}")
     failed = [timing.name for timing in timings if timing.error]
     if failed:

@@ -14,7 +14,8 @@ import torch
 import typer
 from rich.table import Table
 
-from jobs.runtime import console, fail, write_text_atomically
+from dataset_tools import atomic
+from jobs.runtime import console, fail
 from models import CheckpointError, load_generator
 from models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
                               resolve_device, resolve_precision, textured_nir)
@@ -72,7 +73,7 @@ def bench_precision(
     if output is not None:
         command = "nircolor " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
         header = f"Device: {target} ({units or 'no bf16 units'}); {nir.shape[0]} frames of {nir.shape[3]}×{nir.shape[2]}. Command: `{command}`\n\n"
-        write_text_atomically(output, header + "\n".join(lines) + "\n")
+        atomic.write_text(output, header + "\n".join(lines) + "\n")
         console.print(f"markdown table written to {output}")
     if any(problem is not None for *_, problem in rows):
         raise typer.Exit(1)

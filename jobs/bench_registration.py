@@ -20,7 +20,7 @@ def bench_registration(
     seed: int = typer.Option(0, "--seed", help="Seed of the injected shifts."),
 ) -> None:
     """Inject known sub-pixel shifts and report how far `measure_shift` lands (default: synthetic frames)."""
-    from dataset_tools.registration_accuracy import injected_shift_errors, read_pair_folder, read_video_frames
+    from pipeline.bench.registration import injected_shift_errors, read_pair_folder, read_video_frames
     from dataset_tools.synthetic import synthetic_pairs
 
     sources = []

@@ -5,7 +5,7 @@ import typer
 from rich.table import Table
 
 from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from pipeline.train_bench import bench_train as run_bench
+from pipeline.bench.train import bench_train as run_bench
 
 
 def bench_train(

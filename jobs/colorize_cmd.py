@@ -76,7 +76,7 @@ def colorize(
     options = ColorizeOptions(
         codec=codec, crf=crf, preset=preset, side_by_side=side_by_side, batch_size=batch_size,
         workers=workers or None, segment_seconds=segment_seconds or None, device=device, overwrite=overwrite,
-        engine=engine, inference=inference_options(precision, compile_model),
+        engine=engine, inference=inference_options(precision, compile_model), executor="ray",
     )
     try:
         describe_model(checkpoint, engine)  # a wrong path fails in one line, before Ray starts

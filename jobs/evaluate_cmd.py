@@ -3,7 +3,6 @@ warping error (temporal flicker) of a colorized video beside its ground-truth RG
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dataset_tools import atomic
 from jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
 from models.checkpoint import CheckpointError
 from pipeline.evaluate import BASELINES, EvaluationError, EvaluationResults, evaluate_checkpoints
@@ -112,13 +112,10 @@ def _evaluate_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, 
         fail(str(error))
     _print_warping(video, rgb_source, result)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         path = out / f"{video.stem}.warping.json"
         document = {"video": str(video), "nir": str(nir_source.path), "rgb": str(rgb_source.path) if rgb_source else None,
                     "flow": flow, **result.to_dict()}
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(json_safe(document), indent=2) + "\n")
-        temporary.replace(path)
+        atomic.write_json(path, json_safe(document))
         console.print(f"written:\n  {escape(str(path))}")
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -14,14 +13,6 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 error_console = Console(stderr=True, highlight=False)
 
 ADDRESS_HELP = "Ray cluster address (e.g. ray://head:10001 or head:6379); default: an embedded local Ray."
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """A report file appears whole or not at all (temporary sibling, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from dataset_tools import atomic
 from models.names import config_from_dict, config_to_dict
 
 FORMAT_VERSION = 1
@@ -48,15 +48,12 @@ def save_generator(
         "dataset_manifest_sha256": dataset_manifest_sha256,
         **(extra or {}),
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    state = {key: value.detach().cpu().contiguous() for key, value in generator.state_dict().items()}
-    save_file(state, str(tmp / WEIGHTS_FILE))
-    (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
-    if write_extra_files is not None:
-        write_extra_files(tmp)
-    _replace_dir(tmp, path)
+    with atomic.replacing(path, folder=True) as tmp:
+        state = {key: value.detach().cpu().contiguous() for key, value in generator.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n")
+        if write_extra_files is not None:
+            write_extra_files(tmp)
     return path
 
 
@@ -113,15 +110,3 @@ def _one_line(error: Exception) -> str:
     more = f"; and {len(details) - 1} more" if len(details) > 1 else ""
     return details[0] + more
 
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished directory into place, replacing an older one without a half-written moment."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)

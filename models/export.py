@@ -10,11 +10,9 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
-import importlib.util
 import json
 import logging
 import os
-import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -23,7 +21,8 @@ from typing import Callable
 
 import torch
 
-from models.checkpoint import WEIGHTS_FILE, CheckpointError, _replace_dir, load_generator
+from dataset_tools import atomic
+from models.checkpoint import WEIGHTS_FILE, CheckpointError, load_generator
 
 ONNX_FILE = "model.onnx"
 PT2_FILE = "model.pt2"
@@ -107,9 +106,9 @@ def export_checkpoint(
         META_CHECKPOINT: json.dumps(generator.checkpoint_info, sort_keys=True),
     }
 
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = atomic.temporary_path(out_dir)
     try:
+        atomic.discard(tmp)
         tmp.mkdir(parents=True)
         say(f"torch.export of {name} (dynamic batch, height, width)")
         program = _export_program(generator, checkpoint)
@@ -144,9 +143,9 @@ def export_checkpoint(
         }
         (tmp / EXPORT_FILE).write_text(json.dumps(document, indent=2) + "\n")
         files = tuple(out_dir / path.name for path in sorted(tmp.iterdir()))
-        _replace_dir(tmp, out_dir)
+        atomic.commit(tmp, out_dir)
     except BaseException as error:  # Ctrl-C included: never a half-written folder
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic.discard(tmp)
         if isinstance(error, ExportError) or not isinstance(error, Exception):
             raise
         raise ExportError(f"{checkpoint}: export of {name} failed ({_one_line(error)})") from None

@@ -7,7 +7,6 @@ skips finished work and a bad input is one line in the summary.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -18,14 +17,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from dataset_tools import atomic
 from dataset_tools.video import CODECS, VideoError, keyframe_times, probe
 from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 from models.inference import InferenceOptions
-from pipeline.actor_pool import run_actor_pool
-from pipeline.colorize_sources import ColorizeSource, SourceError, resolve_source
+from dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
+from pipeline.execution import Execution, WorkerStartError, run_tasks
 from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
-from pipeline.remux import join_videos
-from pipeline.segments import breaks_within, plan_batch_breaks, plan_segments
+from dataset_tools.remux import join_videos
+from dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
 
 REPORT_VERSION = 1
 # A lost actor's task is retried by Ray (max_task_retries) and then resubmitted this many times.
@@ -45,7 +45,7 @@ class ColorizeOptions:
     batch_grid_seconds: float = 10.0
     device: str = "auto"
     suffix: str = ".mp4"  # MP4 keeps the input's time base exactly (Matroska rounds to 1 ms)
-    executor: str = "auto"  # "ray", "local" (this process), or "auto": Ray when it is initialized
+    executor: str = "local"  # "local" (this process) or "ray" (actors; the caller has started Ray)
     threads: int | None = None  # torch threads per worker; None: the CPUs a Ray actor holds (or torch's default)
     overwrite: bool = False  # redo outputs even when their report says they were made the same way
     engine: str = "torch"  # or "onnxruntime": `checkpoint` is then a `nircolor export` folder or .onnx file
@@ -120,7 +120,7 @@ def colorize_inputs(
     progress: Progress | None = None,
     worker_class: type = ColorizeWorker,
 ) -> ColorizeSummary:
-    """Colorize every input into `out_dir`; Ray actors when Ray is initialized, else in this process.
+    """Colorize every input into `out_dir`, in this process or on Ray actors (`options.executor`).
 
     Raises CheckpointError for an unusable checkpoint; every per-input problem lands in the summary.
     """
@@ -214,7 +214,7 @@ def _plan(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, 
     if not options.overwrite and paths["video"].is_file() and _report_fingerprint(paths["report"]) == made_by:
         return _skipped(source, paths), None
     paths["report"].unlink(missing_ok=True)  # written last: without it the old output counts as not done
-    _remove_stale_partials(out_dir, source.name)
+    _remove_stale_partials(paths)
     try:
         info = probe(source.nir_path, source.nir_stream)
         keyframes = []
@@ -309,23 +309,10 @@ def _skipped(source: ColorizeSource, paths: dict[str, Path]) -> OutputSummary:
     return entry
 
 
-def _remove_stale_partials(out_dir: Path, name: str) -> None:
+def _remove_stale_partials(paths: dict[str, Path]) -> None:
     """Temporary files an interrupted run left for this output (never a final name, never a live run's)."""
-    for stale in out_dir.glob(f".{glob.escape(name)}.*partial*"):
-        owner = re.search(r"\.(\d+)\.partial", stale.name)
-        if owner and int(owner.group(1)) != os.getpid() and _alive(int(owner.group(1))):
-            continue  # another nircolor process is writing it now
-        stale.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, under another user
-    return True
+    for key in ("video", "review", "report"):
+        atomic.remove_leftovers(paths[key])
 
 
 def _part_result_path(job: _Job, segment: int) -> Path:
@@ -333,7 +320,7 @@ def _part_result_path(job: _Job, segment: int) -> Path:
 
 
 def _save_part_result(job: _Job, result: TaskResult) -> None:
-    _write_json(_part_result_path(job, result.segment), asdict(result))
+    atomic.write_json(_part_result_path(job, result.segment), asdict(result))
 
 
 def _plan_fingerprint(job: _Job) -> dict:
@@ -353,7 +340,7 @@ def _load_part_results(job: _Job, checkpoint: str, batch_size: int) -> None:
         same_plan = False
     if not same_plan:
         shutil.rmtree(job.paths["parts"], ignore_errors=True)
-        _write_json(plan_path, fingerprint)
+        atomic.write_json(plan_path, fingerprint)
         return
     for task in job.tasks:
         stats = _part_result_path(job, task.segment)
@@ -369,7 +356,7 @@ def _load_part_results(job: _Job, checkpoint: str, batch_size: int) -> None:
 
 def _fail(job: _Job, error: str) -> OutputSummary:
     shutil.rmtree(job.paths["parts"], ignore_errors=True)
-    _remove_stale_partials(job.paths["video"].parent, job.source.name)
+    _remove_stale_partials(job.paths)
     return OutputSummary(name=job.source.name, origin=job.source.origin, status="failed", error=error)
 
 
@@ -442,7 +429,7 @@ def _finish(job: _Job, checkpoint: str, model_name: str, options: ColorizeOption
     report["expected_frames"] = expected
     report["warning"] = warning
     report["made_by"] = job.made_by
-    _write_json(job.paths["report"], report)
+    atomic.write_json(job.paths["report"], report)
     shutil.rmtree(job.paths["parts"], ignore_errors=True)
     entry = OutputSummary(
         name=job.source.name, origin=job.source.origin, status="done", output=str(job.paths["video"]),
@@ -464,13 +451,6 @@ def _check_device_name(device: str) -> None:
         raise ValueError(f"--device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
 
 
-def _write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # one per process
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 # --- execution: in this process, or on Ray actors ------------------------------------------------
 
 
@@ -481,17 +461,30 @@ def _worker_arguments(checkpoint: str, device: str, options: ColorizeOptions, th
 
 
 def _run_tasks(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames, frames_ahead=0) -> int:
-    import ray
+    execution, device = _execution(options)
+    arguments, keywords = _worker_arguments(checkpoint, device, options,
+                                            options.threads or execution.actor_options.get("num_cpus"),
+                                            frames_ahead // execution.workers)
+    try:
+        return run_tasks(
+            tasks, worker_class, arguments, keywords, execution=execution, on_result=on_result,
+            lost_result=lambda task, attempts, error: TaskResult(
+                task.name, task.segment, error=f"{task.nir_path}: worker lost {attempts} times ({error})"),
+            task_key=lambda task: (task.name, task.segment),
+            should_start=on_start,
+            on_progress=lambda key, frames: on_frames(*key, frames),
+        )
+    except WorkerStartError as error:
+        raise ValueError(f"colorizer workers could not start ({error})") from None
 
-    use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
-    if not use_ray:
-        arguments, keywords = _worker_arguments(checkpoint, options.device, options, options.threads, frames_ahead)
-        worker = worker_class(*arguments, **keywords)
-        for task in tasks:
-            if on_start(task):
-                on_result(worker(task, on_frames))
-        return 1
-    return _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames, frames_ahead)
+
+def _execution(options: ColorizeOptions) -> tuple[Execution, str]:
+    """Where the workers run and on which device."""
+    if options.executor == "local":
+        return Execution("local"), options.device
+    workers, resources = _actor_resources(options)
+    device = options.device if options.device != "auto" else ("cuda" if resources.get("num_gpus") else "cpu")
+    return Execution("ray", workers, resources), device
 
 
 def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
@@ -514,89 +507,3 @@ def _actor_resources(options: ColorizeOptions) -> tuple[int, dict]:
     workers = options.workers or max(1, cpus // 2)
     # Decode and encode threads need cores beside inference; share the cluster's CPUs evenly.
     return workers, {"num_cpus": max(1, cpus // workers)}
-
-
-def _run_on_ray(tasks, checkpoint, options, worker_class, on_start, on_result, on_frames, frames_ahead=0) -> int:
-    import ray
-    workers, resources = _actor_resources(options)
-    workers = max(1, min(workers, len(tasks)))
-    device = options.device if options.device != "auto" else ("cuda" if resources.get("num_gpus") else "cpu")
-    remote_class = ray.remote(_RayWorker).options(max_restarts=2, max_task_retries=2, **resources)
-
-    arguments, keywords = _worker_arguments(checkpoint, device, options, options.threads or resources.get("num_cpus"),
-                                            frames_ahead // workers)
-
-    def new_actor():
-        return remote_class.remote(worker_class, arguments, keywords)
-
-    # Live frame counts travel through a tiny actor (counts only, never frames); a retried task
-    # reports absolute counts again, so nothing is counted twice.
-    board = ray.remote(_ProgressBoard).options(num_cpus=0).remote()
-    idle = [new_actor() for _ in range(workers)]
-    # A worker that cannot start (checkpoint unreadable on that node, no memory) is one problem for
-    # the whole run, not one per input.
-    problems = [problem for problem in ray.get([actor.ready.remote() for actor in idle]) if problem]
-    if problems:
-        for actor in idle:
-            ray.kill(actor, no_restart=True)
-        ray.kill(board)
-        raise ValueError(f"colorizer workers could not start ({problems[0]})")
-    def report_frames() -> None:
-        for (name, segment), frames in ray.get(board.snapshot.remote()).items():
-            on_frames(name, segment, frames)
-
-    run_actor_pool(
-        tasks, idle,
-        submit=lambda actor, task: actor.run.remote(task, board),
-        new_actor=new_actor,
-        on_result=on_result,
-        lost_result=lambda task, attempts, error: TaskResult(
-            task.name, task.segment, error=f"{task.nir_path}: worker lost {attempts} times ({_first_line(error)})"),
-        task_key=lambda task: (task.name, task.segment),
-        should_start=on_start,
-        on_tick=report_frames,
-        tick_seconds=0.5,
-    )
-    ray.kill(board)
-    return workers
-
-
-def _first_line(error: Exception) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # Ray colours its messages
-    # The creation error's own message (e.g. a CheckpointError) is the last line of Ray's text.
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[-1] if lines else type(error).__name__)[:300]
-
-
-class _ProgressBoard:
-    """Latest frame count per (recording, segment), written by workers, read by the driver."""
-
-    def __init__(self):
-        self.frames: dict[tuple[str, int], int] = {}
-
-    def report(self, name: str, segment: int, frames: int) -> None:
-        self.frames[(name, segment)] = frames
-
-    def snapshot(self) -> dict:
-        return dict(self.frames)
-
-
-class _RayWorker:
-    """Actor wrapper: builds the worker class inside the actor process and runs one task per call."""
-
-    def __init__(self, worker_class, arguments: tuple, keywords: dict):
-        # Never raise here: Ray would print the traceback of every retry; the driver asks `ready()`.
-        self.worker, self.problem = None, None
-        try:
-            self.worker = worker_class(*arguments, **keywords)
-        except Exception as error:
-            self.problem = str(error) or type(error).__name__
-
-    def ready(self) -> str | None:
-        return self.problem
-
-    def run(self, task: ColorizeTask, board=None) -> TaskResult:
-        if self.worker is None:
-            return TaskResult(task.name, task.segment, error=f"colorizer worker could not start ({self.problem})")
-        report = None if board is None else (lambda name, segment, frames: board.report.remote(name, segment, frames))
-        return self.worker(task, report)

@@ -178,7 +178,7 @@ class ColorizeWorker:
         self.queue_batches = queue_batches
 
     def __call__(self, task: ColorizeTask, report_frames=None) -> TaskResult:
-        """Run one task; `report_frames(name, segment, frames_done)` is called about twice a second."""
+        """Run one task; `report_frames((name, segment), frames_done)` is called about twice a second."""
         result = TaskResult(task.name, task.segment, device=str(self.colorizer.device),
                             inference=self.colorizer.description)
         compiled_before = self.colorizer.compile_seconds
@@ -295,7 +295,7 @@ class ColorizeWorker:
                         result.frames += 1
                     result.encode_seconds += time.perf_counter() - clock
                     if report_frames is not None and time.perf_counter() - last_report > 0.5:
-                        report_frames(task.name, task.segment, result.frames)
+                        report_frames((task.name, task.segment), result.frames)
                         last_report = time.perf_counter()
                 if errors or stop.is_set() or result.frames == 0:
                     raise _Stopped  # an empty or unfinished video never gets a final name

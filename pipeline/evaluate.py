@@ -22,7 +22,7 @@ import torch
 from models import CheckpointError, count_parameters, load_generator
 from models.inference import InferenceEngine, InferenceOptions, resolve_device
 from models.preprocess import nir_to_tensor
-from models.timing import time_engine
+from pipeline.bench.timing import time_engine
 from models.zoo import paper_model
 from pipeline import metrics, shard_dataset
 

@@ -7,11 +7,12 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from dataset_tools import atomic
 
 GRID_TILE_WIDTH = 256
 GRID_HEADER_HEIGHT = 28
@@ -22,13 +23,13 @@ def write_reports(evaluation, grid_samples: list[dict], out_dir: Path) -> list[P
     """Write evaluation.md/.csv/.json, per_recording.csv and grid.png; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [
-        _write_text(out_dir / "evaluation.md", markdown_tables(evaluation)),
-        _write_text(out_dir / "evaluation.csv", summary_csv(evaluation)),
-        _write_text(out_dir / "per_recording.csv", per_recording_csv(evaluation)),
-        _write_text(out_dir / "evaluation.json", json.dumps(json_safe(evaluation.to_dict()), indent=2) + "\n"),
+        atomic.write_text(out_dir / "evaluation.md", markdown_tables(evaluation)),
+        atomic.write_text(out_dir / "evaluation.csv", summary_csv(evaluation)),
+        atomic.write_text(out_dir / "per_recording.csv", per_recording_csv(evaluation)),
+        atomic.write_text(out_dir / "evaluation.json", json.dumps(json_safe(evaluation.to_dict()), indent=2) + "\n"),
     ]
     if grid_samples and evaluation.models:
-        written.append(_write_bytes(out_dir / "grid.png", grid_png(grid_samples, [m.label for m in evaluation.models])))
+        written.append(atomic.write_bytes(out_dir / "grid.png", grid_png(grid_samples, [m.label for m in evaluation.models])))
     return written
 
 
@@ -178,15 +179,3 @@ def json_safe(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return _write_bytes(path, text.encode())
-
-
-def _write_bytes(path: Path, data: bytes) -> Path:
-    """Write to a temporary sibling and rename: never a half-written file under the final name."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-    return path

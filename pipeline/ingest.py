@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import ray
+from dataset_tools import atomic
 from dataset_tools.pairing import pair_timestamps
 from dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
 from dataset_tools.video import VideoError, probe
-from pipeline.actor_pool import run_actor_pool
-from pipeline.segments import plan_segments
+from pipeline.execution import Execution, run_tasks
+from dataset_tools.segments import plan_segments
 
 STATE_FOLDER = ".ingest"  # per-segment state files: what a finished segment produced
 
@@ -36,7 +38,7 @@ class IngestOptions:
     max_shift: float = 4.0
     segment_seconds: float | None = 30.0
     workers: int | None = None  # actors; default one per CPU of the cluster
-    executor: str = "auto"  # "ray" | "local" | "auto" (Ray when it is initialized)
+    executor: str = "local"  # "local" (this process) or "ray" (actors; the caller has started Ray)
     fault_marker: str | None = None  # tests: the first task to see this path missing creates it and dies
 
     def build_parameters(self) -> dict:
@@ -262,7 +264,7 @@ def _finished(task: SegmentTask) -> SegmentResult | None:
 class SegmentIngestor:
     """Decode one segment of both streams, pair, sample, register, write its shard (runs inside an actor)."""
 
-    def __call__(self, task: SegmentTask) -> SegmentResult:
+    def __call__(self, task: SegmentTask, report=None) -> SegmentResult:
         import cv2
 
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -281,9 +283,6 @@ class SegmentIngestor:
         result.seconds = time.perf_counter() - started
         result.cpu_seconds = time.process_time() - cpu_started
         return result
-
-    def run(self, task: SegmentTask) -> SegmentResult:
-        return self(task)
 
 
 def _next_frame(frames, wanted: float, pending: list):
@@ -307,8 +306,7 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
     from dataset_tools.video import iter_frames
 
     shard_path = Path(task.shard_path)
-    for stale in shard_path.parent.glob(f".{shard_path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)  # left by a worker that died mid-shard
+    atomic.remove_leftovers(shard_path)  # left by a worker that died mid-shard
     sampler = Sampler(SamplingOptions(every_frames=task.every_frames, every_seconds=task.every_seconds))
     policy = RegistrationPolicy(max_shift=task.max_shift)
     rejected: Counter = Counter()
@@ -385,8 +383,9 @@ def _ingest_segment(task: SegmentTask) -> SegmentResult:
         "stored": stored, "undecodable": missing, "corrected": corrected,
         "rejected": dict(sorted(rejected.items())), "shifts": shifts, "scores": scores,
     }
-    _write_state(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
-                                         "size": shard_path.stat().st_size if shard else None})
+    atomic.write_json(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
+                                         "size": shard_path.stat().st_size if shard else None},
+                      sort_keys=True, indent=None)
     return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats, timing=dict(timing))
 
 
@@ -406,20 +405,13 @@ def _maybe_crash(task: SegmentTask) -> None:
         os._exit(1)
 
 
-def _write_state(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(document, sort_keys=True) + "\n")
-    os.replace(temporary, path)
-
-
 # ---------------------------------------------------------------------------------------------- running
 
 
 class SegmentDecoder:
     """Benchmark baseline: decode the same segment of both streams and nothing else."""
 
-    def __call__(self, task: SegmentTask) -> SegmentResult:
+    def __call__(self, task: SegmentTask, report=None) -> SegmentResult:
         from dataset_tools.video import iter_frames
 
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -433,34 +425,20 @@ class SegmentDecoder:
         return SegmentResult(task.recording_id, task.segment, stats={"frames_decoded": frames},
                              seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started)
 
-    def run(self, task: SegmentTask) -> SegmentResult:
-        return self(task)
-
 
 def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Callable[[SegmentResult], None],
                worker_class: type = SegmentIngestor) -> int:
-    import ray
-
-    use_ray = options.executor == "ray" or (options.executor == "auto" and ray.is_initialized())
-    if not use_ray or not tasks:
-        worker = worker_class()
-        for task in tasks:
-            on_result(worker(task))
-        return 1
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    workers = max(1, min(options.workers or cpus, len(tasks)))
-    remote_class = ray.remote(worker_class).options(num_cpus=1, max_restarts=2, max_task_retries=2)
-    run_actor_pool(
-        tasks, [remote_class.remote() for _ in range(workers)],
-        submit=lambda actor, task: actor.run.remote(task),
-        new_actor=remote_class.remote,
-        on_result=on_result,
+    if options.executor == "ray":
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        execution = Execution("ray", options.workers or cpus, {"num_cpus": 1})
+    else:
+        execution = Execution("local")
+    return run_tasks(
+        tasks, worker_class, execution=execution, on_result=on_result,
         lost_result=lambda task, attempts, error: SegmentResult(
-            task.recording_id, task.segment,
-            error=f"{task.nir_path}: ingest worker lost {attempts} times ({type(error).__name__})"),
+            task.recording_id, task.segment, error=f"{task.nir_path}: ingest worker lost {attempts} times ({error})"),
         task_key=lambda task: (task.recording_id, task.segment),
     )
-    return workers
 
 
 def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.PathLike,

@@ -8,11 +8,11 @@ evaluation data.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dataset_tools import atomic
 from models.names import parse_model_name
 from models.zoo import TABLE3_NAMES, paper_model
 
@@ -147,7 +147,7 @@ def reproduce(
         table = paper_layout_markdown(config.experiment if not config.models else "custom", runs, evaluation,
                                       tiny=config.tiny)
         path = out_dir / f"{config.experiment if not config.models else 'custom'}.md"
-        _write_text(path, table)
+        atomic.write_text(path, table)
         files.append(path)
     return ReproduceSummary(runs=runs, evaluation=evaluation, files=files)
 
@@ -197,10 +197,3 @@ def paper_layout_markdown(experiment: str, runs: list[dict], evaluation, *, tiny
         lines += ["", "Not trained:", ""] + [f"- {entry['run']}: {entry['error']}" for entry in failed]
     lines += ["", "Full metrics (PSNR, SSIM, ΔE00, parameters, timing, baselines): `evaluation/evaluation.md`."]
     return "\n".join(lines) + "\n"
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from dataset_tools import atomic
 from models.checkpoint import WEIGHTS_FILE, read_checkpoint_config, save_generator
 from models.preprocess import nir_to_gray8, tensor_to_rgb
 
@@ -59,8 +60,8 @@ class RunFolder:
     def remove_stale_temporaries(self) -> None:
         """Drop checkpoint directories a killed run left half-written (they never carry a final name)."""
         if self.checkpoints.is_dir():
-            for entry in self.checkpoints.glob(".step-*.tmp-*"):
-                shutil.rmtree(entry, ignore_errors=True)
+            for entry in self.checkpoints.glob(".step-*"):
+                atomic.remove_leftovers(self.checkpoints / entry.name[1:].split(".", 1)[0])
 
     def latest_checkpoint(self) -> Path | None:
         steps = self.checkpoint_steps()
@@ -118,10 +119,7 @@ class RunFolder:
                     f"{self.path}: this run folder was trained with other settings ({details}); "
                     "use a new run folder or the original settings"
                 )
-        self.path.mkdir(parents=True, exist_ok=True)
-        temporary = self.config_file.with_name(f".{self.config_file.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(document, indent=2) + "\n")
-        os.replace(temporary, self.config_file)
+        atomic.write_json(self.config_file, document)
 
     def write_sample(self, step: int, nir_frames: list[np.ndarray], nir_bits: list[int],
                      outputs: list[torch.Tensor], targets: list[np.ndarray]) -> Path:
@@ -133,10 +131,8 @@ class RunFolder:
         width = max(row.shape[1] for row in rows)
         rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows]
         grid = np.vstack(rows)
-        self.samples.mkdir(parents=True, exist_ok=True)
         final = self.samples / f"{step_name(step)}.png"
-        temporary = self.samples / f".{step_name(step)}.{os.getpid()}.tmp.png"
-        if not cv2.imwrite(str(temporary), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-            raise RunFolderError(f"{temporary}: cannot write the sample image")
-        os.replace(temporary, final)
+        with atomic.replacing(final) as temporary:
+            if not cv2.imwrite(str(temporary), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+                raise RunFolderError(f"{temporary}: cannot write the sample image")
         return final

@@ -14,7 +14,7 @@ from dataset_tools.registration import (
     register_pair,
     summarize_shifts,
 )
-from dataset_tools.registration_accuracy import displace, nir_stand_in
+from pipeline.bench.registration import displace, nir_stand_in
 
 
 def _scene(height=192, width=256, seed=0):

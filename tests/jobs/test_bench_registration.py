@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from typer.testing import CliRunner
 
-import dataset_tools.registration_accuracy as accuracy
+import pipeline.bench.registration as accuracy
 from dataset_tools.registration import ShiftEstimate
 from dataset_tools.synthetic import synthetic_pairs
 from jobs.cli import app

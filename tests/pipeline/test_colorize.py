@@ -14,7 +14,7 @@ from models.checkpoint import save_generator
 from models.johnson import JohnsonConfig
 from pipeline.colorize import ColorizeOptions, colorize_inputs
 from pipeline.colorize_worker import Colorizer, ColorizeWorker
-from pipeline.segments import Segment, plan_batch_breaks, plan_segments
+from dataset_tools.segments import Segment, plan_batch_breaks, plan_segments
 
 LOCAL = ColorizeOptions(executor="local", batch_size=4, preset="ultrafast")
 
@@ -179,7 +179,7 @@ def test_rerun_after_interruption_skips_finished_outputs(tmp_path, checkpoint):
     colorize_inputs(checkpoint, [first], out, LOCAL)
     finished = (out / "first.mp4").stat().st_mtime_ns
     # What a crash leaves: a partial temp file and a half-done segment folder, never a final name.
-    (out / ".second.partial.mp4").write_bytes(b"half an mp4")
+    (out / ".second.mp4.999999999.tmp.mp4").write_bytes(b"half an mp4")
     (out / ".second.parts").mkdir()
     (out / ".second.parts" / "segment-00000.json").write_text("{")
     summary = colorize_inputs(checkpoint, [first, second], out, LOCAL)

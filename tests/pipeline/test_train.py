@@ -36,7 +36,7 @@ def _state(run_dir, step):
 
 def test_resuming_after_a_stop_equals_an_uninterrupted_run(tmp_path, dataset):
     train_in_process(_config(tmp_path, dataset, "stopped", steps=4))
-    stale = tmp_path / "stopped" / "checkpoints" / ".step-0000006.tmp-12345"  # a save cut short by a kill
+    stale = tmp_path / "stopped" / "checkpoints" / ".step-0000006.999999999.tmp"  # a save cut short by a kill
     (stale / "training_state").mkdir(parents=True)
     resumed = train_in_process(_config(tmp_path, dataset, "stopped", steps=8))
     assert not stale.exists()

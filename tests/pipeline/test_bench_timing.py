@@ -6,7 +6,7 @@ import torch
 
 from models import parse_model_name
 from models.inference import resolve_device
-from models.timing import ModelTiming, benchmark_model, describe_device, markdown_table, time_generator
+from pipeline.bench.timing import ModelTiming, benchmark_model, describe_device, markdown_table, time_generator
 
 
 def test_time_generator_times_exactly_the_requested_frames():

@@ -16,7 +16,7 @@ import torch
 
 from dataset_tools.video import VideoWriter, probe
 from models.checkpoint import save_generator
-from models.timing import mode_options
+from pipeline.bench.timing import mode_options
 from models.names import build_generator
 from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 
+from dataset_tools import atomic
 from dataset_tools.video import VideoError, container_options
 
 
@@ -18,7 +19,7 @@ def join_videos(parts: list[str | os.PathLike], output: str | os.PathLike) -> in
     output = Path(output)
     if not parts:
         raise VideoError(f"{output}: nothing to join")
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.partial{output.suffix}")  # one per process
+    tmp = atomic.temporary_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     packets = 0
     try:
@@ -51,12 +52,12 @@ def join_videos(parts: list[str | os.PathLike], output: str | os.PathLike) -> in
                         joined.mux(packet)
                         packets += 1
     except av.FFmpegError as error:
-        tmp.unlink(missing_ok=True)
+        atomic.discard(tmp)
         raise VideoError(f"{output}: joining segments failed ({error})") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        atomic.discard(tmp)
         raise
-    os.replace(tmp, output)
+    atomic.commit(tmp, output)
     return packets
 
 

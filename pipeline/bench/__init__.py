@@ -1,0 +1,4 @@
+"""Benchmarks behind `nircolor bench ...`: timing of models, ingest, training, colorize and registration.
+
+Only this package times or instruments the stages; it drives them through their public APIs.
+"""
