@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dataset_tools.video import VideoError
+
 
 @dataclass
 class PairingResult:
@@ -75,3 +77,32 @@ def pair_timestamps(nir_seconds: list[float], rgb_seconds: list[float],
     result.unpaired_nir = len(nir_seconds) - len(result.pairs)
     result.unpaired_rgb = len(rgb_seconds) - len(result.pairs)
     return result
+
+
+class NearestFrames:
+    """Pairs a second stream to query times by presentation time (DESIGN: pair by PTS, not index)."""
+
+    def __init__(self, frames):
+        self._frames = iter(frames)
+        self.problem: str | None = None  # a broken ground-truth stream ends pairing, not colorization
+        self._previous = None
+        self._next = self._advance()
+
+    def _advance(self):
+        if self.problem is not None:
+            return None
+        try:
+            return next(self._frames, None)
+        except VideoError as error:
+            self.problem = str(error)
+            return None
+
+    def at(self, seconds: float, tolerance: float = float("inf")):
+        """The frame nearest to `seconds` (calls must not go back in time); None if none is within `tolerance`."""
+        while self._next is not None and self._next.seconds <= seconds:
+            self._previous, self._next = self._next, self._advance()
+        candidates = [frame for frame in (self._previous, self._next) if frame is not None]
+        if not candidates:
+            return None
+        nearest = min(candidates, key=lambda frame: abs(frame.seconds - seconds))
+        return nearest if abs(nearest.seconds - seconds) <= tolerance else None

@@ -16,6 +16,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from dataset_tools.pairing import NearestFrames
 from dataset_tools.video import VideoError, VideoWriter, iter_frames
 from models.checkpoint import load_generator
 from models.inference import InferenceEngine, InferenceOptions, resolve_device
@@ -108,35 +109,6 @@ class Colorizer:
         """(N,H,W) NIR at native depth -> (N,H,W,3) uint8 RGB."""
         nir = nir_to_tensor(nir_frames, nir_bits)  # (N,1,H,W)
         return tensor_to_rgb(self.engine(nir))  # (N,3,H,W) -> (N,H,W,3)
-
-
-class NearestFrames:
-    """Pairs a second stream to query times by presentation time (DESIGN: pair by PTS, not index)."""
-
-    def __init__(self, frames):
-        self._frames = iter(frames)
-        self.problem: str | None = None  # a broken ground-truth stream ends pairing, not colorization
-        self._previous = None
-        self._next = self._advance()
-
-    def _advance(self):
-        if self.problem is not None:
-            return None
-        try:
-            return next(self._frames, None)
-        except VideoError as error:
-            self.problem = str(error)
-            return None
-
-    def at(self, seconds: float, tolerance: float = float("inf")):
-        """The frame nearest to `seconds` (calls must not go back in time); None if none is within `tolerance`."""
-        while self._next is not None and self._next.seconds <= seconds:
-            self._previous, self._next = self._next, self._advance()
-        candidates = [frame for frame in (self._previous, self._next) if frame is not None]
-        if not candidates:
-            return None
-        nearest = min(candidates, key=lambda frame: abs(frame.seconds - seconds))
-        return nearest if abs(nearest.seconds - seconds) <= tolerance else None
 
 
 def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray | None,
