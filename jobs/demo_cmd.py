@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from dataset_tools.manifest import read_manifest
 from jobs.runtime import console, fail
 
 
@@ -27,7 +28,7 @@ def demo(
     """Synthetic drives → dataset → training → evaluation → colorized side-by-side videos."""
     from typer.main import get_command
 
-    from jobs.cli import app
+    from jobs.cli import app  # here, not at the top: jobs.cli imports this module
 
     command = get_command(app)
     started = time.perf_counter()
@@ -83,8 +84,6 @@ def demo(
 
 def _eval_recordings(dataset_dir: Path, recordings_root: Path) -> list[Path]:
     """Recording folders the build put in the eval split (those the model never saw)."""
-    from dataset_tools.manifest import read_manifest
-
     entries = read_manifest(dataset_dir)["recordings"].values()
     folders = sorted(recordings_root / entry["folder"] for entry in entries if entry.get("split") == "eval")
     if not folders:

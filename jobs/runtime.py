@@ -24,7 +24,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start an embedded Ray, or connect to a cluster when `address` is given. Idempotent."""
-    import ray
+    import ray  # here, not at the top: Ray takes seconds to import and `--help` needs none of it
 
     if ray.is_initialized():
         return
@@ -45,7 +45,7 @@ COMPILE_HELP = ("torch.compile the model (inductor, frozen weights): tens of sec
 
 def inference_options(precision: str, compile_model: bool | None):
     """--precision and --compile/--no-compile, checked before any work starts."""
-    from models.inference import InferenceOptions
+    from models.inference import InferenceOptions  # torch loads on use, keeping `--help` fast
 
     try:
         return InferenceOptions(precision=precision, compile=compile_model)

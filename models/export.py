@@ -210,7 +210,7 @@ def _instance_norm_float64_statistics(
     deviation, put outputs up to 2e-3 away from PyTorch (which sums more carefully). In float64
     they agree to ~1e-6.
     """
-    from onnxscript import opset18 as op
+    from onnxscript import opset18 as op  # loaded only when exporting: onnxscript takes ~1 s to import
 
     if not use_input_stats:
         raise NotImplementedError("instance norm with running statistics is not exported")
@@ -241,7 +241,7 @@ def _check_cases(generator, check_sizes) -> list[tuple[int, int, int]]:
 
 
 def _check(generator, checkpoint: Path, folder: Path, cases) -> list[ExportCheck]:
-    from models.onnx_engine import OnnxEngine
+    from models.onnx_engine import OnnxEngine  # here, not at the top: onnx_engine imports this module
 
     random = torch.Generator().manual_seed(0)
     batches = [torch.rand(batch, 1, height, width, generator=random) for batch, height, width in cases]

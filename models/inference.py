@@ -15,6 +15,7 @@ the accuracy bound below (measured on trained checkpoints, docs/benchmarks.md); 
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -252,8 +253,6 @@ def textured_nir(count: int, height: int, width: int, seed: int = 0) -> torch.Te
 def measure_bf16(generator: nn.Module, frames: torch.Tensor, device: torch.device | str = "cpu",
                  batch_size: int = 4) -> PrecisionError:
     """bf16 (with its float32 layers) against float32 on `frames` (N,1,H,W); leaves `generator` as it was."""
-    import copy
-
     fp32 = InferenceEngine(copy.deepcopy(generator), device, InferenceOptions("fp32", compile=False))
     bf16 = InferenceEngine(copy.deepcopy(generator), device, InferenceOptions("bf16", compile=False))
     batches = torch.split(frames, batch_size)
