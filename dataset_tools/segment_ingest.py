@@ -79,8 +79,10 @@ def finished(task: SegmentTask) -> SegmentResult | None:
 class SegmentIngestor:
     """Ingest one segment per call (`worker(task, report)`); bad input becomes the result's error.
 
-    Seams for tests and benchmarks: `frames` (the decoder of one stream) and `make_sink`.
+    Seams for tests and benchmarks: `frames` (the decoder of one stream), `sink_class` and `make_sink`.
     """
+
+    sink_class: type[PairSink] = PairSink
 
     def __call__(self, task: SegmentTask, report=None) -> SegmentResult:
         # One core per actor, and OpenCV's threaded reductions (template matching) sum in an order
@@ -109,7 +111,7 @@ class SegmentIngestor:
                                height=task.height, width=task.width)
 
         sampler = Sampler(SamplingOptions(every_frames=task.every_frames, every_seconds=task.every_seconds))
-        return PairSink(open_writer, RegistrationPolicy(max_shift=task.max_shift), sampler)
+        return self.sink_class(open_writer, RegistrationPolicy(max_shift=task.max_shift), sampler)
 
     def ingest(self, task: SegmentTask) -> SegmentResult:
         shard_path = Path(task.shard_path)

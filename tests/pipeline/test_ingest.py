@@ -65,22 +65,22 @@ def test_sixteen_bit_nir_stays_uint16(tmp_path):
 class _CrashingSink(PairSink):
     """Kills its process right after storing a pair, the first time any worker gets there."""
 
-    def __init__(self, marker: Path, label: str, *args):
-        super().__init__(*args)
-        self.marker, self.label = marker, label
+    marker: Path
 
     def write(self, *args):
         super().write(*args)
         if not self.marker.exists():
-            self.marker.write_text(self.label + "\n")
+            self.marker.write_text("crashed\n")
             os._exit(1)  # a lost node mid-shard: the temporary shard stays behind
 
 
 class CrashOnceMidShard(SegmentIngestor):
+    sink_class = _CrashingSink
+
     def make_sink(self, task):
         sink = super().make_sink(task)
-        marker = Path(task.state_path).parents[2] / "crashed-once"  # beside the dataset folder
-        return _CrashingSink(marker, f"{task.recording_id}-{task.segment}", sink.open_writer, sink.policy, sink.sampler)
+        sink.marker = Path(task.state_path).parents[2] / "crashed-once"  # beside the dataset folder
+        return sink
 
 
 def test_killed_actor_is_retried_and_output_is_unchanged(ray_local, tmp_path):
