@@ -62,13 +62,13 @@ def bench_ingest(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     decode, summary, cpu_run = result.decode, result.ingest.summary, result.ingest_cpu
-    decode_rate = decode.frames / decode.seconds
+    decode_rate = decode.frames / decode.task_seconds
     ingest_rate = summary.frames_decoded / summary.seconds
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
                   f"load average {load:.1f}; {summary.workers} ingest workers, {decode.summary.workers} decode workers, "
                   f"best of {repeats}; VZEROUPPER after deflate: {'on' if vector_state.ACTIVE else 'not applicable'}")
-    console.print(f"decode only : {decode.frames} frames in {decode.seconds:.2f} s = {decode_rate:.1f} frames/s")
+    console.print(f"decode only : {decode.frames} frames in {decode.task_seconds:.2f} s = {decode_rate:.1f} frames/s")
     console.print(f"full ingest : {summary.frames_decoded} frames, {summary.pairs_stored} pairs in "
                   f"{summary.seconds:.2f} s = {ingest_rate:.1f} frames/s, {summary.pairs_stored / summary.seconds:.1f} pairs/s "
                   f"(planning, pairing, sampling, registration, HDF5 writing, manifest)")

@@ -105,7 +105,7 @@ class Run:
     """One build (or decode-only pass) with the figures the benchmark reports."""
 
     summary: BuildSummary
-    seconds: float  # wall clock: the whole build; decode-only from the end of planning
+    task_seconds: float  # wall clock from the end of planning (the whole build is summary.seconds)
     worker_cpu_seconds: float = 0.0  # over the segments run (not skipped)
     planning_cpu_seconds: float = 0.0  # the driver, until the tasks start
     stage_seconds: dict = field(default_factory=dict)  # summed over workers
@@ -118,7 +118,7 @@ class Run:
 def timed_build(recordings: str | os.PathLike, dataset_dir: str | os.PathLike, options: IngestOptions,
                 worker_class: type = TimedIngestor) -> Run:
     """`build_dataset` with `worker_class`, its workers' stage times and CPU time summed."""
-    started, cpu_started = time.perf_counter(), time.process_time()
+    cpu_started = time.process_time()
     marks = {}
     stages: Counter = Counter()
     worker_cpu = 0.0
@@ -132,21 +132,20 @@ def timed_build(recordings: str | os.PathLike, dataset_dir: str | os.PathLike, o
             stages.update(event["result"].stage_seconds)
 
     summary = build_dataset(recordings, dataset_dir, options, progress=progress, worker_class=worker_class)
-    seconds = summary.seconds if worker_class is not SegmentDecoder else \
-        time.perf_counter() - marks.get("tasks_started", started)
-    return Run(summary, seconds, worker_cpu, marks.get("planning_cpu", 0.0), dict(stages))
+    task_seconds = time.perf_counter() - marks["tasks_started"] if marks else 0.0
+    return Run(summary, task_seconds, worker_cpu, marks.get("planning_cpu", 0.0), dict(stages))
 
 
 @dataclass
 class Comparison:
-    ingest: Run  # best wall-clock run
+    ingest: Run  # best wall-clock run, timed whole (planning, pairing, ..., manifest)
     ingest_cpu: Run  # best CPU-time run (on a shared machine the two bests can differ)
-    decode: Run
+    decode: Run  # best wall-clock run, timed from the end of planning
     decode_cpu_seconds: float
 
     @property
     def wall_ratio(self) -> float:
-        return (self.ingest.frames / self.ingest.seconds) / (self.decode.frames / self.decode.seconds)
+        return (self.ingest.frames / self.ingest.summary.seconds) / (self.decode.frames / self.decode.task_seconds)
 
     @property
     def cpu_ratio(self) -> float:
@@ -170,8 +169,8 @@ def compare(recordings: Path, scratch: Path, options: IngestOptions, repeats: in
                 raise ValueError(summary.error or summary.failed[0].error)
         ingest_runs.append(run)
     return Comparison(
-        ingest=min(ingest_runs, key=lambda run: run.seconds),
+        ingest=min(ingest_runs, key=lambda run: run.summary.seconds),
         ingest_cpu=min(ingest_runs, key=lambda run: run.worker_cpu_seconds + run.planning_cpu_seconds),
-        decode=min(decode_runs, key=lambda run: run.seconds),
+        decode=min(decode_runs, key=lambda run: run.task_seconds),
         decode_cpu_seconds=min(run.worker_cpu_seconds for run in decode_runs),
     )
