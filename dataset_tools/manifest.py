@@ -12,8 +12,12 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import h5py
+import numpy as np
+
 from dataset_tools import atomic
 from dataset_tools.folders import leaves_folder
+from dataset_tools.registration import summarize_shifts
 from dataset_tools.shards import SPLITS, ShardError, read_shard_header, verify_shard
 
 MANIFEST_NAME = "manifest.json"
@@ -242,11 +246,6 @@ def verify_dataset(dataset_dir: str | os.PathLike, progress=None) -> list[str]:
 
 def registration_by_split(dataset_dir: str | os.PathLike) -> dict[str, dict]:
     """Registration figures of the stored pairs of each split, read from the shards' small datasets."""
-    import h5py
-    import numpy as np
-
-    from dataset_tools.registration import summarize_shifts
-
     result = {}
     for split in SPLITS:
         shifts, scores = [], []

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from dataset_tools.manifest import ManifestError, read_manifest, write_manifest
-from dataset_tools.registration import RegistrationPolicy, register_pair, summarize_shifts
+from dataset_tools.pair_sink import PairSink
+from dataset_tools.registration import RegistrationPolicy, summarize_shifts
 from dataset_tools.shards import SPLITS, ShardWriter
 from dataset_tools.splits import SplitError, assign_splits, split_groups
 
@@ -190,65 +191,46 @@ def import_pair_folder(
         record.update(pairs_seen=0, pairs_imported=0, corrected=0, rejected={})
         record["rejected_pairs"] = {}
 
-    writers: dict[tuple, ShardWriter] = {}
-    measured: dict[str, list] = {recording_id: [] for recording_id in recordings}
-    shards: list[dict] = []
+    sinks = {recording_id: PairSink(_writer_opener(dataset_dir, recording_id, record), policy)
+             for recording_id, record in recordings.items()}
     try:
         for pair in pairs:
             recording_id = pair_recording[pair.name]
-            record = recordings[recording_id]
+            record, sink = recordings[recording_id], sinks[recording_id]
             record["pairs_seen"] += 1
-            reason = None
             if pair.rgb is None:
-                reason = "unpaired"
+                reason = sink.reject("unpaired")
             else:
                 try:
                     nir, rgb, nir_bits = read_pair(pair)
                 except ValueError as error:
-                    reason = "unreadable"
+                    reason = sink.reject("unreadable")
                     record.setdefault("errors", []).append(str(error))
-            if reason is None:
-                registered = register_pair(nir, rgb, nir_bits, policy)
-                estimate = registered.estimate
-                measured[recording_id].append((estimate.dy, estimate.dx, estimate.score))
-                reason = registered.rejected
+                else:
+                    reason = sink.add(nir, rgb, nir_bits, sink.stored, 0.0)
             if reason is not None:
-                record["rejected"][reason] = record["rejected"].get(reason, 0) + 1
                 record["rejected_pairs"][pair.name] = reason
-                if progress:
-                    progress(pair.name)
-                continue
-            height, width = nir.shape
-            key = (recording_id, height, width, nir_bits)
-            if key not in writers:
-                writers[key] = ShardWriter(
-                    dataset_dir / record["split"] / f"{recording_id}-{width}x{height}-{nir_bits}bit.h5",
-                    recording_id=recording_id, day=record["day"], location=record["location"],
-                    split=record["split"], nir_bits=nir_bits, height=height, width=width,
-                )
-            if estimate.magnitude > policy.correct_above:
-                record["corrected"] += 1
-            writers[key].append(nir, registered.rgb, record["pairs_imported"], 0.0,
-                                shift=(estimate.dy, estimate.dx), score=estimate.score)
-            record["pairs_imported"] += 1
             if progress:
                 progress(pair.name)
-        for key, writer in writers.items():
-            info = writer.close()
+        shards = []
+        for recording_id, sink in sinks.items():
+            split_name = recordings[recording_id]["split"]
             # Stored relative to the dataset folder, so a relative --dataset path and a moved folder both work.
-            split_name = recordings[key[0]]["split"]
-            shards.append({"path": f"{split_name}/{Path(info.path).name}", "split": split_name, "recording_id": key[0],
-                           "pairs": info.pairs, "sha256": info.sha256})
+            shards.extend({"path": f"{split_name}/{Path(info.path).name}", "split": split_name,
+                           "recording_id": recording_id, "pairs": info.pairs, "sha256": info.sha256}
+                          for info in sink.close())
     except BaseException:
-        for writer in writers.values():
-            writer.abort()
+        for sink in sinks.values():
+            sink.abort()
         raise
 
-    all_measured = []
+    all_shifts, all_scores = [], []
     for recording_id, record in recordings.items():
-        values = measured[recording_id]
-        all_measured.extend(values)
-        record["registration"] = summarize_shifts([(v[0], v[1]) for v in values], [v[2] for v in values])
+        sink = sinks[recording_id]
+        record.update(pairs_imported=sink.stored, corrected=sink.corrected, rejected=dict(sink.rejected))
+        all_shifts.extend(sink.shifts)
+        all_scores.extend(sink.scores)
+        record["registration"] = summarize_shifts(sink.shifts, sink.scores)
         record["registration"]["policy"] = {"max_shift": policy.max_shift, "min_score": policy.min_score,
                                             "correct_above": policy.correct_above}
     manifest_path, warnings = _merge_and_write(dataset_dir, existing_manifest, recordings, shards, {
@@ -256,8 +238,17 @@ def import_pair_folder(
         "split": split, "eval_fraction": eval_fraction, "split_by": split_by,
         "max_shift": policy.max_shift, "min_score": policy.min_score, "correct_above": policy.correct_above,
     })
-    registration = summarize_shifts([(v[0], v[1]) for v in all_measured], [v[2] for v in all_measured])
+    registration = summarize_shifts(all_shifts, all_scores)
     return ImportResult(dataset_dir, manifest_path, shards, recordings, registration, warnings)
+
+
+def _writer_opener(dataset_dir: Path, recording_id: str, record: dict):
+    """One shard per (recording, frame size, NIR depth): pairs of a folder may differ in size."""
+    def open_writer(height: int, width: int, nir_bits: int) -> ShardWriter:
+        return ShardWriter(dataset_dir / record["split"] / f"{recording_id}-{width}x{height}-{nir_bits}bit.h5",
+                           recording_id=recording_id, day=record["day"], location=record["location"],
+                           split=record["split"], nir_bits=nir_bits, height=height, width=width)
+    return open_writer
 
 
 def _existing_manifest(dataset_dir: Path) -> dict | None:

@@ -80,11 +80,17 @@ def pair_timestamps(nir_seconds: list[float], rgb_seconds: list[float],
 
 
 class NearestFrames:
-    """Pairs a second stream to query times by presentation time (DESIGN: pair by PTS, not index)."""
+    """Pairs a stream of frames (ascending `.seconds`) to query times by presentation time (DESIGN:
+    pair by PTS, not index): colorize's ground truth (any tolerance), ingest's planned pairs (exact).
 
-    def __init__(self, frames):
+    `tolerate_errors`: a VideoError ends the stream quietly and is kept in `.problem` (a broken
+    ground-truth stream ends pairing, not colorization); otherwise it propagates to the caller.
+    """
+
+    def __init__(self, frames, tolerate_errors: bool = True):
         self._frames = iter(frames)
-        self.problem: str | None = None  # a broken ground-truth stream ends pairing, not colorization
+        self.tolerate_errors = tolerate_errors
+        self.problem: str | None = None
         self._previous = None
         self._next = self._advance()
 
@@ -94,12 +100,15 @@ class NearestFrames:
         try:
             return next(self._frames, None)
         except VideoError as error:
+            if not self.tolerate_errors:
+                raise
             self.problem = str(error)
             return None
 
     def at(self, seconds: float, tolerance: float = float("inf")):
-        """The frame nearest to `seconds` (calls must not go back in time); None if none is within `tolerance`."""
-        while self._next is not None and self._next.seconds <= seconds:
+        """The frame nearest to `seconds` (calls must not go back in time); None if none is within
+        `tolerance`. Of frames sharing one instant, the first."""
+        while self._next is not None and self._next.seconds < seconds:
             self._previous, self._next = self._next, self._advance()
         candidates = [frame for frame in (self._previous, self._next) if frame is not None]
         if not candidates:

@@ -10,8 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 from dataset_tools.folders import leaves_folder
-from dataset_tools.video import VideoError, count_streams
+from dataset_tools.video import VideoError, _reason, _video_stream, count_streams, open_input
 
 RECORDING_FILE = "recording.json"
 
@@ -27,7 +29,7 @@ class Recording:
     day: str
     location: str
     nir_path: Path
-    rgb_path: Path
+    rgb_path: Path | None  # None only from load_recording(require_rgb=False) of a NIR-only folder
     nir_stream: int = 0  # index among the file's video streams
     rgb_stream: int = 0
 
@@ -40,8 +42,12 @@ def find_recordings(root: str | os.PathLike) -> list[Path]:
     return sorted(path.parent for path in root.rglob(RECORDING_FILE))
 
 
-def load_recording(folder: str | os.PathLike, *, check_streams: bool = True) -> Recording:
-    """Read `folder/recording.json` and check its files (and, optionally, their video streams) exist."""
+def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, require_rgb: bool = True) -> Recording:
+    """Read `folder/recording.json` and check its files (and, optionally, their video streams) exist.
+
+    `require_rgb=False` also accepts a NIR-only folder ({"nir": ...} without "rgb"): colorize and
+    temporal checks need no ground truth; its `rgb_path` is None.
+    """
     folder = Path(folder)
     description = folder / RECORDING_FILE
     if not description.is_file():
@@ -55,7 +61,9 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True) -> 
     if not isinstance(document, dict):
         raise RecordingError(f"{description}: expected a JSON object, found {type(document).__name__}")
     two_files = "nir" in document or "rgb" in document
-    required = ["id", "day", "location"] + (["nir", "rgb"] if two_files else ["video", "nir_stream", "rgb_stream"])
+    nir_only = not require_rgb and "nir" in document and "rgb" not in document
+    required = ["id", "day", "location"] + (
+        (["nir"] if nir_only else ["nir", "rgb"]) if two_files else ["video", "nir_stream", "rgb_stream"])
     missing = [key for key in required if key not in document]
     if missing:
         raise RecordingError(f"{description}: missing key(s) {', '.join(missing)}")
@@ -65,7 +73,8 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True) -> 
     if "/" in document["id"] or "\\" in document["id"] or document["id"].startswith("."):
         raise RecordingError(f"{description}: id {document['id']!r} cannot be used as a file name")
     if two_files:
-        nir_path, rgb_path = _inside(folder, description, document["nir"]), _inside(folder, description, document["rgb"])
+        nir_path = _inside(folder, description, document["nir"])
+        rgb_path = None if nir_only else _inside(folder, description, document["rgb"])
         nir_stream = rgb_stream = 0
     else:
         nir_path = rgb_path = _inside(folder, description, document["video"])
@@ -73,11 +82,13 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True) -> 
         for name, value in (("nir_stream", nir_stream), ("rgb_stream", rgb_stream)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise RecordingError(f"{description}: {name} must be a stream index (0, 1, ...), got {value!r}")
-    for path in dict.fromkeys((nir_path, rgb_path)):
+    for path in dict.fromkeys(path for path in (nir_path, rgb_path) if path is not None):
         if not path.is_file():
             raise RecordingError(f"{path}: file named in {description} is missing")
     if check_streams:
         for label, path, stream in (("NIR", nir_path, nir_stream), ("RGB", rgb_path, rgb_stream)):
+            if path is None:
+                continue
             try:
                 streams = count_streams(path)
             except VideoError as error:
@@ -104,9 +115,6 @@ _LEAVES = {"by name": "lies outside the recording folder", "by link": "is a link
 
 def stream_times(path: str | os.PathLike, stream_index: int = 0) -> tuple[list[float], list[float]]:
     """(all frame times, keyframe times) in seconds, ascending, read from packets without decoding."""
-    from dataset_tools.video import _reason, _video_stream, open_input
-    import av
-
     times: list[float] = []
     keyframes: list[float] = []
     with open_input(path) as container:

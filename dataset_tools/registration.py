@@ -53,7 +53,7 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
     8-bit RGB gives 8-bit luminance from cvtColor's fixed-point path: rounding far below video noise,
     and several times cheaper than converting three channels to float first. Ingest computes it once
-    per pair, in the sampler's exposure check, and hands it to `measure_shift`.
+    per pair, in the sampler's exposure check, and hands it to `register_pair`.
     """
     rgb = np.asarray(rgb)
     if rgb.dtype == np.uint8:
@@ -280,18 +280,26 @@ class RegistrationPolicy:
 @dataclass(frozen=True)
 class Registered:
     rgb: np.ndarray  # corrected (or untouched) RGB frame
-    estimate: ShiftEstimate
+    estimate: ShiftEstimate  # rounded as stored: 0.001 px, 0.0001 score
     rejected: str | None  # reason, or None when the pair is kept
+    corrected: bool = False  # kept, and its RGB frame was moved onto the NIR frame
 
 
 def register_pair(nir: np.ndarray, rgb: np.ndarray, nir_bits: int, policy: RegistrationPolicy,
                   rgb_luminance: np.ndarray | None = None) -> Registered:
-    """Measure, check, and correct one pair in one call (what ingest and import-pairs do per pair)."""
-    estimate = measure_shift(nir, rgb, nir_bits, max_search=policy.max_search, rgb_luminance=rgb_luminance)
+    """Measure, check and correct one pair: the one registration step of ingest and import-pairs.
+
+    The estimate is rounded to 0.001 px and 0.0001 score before it is checked or applied: the last
+    float bits of OpenCV's correlation vary with the process's library state, and a shard must not
+    (same inputs, same bytes).
+    """
+    measured = measure_shift(nir, rgb, nir_bits, max_search=policy.max_search, rgb_luminance=rgb_luminance)
+    estimate = ShiftEstimate(round(measured.dy, 3), round(measured.dx, 3), round(measured.score, 4))
     reason = policy.check(estimate)
-    if reason is None and estimate.magnitude > policy.correct_above:
+    corrected = reason is None and estimate.magnitude > policy.correct_above
+    if corrected:
         rgb = apply_shift(rgb, estimate.dy, estimate.dx)
-    return Registered(rgb, estimate, reason)
+    return Registered(rgb, estimate, reason, corrected)
 
 
 def summarize_shifts(shifts, scores) -> dict:

@@ -43,6 +43,14 @@ def _small(image: np.ndarray, full_scale: float) -> np.ndarray:
     return image.astype(np.float32) * np.float32(1.0 / full_scale)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the sampler made of one pair."""
+
+    reason: str | None  # why the pair is skipped ("interval", "near_duplicate", "exposure"); None: kept
+    luminance: np.ndarray | None = None  # RGB luminance, when the exposure check computed it (registration reuses it)
+
+
 class Sampler:
     """Stateful per recording: feed paired frames in time order; `.counts` tallies the decisions."""
 
@@ -52,24 +60,22 @@ class Sampler:
         self._frames_since_kept: int | None = None
         self._last_kept_seconds: float | None = None
         self._last_kept_nir: np.ndarray | None = None
-        self.luminance: np.ndarray | None = None  # of the last RGB frame past the interval check (for registration)
 
-    def consider(self, nir: np.ndarray, rgb: np.ndarray, seconds: float, nir_bits: int) -> str | None:
-        """Reason to skip this pair ("interval", "near_duplicate", "exposure"), or None to keep it."""
-        reason = self._reason(nir, rgb, seconds, nir_bits)
+    def consider(self, nir: np.ndarray, rgb: np.ndarray, seconds: float, nir_bits: int) -> Decision:
+        """Keep or skip this pair; a kept pair's decision carries its RGB luminance."""
+        decision = self._decide(nir, rgb, seconds, nir_bits)
         self.counts["considered"] += 1
-        self.counts[reason or "kept"] += 1
-        return reason
+        self.counts[decision.reason or "kept"] += 1
+        return decision
 
-    def _reason(self, nir, rgb, seconds, nir_bits) -> str | None:
+    def _decide(self, nir, rgb, seconds, nir_bits) -> Decision:
         options = self.options
-        self.luminance = None
         if self._frames_since_kept is not None:
             self._frames_since_kept += 1
             if self._frames_since_kept < options.every_frames:
-                return "interval"
+                return Decision("interval")
             if options.every_seconds is not None and seconds - self._last_kept_seconds < options.every_seconds - 1e-9:
-                return "interval"
+                return Decision("interval")
         nir = np.asarray(nir)
         full_scale = float(2 ** int(nir_bits) - 1)
         # Duplicates first: the check is cheap (a 4× copy of NIR), and the pair is kept only when
@@ -77,14 +83,14 @@ class Sampler:
         small = _small(nir, full_scale)
         if self._last_kept_nir is not None and self._last_kept_nir.shape == small.shape:
             if cv2.norm(small, self._last_kept_nir, cv2.NORM_L1) / small.size < options.duplicate_threshold:
-                return "near_duplicate"
-        self.luminance = luminance(rgb)
-        if self._bad_exposure(nir, full_scale) or self._bad_exposure(self.luminance, 255.0):
-            return "exposure"
+                return Decision("near_duplicate")
+        rgb_luminance = luminance(rgb)
+        if self._bad_exposure(nir, full_scale) or self._bad_exposure(rgb_luminance, 255.0):
+            return Decision("exposure")
         self._frames_since_kept = 0
         self._last_kept_seconds = float(seconds)
         self._last_kept_nir = small
-        return None
+        return Decision(None, rgb_luminance)
 
     def _bad_exposure(self, image: np.ndarray, full_scale: float) -> bool:
         options = self.options

@@ -46,7 +46,6 @@ class SynthOptions:
     shift: tuple[float, float] = (0.0, 0.0)  # (dy, dx) of RGB content relative to NIR, pixels
     drift: bool = False  # shift ramps from 0 to `shift` over each recording
     truncate: bool = False  # cut the last recording's RGB file in half
-    keyframe_interval: int = 0  # FFV1 GOP size (0: codec default, every frame is intra)
     seed: int = 0
 
 

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import typer
 
+from dataset_tools import vector_state
+from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
 from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from pipeline.bench.ingest import compare
+from pipeline.ingest import IngestOptions
 
 GOAL = 0.70  # ingest should keep at least 70% of the decoder's frame rate
 
@@ -27,10 +31,6 @@ def bench_ingest(
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
-    from dataset_tools import vector_state
-    from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
-    from pipeline.ingest import IngestOptions, build_dataset, decode_only
-
     scratch = Path(tempfile.mkdtemp(prefix="nircolor-bench-ingest-"))
     try:
         if video is not None:
@@ -55,45 +55,34 @@ def bench_ingest(
         init_ray(address)
         options = IngestOptions(every_frames=every, workers=workers or None, executor="ray", segment_seconds=segment_seconds or None,
                                 eval_fraction=0.0 if count == 1 else 0.2)
-        # Alternate the two and keep each one's best run: other load on the machine hits both alike.
-        decode_runs, ingest_runs = [], []
-        for repeat in range(repeats):
-            with console.status(f"decode only ({repeat + 1}/{repeats})"):
-                decode_runs.append(decode_only(recordings, options))
-            with console.status(f"full ingest ({repeat + 1}/{repeats})"):
-                summary = build_dataset(recordings, scratch / f"dataset-{repeat}", options)
-            if summary.error or summary.failed:
-                fail(summary.error or summary.failed[0].error)
-            ingest_runs.append(summary)
-        # Best wall-clock run of each for the frame rates; best CPU time of each for the CPU ratio
-        # (on a shared machine the two bests can come from different runs).
-        decoded, decode_seconds, decode_workers, _ = min(decode_runs, key=lambda run: run[1])
-        decode_cpu = min(run[3] for run in decode_runs)
-        summary = min(ingest_runs, key=lambda run: run.seconds)
-        cpu_summary = min(ingest_runs, key=lambda run: run.worker_cpu_seconds + run.planning_cpu_seconds)
+        try:
+            result = compare(recordings, scratch, options, repeats, status=console.status)
+        except ValueError as error:
+            fail(str(error))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    decode_rate = decoded / decode_seconds
+    decode, summary, cpu_run = result.decode, result.ingest.summary, result.ingest_cpu
+    decode_rate = decode.frames / decode.task_seconds
     ingest_rate = summary.frames_decoded / summary.seconds
-    ratio = ingest_rate / decode_rate
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
-                  f"load average {load:.1f}; {summary.workers} ingest workers, {decode_workers} decode workers, "
+                  f"load average {load:.1f}; {summary.workers} ingest workers, {decode.summary.workers} decode workers, "
                   f"best of {repeats}; VZEROUPPER after deflate: {'on' if vector_state.ACTIVE else 'not applicable'}")
-    console.print(f"decode only : {decoded} frames in {decode_seconds:.2f} s = {decode_rate:.1f} frames/s")
+    console.print(f"decode only : {decode.frames} frames in {decode.task_seconds:.2f} s = {decode_rate:.1f} frames/s")
     console.print(f"full ingest : {summary.frames_decoded} frames, {summary.pairs_stored} pairs in "
                   f"{summary.seconds:.2f} s = {ingest_rate:.1f} frames/s, {summary.pairs_stored / summary.seconds:.1f} pairs/s "
                   f"(planning, pairing, sampling, registration, HDF5 writing, manifest)")
-    busy = sum(summary.stage_seconds.values()) or 1.0
+    stages = result.ingest.stage_seconds
+    busy = sum(stages.values()) or 1.0
     console.print(f"ingest worker time {busy:.1f} s: " + ", ".join(
-        f"{stage} {seconds:.2f} s ({seconds / busy:.0%})" for stage, seconds in sorted(summary.stage_seconds.items(), key=lambda x: -x[1])))
+        f"{stage} {seconds:.2f} s ({seconds / busy:.0%})" for stage, seconds in sorted(stages.items(), key=lambda x: -x[1])))
     # CPU time per frame is what limits throughput once every core is busy, and unlike wall time it
     # barely moves when other programs share the machine.
-    ingest_cpu = cpu_summary.worker_cpu_seconds + cpu_summary.planning_cpu_seconds
-    cpu_ratio = (decode_cpu / decoded) / (ingest_cpu / cpu_summary.frames_decoded)
-    console.print(f"CPU time    : decode only {decode_cpu:.2f} s ({1e3 * decode_cpu / decoded:.1f} ms/frame), ingest "
-                  f"{cpu_summary.worker_cpu_seconds:.2f} s in workers + {cpu_summary.planning_cpu_seconds:.2f} s planning "
-                  f"({1e3 * ingest_cpu / cpu_summary.frames_decoded:.1f} ms/frame); best of {repeats} each")
-    for name, value in (("wall clock", ratio), ("CPU time", cpu_ratio)):
+    decode_cpu = result.decode_cpu_seconds
+    ingest_cpu = cpu_run.worker_cpu_seconds + cpu_run.planning_cpu_seconds
+    console.print(f"CPU time    : decode only {decode_cpu:.2f} s ({1e3 * decode_cpu / decode.frames:.1f} ms/frame), ingest "
+                  f"{cpu_run.worker_cpu_seconds:.2f} s in workers + {cpu_run.planning_cpu_seconds:.2f} s planning "
+                  f"({1e3 * ingest_cpu / cpu_run.frames:.1f} ms/frame); best of {repeats} each")
+    for name, value in (("wall clock", result.wall_ratio), ("CPU time", result.cpu_ratio)):
         verdict = "[green]meets[/]" if value >= GOAL else "[red]misses[/]"
         console.print(f"ingest / decode by {name} = {value:.0%} ({verdict} the {GOAL:.0%} goal)")

@@ -7,7 +7,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from dataset_tools.synthetic import synthetic_pairs
 from jobs.runtime import console, fail
+from pipeline.bench.registration import injected_shift_errors, read_pair_folder, read_video_frames
 
 
 def bench_registration(
@@ -20,9 +22,6 @@ def bench_registration(
     seed: int = typer.Option(0, "--seed", help="Seed of the injected shifts."),
 ) -> None:
     """Inject known sub-pixel shifts and report how far `measure_shift` lands (default: synthetic frames)."""
-    from pipeline.bench.registration import injected_shift_errors, read_pair_folder, read_video_frames
-    from dataset_tools.synthetic import synthetic_pairs
-
     sources = []
     for folder in pairs or []:
         if not folder.is_dir():

@@ -1,7 +1,6 @@
 """`nircolor dataset build RECORDINGS_DIR DATASET_DIR`: recordings → registered pairs in HDF5 shards on Ray."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -12,10 +11,6 @@ from rich.text import Text
 
 from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from pipeline.ingest import BuildSummary, IngestOptions, build_dataset
-
-# Tests only: the first ingest task to find this file missing creates it and kills its worker.
-FAULT_ENVIRONMENT = "NIRCOLOR_INGEST_CRASH_MARKER"
-
 
 class _FramesPerSecond(ProgressColumn):
     def render(self, task) -> Text:
@@ -83,7 +78,7 @@ def build(
     options = IngestOptions(
         every_frames=every, every_seconds=every_seconds, eval_fraction=eval_fraction, split_by=split_by,
         split_overrides=tuple(overrides), max_shift=max_shift, segment_seconds=segment_seconds or None,
-        workers=workers or None, executor="ray", fault_marker=os.environ.get(FAULT_ENVIRONMENT) or None,
+        workers=workers or None, executor="ray",
     )
     init_ray(address)
     columns = (TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), _FramesPerSecond(),

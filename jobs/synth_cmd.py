@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
+from dataset_tools.video import VideoError
 from jobs.runtime import console, fail
 
 app = typer.Typer(help="Synthetic multi-CCD NIR/RGB drive recordings.", no_args_is_help=True)
@@ -38,8 +40,6 @@ def recordings(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same recordings)."),
 ) -> None:
     """Write synthetic drive recordings (recording.json + lossless FFV1 nir.mkv and rgb.mkv)."""
-    from dataset_tools.synthetic import SynthOptions, synthesize_recordings
-
     width, height = _pair(size, "--size", int)
     if nir_bits not in (8, 16):
         fail(f"--nir-bits {nir_bits}: choose 8 or 16")
@@ -69,9 +69,6 @@ def synth_from_video(
     count: int = typer.Option(1, "--count", min=1, help="Recordings, each with its own day and location."),
 ) -> None:
     """Recordings whose RGB stream is VIDEO (linked) and whose NIR stream is its gray version (FFV1)."""
-    from dataset_tools.synthetic import recording_from_video
-    from dataset_tools.video import VideoError
-
     if not video.is_file():
         fail(f"{video}: no such video")
     stem = video.stem.replace(" ", "-")

@@ -1,13 +1,15 @@
 """Dataset build: recordings → registered NIR/RGB pairs in HDF5 shards, on Ray actors (paper §4 data).
 
 The driver plans (reads packet timestamps, pairs frames by presentation time, assigns day/location
-splits, cuts recordings into keyframe segments); each actor decodes one segment of both streams,
-samples, registers and writes one shard. Frames never leave the actor: tasks carry paths, bounds
-and pair lists, results carry statistics. A finished segment leaves a shard and a state file, so a
-re-run skips it; a crashed actor's task is retried; a bad recording is reported and the rest finish.
+splits, cuts recordings into keyframe segments) and dispatches; each worker runs
+`dataset_tools.segment_ingest.SegmentIngestor` on one segment (decode, sample, register, write).
+Frames never leave the worker: tasks carry paths, bounds and pair lists, results carry statistics.
+A finished segment leaves a shard and a state file, so a re-run skips it; a crashed actor's task is
+retried; a bad recording is reported and the rest finish.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -18,14 +20,19 @@ from pathlib import Path
 from typing import Callable
 
 import ray
-from dataset_tools import atomic
+
+from dataset_tools.manifest import write_manifest
 from dataset_tools.pairing import pair_timestamps
 from dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
+from dataset_tools.registration import summarize_shifts
+from dataset_tools.segment_ingest import STATE_FOLDER, SegmentIngestor, SegmentResult, SegmentTask, finished
+from dataset_tools.segments import plan_segments
+from dataset_tools.splits import SplitError, assign_splits
 from dataset_tools.video import VideoError, probe
 from pipeline.execution import Execution, run_tasks
-from dataset_tools.segments import plan_segments
 
-STATE_FOLDER = ".ingest"  # per-segment state files: what a finished segment produced
+__all__ = ["BuildSummary", "IngestOptions", "RecordingSummary", "SegmentIngestor", "SegmentResult", "SegmentTask",
+           "build_dataset"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,6 @@ class IngestOptions:
     segment_seconds: float | None = 30.0
     workers: int | None = None  # actors; default one per CPU of the cluster
     executor: str = "local"  # "local" (this process) or "ray" (actors; the caller has started Ray)
-    fault_marker: str | None = None  # tests: the first task to see this path missing creates it and dies
 
     def build_parameters(self) -> dict:
         """What decides the dataset's content (not how many workers produced it)."""
@@ -49,43 +55,6 @@ class IngestOptions:
             "split_overrides": {key: value for key, value in sorted(self.split_overrides)},
             "max_shift": self.max_shift, "segment_seconds": self.segment_seconds,
         }
-
-
-@dataclass(frozen=True)
-class SegmentTask:
-    recording_id: str
-    day: str
-    location: str
-    split: str
-    nir_path: str
-    nir_stream: int
-    rgb_path: str
-    rgb_stream: int
-    nir_bits: int
-    height: int
-    width: int
-    segment: int
-    pairs: tuple[tuple[int, float, float], ...]  # (NIR frame index, NIR seconds, RGB seconds)
-    shard_path: str
-    state_path: str
-    key: str  # digest of everything that decides the shard's content
-    every_frames: int
-    every_seconds: float | None
-    max_shift: float
-    fault_marker: str | None = None
-
-
-@dataclass
-class SegmentResult:
-    recording_id: str
-    segment: int
-    shard: dict | None = None  # manifest entry, None when no pair survived
-    stats: dict = field(default_factory=dict)
-    error: str | None = None
-    skipped: bool = False  # already complete from an earlier run
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0  # CPU time of the worker process for this task (robust to a busy machine)
-    timing: dict = field(default_factory=dict)  # seconds per stage (decode, sample, register, write)
 
 
 @dataclass
@@ -127,9 +96,6 @@ class BuildSummary:
     pairs_stored: int = 0
     seconds: float = 0.0
     workers: int = 0
-    stage_seconds: dict = field(default_factory=dict)  # summed over workers: decode, sample, register, write
-    worker_cpu_seconds: float = 0.0  # CPU time the workers spent on the segments ingested in this run
-    planning_cpu_seconds: float = 0.0  # CPU time of the driver's planning (packet timestamps, pairing)
     error: str | None = None  # a problem that stopped the whole build (e.g. no possible split)
 
     @property
@@ -220,7 +186,6 @@ def _tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -
             segment=segment.index, pairs=pairs, shard_path=str(dataset_dir / plan.split / f"{name}.h5"),
             state_path=str(dataset_dir / STATE_FOLDER / f"{name}.json"), key=key,
             every_frames=options.every_frames, every_seconds=options.every_seconds, max_shift=options.max_shift,
-            fault_marker=options.fault_marker,
         ))
     return tasks
 
@@ -231,203 +196,16 @@ def _remove_stale_shards(dataset_dir: Path, plans: list[RecordingPlan], tasks: l
     expected = {Path(task.shard_path) for task in tasks}
     for plan in plans:
         for split in ("train", "eval"):
-            for path in (dataset_dir / split).glob(f"{glob_escape(plan.recording.id)}-[0-9][0-9][0-9].h5"):
+            for path in (dataset_dir / split).glob(f"{glob.escape(plan.recording.id)}-[0-9][0-9][0-9].h5"):
                 if path not in expected:
                     path.unlink(missing_ok=True)
-
-
-def glob_escape(text: str) -> str:
-    from glob import escape
-
-    return escape(text)
-
-
-def _finished(task: SegmentTask) -> SegmentResult | None:
-    """The result an earlier run recorded for this exact task, if its shard is still there intact."""
-    try:
-        state = json.loads(Path(task.state_path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if state.get("key") != task.key:
-        return None
-    shard = state.get("shard")
-    if shard is not None:
-        path = Path(task.shard_path)
-        if not path.is_file() or path.stat().st_size != state.get("size"):
-            return None
-    return SegmentResult(task.recording_id, task.segment, shard=shard, stats=state["stats"], skipped=True)
-
-
-# ---------------------------------------------------------------------------------------------- actor work
-
-
-class SegmentIngestor:
-    """Decode one segment of both streams, pair, sample, register, write its shard (runs inside an actor)."""
-
-    def __call__(self, task: SegmentTask, report=None) -> SegmentResult:
-        import cv2
-
-        started, cpu_started = time.perf_counter(), time.process_time()
-        # One core per actor, and OpenCV's threaded reductions (template matching) sum in an order
-        # that depends on the thread count: single-threaded, a shard's bytes do not depend on the host.
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            result = _ingest_segment(task)
-        except (VideoError, RecordingError, OSError, ValueError) as error:
-            message = str(error) if isinstance(error, (VideoError, RecordingError)) else \
-                f"{task.nir_path}: segment {task.segment} failed ({type(error).__name__}: {error})"
-            result = SegmentResult(task.recording_id, task.segment, error=message)
-        finally:
-            cv2.setNumThreads(threads)
-        result.seconds = time.perf_counter() - started
-        result.cpu_seconds = time.process_time() - cpu_started
-        return result
-
-
-def _next_frame(frames, wanted: float, pending: list):
-    """Advance a decoder to the frame at `wanted` seconds; None if the stream has no such frame."""
-    while True:
-        frame = pending.pop() if pending else next(frames, None)
-        if frame is None:
-            return None
-        if frame.seconds < wanted - 1e-6:
-            continue
-        if frame.seconds > wanted + 1e-6:
-            pending.append(frame)  # belongs to a later pair
-            return None
-        return frame
-
-
-def _ingest_segment(task: SegmentTask) -> SegmentResult:
-    from dataset_tools.registration import RegistrationPolicy, apply_shift
-    from dataset_tools.sampling import Sampler, SamplingOptions
-    from dataset_tools.shards import ShardWriter
-    from dataset_tools.video import iter_frames
-
-    shard_path = Path(task.shard_path)
-    atomic.remove_leftovers(shard_path)  # left by a worker that died mid-shard
-    sampler = Sampler(SamplingOptions(every_frames=task.every_frames, every_seconds=task.every_seconds))
-    policy = RegistrationPolicy(max_shift=task.max_shift)
-    rejected: Counter = Counter()
-    shifts, scores = [], []
-    corrected = stored = missing = 0
-    frames_decoded = 0
-    writer = None
-    timing: Counter = Counter()  # seconds per stage, for `nircolor bench ingest`
-    clock = time.perf_counter
-    if task.pairs:
-        bounds_nir = (task.pairs[0][1], task.pairs[-1][1] + 1e-4)
-        bounds_rgb = (task.pairs[0][2], task.pairs[-1][2] + 1e-4)
-        nir_frames = iter_frames(task.nir_path, task.nir_stream, kind="nir",
-                                 start_seconds=bounds_nir[0], end_seconds=bounds_nir[1])
-        rgb_frames = iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
-                                 start_seconds=bounds_rgb[0], end_seconds=bounds_rgb[1])
-        nir_pending, rgb_pending = [], []
-        writer = ShardWriter(shard_path, recording_id=task.recording_id, day=task.day, location=task.location,
-                             split=task.split, nir_bits=task.nir_bits, height=task.height, width=task.width)
-        try:
-            for frame_index, nir_seconds, rgb_seconds in task.pairs:
-                mark = clock()
-                nir = _next_frame(nir_frames, nir_seconds, nir_pending)
-                rgb = _next_frame(rgb_frames, rgb_seconds, rgb_pending)
-                timing["decode"] += clock() - mark
-                frames_decoded += (nir is not None) + (rgb is not None)
-                if nir is None or rgb is None:
-                    missing += 1  # a packet that did not decode into a frame
-                    continue
-                mark = clock()
-                reason = sampler.consider(nir.array, rgb.array, nir.seconds, task.nir_bits)
-                timing["sample"] += clock() - mark
-                if reason:
-                    rejected[reason] += 1
-                    continue
-                mark = clock()
-                estimate = _measure(nir.array, rgb.array, task.nir_bits, policy, sampler.luminance)
-                shifts.append((estimate.dy, estimate.dx))
-                scores.append(estimate.score)
-                reason = policy.check(estimate)
-                if reason:
-                    timing["register"] += clock() - mark
-                    rejected[reason] += 1
-                    continue
-                rgb_array = rgb.array
-                if estimate.magnitude > policy.correct_above:
-                    rgb_array = apply_shift(rgb_array, estimate.dy, estimate.dx)
-                    corrected += 1
-                timing["register"] += clock() - mark
-                mark = clock()
-                writer.append(nir.array, rgb_array, frame_index, nir.seconds,
-                              shift=(estimate.dy, estimate.dx), score=estimate.score)
-                timing["write"] += clock() - mark
-                stored += 1
-                _maybe_crash(task)
-            nir_frames.close()
-            rgb_frames.close()
-            mark = clock()
-            if stored:
-                info = writer.close()
-                timing["write"] += clock() - mark
-            else:
-                writer.abort()
-        except BaseException:
-            writer.abort()
-            raise
-    shard = None
-    if stored:
-        shard = {"path": f"{task.split}/{shard_path.name}", "split": task.split, "recording_id": task.recording_id,
-                 "pairs": info.pairs, "sha256": info.sha256}
-    stats = {
-        "paired": len(task.pairs), "frames_decoded": frames_decoded, "sampled": len(task.pairs) - missing - sum(
-            count for reason, count in rejected.items() if reason in ("interval", "near_duplicate", "exposure")),
-        "stored": stored, "undecodable": missing, "corrected": corrected,
-        "rejected": dict(sorted(rejected.items())), "shifts": shifts, "scores": scores,
-    }
-    atomic.write_json(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
-                                         "size": shard_path.stat().st_size if shard else None},
-                      sort_keys=True, indent=None)
-    return SegmentResult(task.recording_id, task.segment, shard=shard, stats=stats, timing=dict(timing))
-
-
-def _measure(nir, rgb, nir_bits: int, policy, rgb_luminance=None):
-    """The registration estimate rounded to 0.001 px: the last float bits of OpenCV's correlation vary
-    with the process's library state, and a shard must not (same inputs, same bytes)."""
-    from dataset_tools.registration import ShiftEstimate, measure_shift
-
-    estimate = measure_shift(nir, rgb, nir_bits, max_search=policy.max_search, rgb_luminance=rgb_luminance)
-    return ShiftEstimate(round(estimate.dy, 3), round(estimate.dx, 3), round(estimate.score, 4))
-
-
-def _maybe_crash(task: SegmentTask) -> None:
-    """Fault injection for tests: die once, mid-shard, the first time any worker gets here."""
-    if task.fault_marker and not os.path.exists(task.fault_marker):
-        Path(task.fault_marker).write_text(f"{task.recording_id}-{task.segment}\n")
-        os._exit(1)
 
 
 # ---------------------------------------------------------------------------------------------- running
 
 
-class SegmentDecoder:
-    """Benchmark baseline: decode the same segment of both streams and nothing else."""
-
-    def __call__(self, task: SegmentTask, report=None) -> SegmentResult:
-        from dataset_tools.video import iter_frames
-
-        started, cpu_started = time.perf_counter(), time.process_time()
-        frames = 0
-        if task.pairs:
-            for path, stream, kind, column in ((task.nir_path, task.nir_stream, "nir", 1),
-                                               (task.rgb_path, task.rgb_stream, "rgb", 2)):
-                for _ in iter_frames(path, stream, kind=kind, start_seconds=task.pairs[0][column],
-                                     end_seconds=task.pairs[-1][column] + 1e-4):
-                    frames += 1
-        return SegmentResult(task.recording_id, task.segment, stats={"frames_decoded": frames},
-                             seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started)
-
-
 def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Callable[[SegmentResult], None],
-               worker_class: type = SegmentIngestor) -> int:
+               worker_class: type) -> int:
     if options.executor == "ray":
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         execution = Execution("ray", options.workers or cpus, {"num_cpus": 1})
@@ -442,11 +220,14 @@ def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Call
 
 
 def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.PathLike,
-                  options: IngestOptions | None = None, progress: Callable[[dict], None] | None = None) -> BuildSummary:
-    """Ingest every recording under `recordings_root` into `dataset_dir` (shards + manifest.json)."""
-    from dataset_tools.manifest import write_manifest
-    from dataset_tools.splits import SplitError, assign_splits
+                  options: IngestOptions | None = None, progress: Callable[[dict], None] | None = None,
+                  worker_class: type = SegmentIngestor) -> BuildSummary:
+    """Ingest every recording under `recordings_root` into `dataset_dir` (shards + manifest.json).
 
+    `progress(event)`: "planned" per folder, "start" once planned, "segment" per finished segment
+    (with its SegmentResult). `worker_class`: what runs each segment task (tests and benchmarks pass
+    a SegmentIngestor subclass).
+    """
     options = options or IngestOptions()
     started = time.perf_counter()
     recordings_root, dataset_dir = Path(recordings_root), Path(dataset_dir)
@@ -456,7 +237,6 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
         return BuildSummary(dataset_dir, None, [], error=f"{recordings_root}: no recording folders (recording.json) found")
     plans = []
     seen_ids: dict[str, Path] = {}
-    planning_started = time.process_time()
     for folder in folders:
         plan = _plan_recording(folder, options)
         if plan.error is None:
@@ -467,7 +247,6 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
                 seen_ids[plan.recording.id] = folder
         plans.append(plan)
         progress({"type": "planned", "folder": str(folder), "error": plan.error})
-    planning_cpu = time.process_time() - planning_started
     good = [plan for plan in plans if plan.error is None]
     try:
         splits = assign_splits(
@@ -488,15 +267,15 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
               "frames": sum(2 * len(task.pairs) for task in tasks)})
 
     results: dict[tuple[str, int], SegmentResult] = {}
-    summary = BuildSummary(dataset_dir, None, [], planning_cpu_seconds=planning_cpu)
+    summary = BuildSummary(dataset_dir, None, [])
     remaining = []
     for task in tasks:
-        previous = _finished(task)
+        previous = finished(task)
         if previous is not None:
             results[(task.recording_id, task.segment)] = previous
             summary.segments_skipped += 1
             progress({"type": "segment", "recording_id": task.recording_id, "skipped": True,
-                      "frames": 2 * len(task.pairs), "stored": previous.stats.get("stored", 0)})
+                      "frames": 2 * len(task.pairs), "stored": previous.stats.get("stored", 0), "result": previous})
         else:
             remaining.append(task)
 
@@ -505,14 +284,11 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
         if result.error is None:
             summary.segments_done += 1
             summary.frames_decoded += result.stats.get("frames_decoded", 0)
-            summary.worker_cpu_seconds += result.cpu_seconds
-            for stage, seconds in result.timing.items():
-                summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
         progress({"type": "segment", "recording_id": result.recording_id, "skipped": False,
                   "frames": result.stats.get("frames_decoded", 0), "stored": result.stats.get("stored", 0),
-                  "error": result.error})
+                  "error": result.error, "result": result})
 
-    summary.workers = _run_tasks(remaining, options, on_result)
+    summary.workers = _run_tasks(remaining, options, on_result, worker_class)
     manifest_recordings, shards = {}, []
     for plan in plans:
         if plan.error is None:
@@ -539,31 +315,6 @@ def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Path
     return summary
 
 
-def decode_only(recordings_root: str | os.PathLike,
-                options: IngestOptions | None = None) -> tuple[int, float, int, float]:
-    """Benchmark baseline: decode every segment `build_dataset` would ingest, on the same workers.
-
-    Returns (frames decoded, wall seconds, workers, worker CPU seconds); planning is not timed.
-    """
-    options = options or IngestOptions()
-    tasks = []
-    for folder in find_recordings(recordings_root):
-        plan = _plan_recording(Path(folder), options)
-        if plan.error is None:
-            plan.split = "train"
-            tasks.extend(_tasks_for(plan, Path(recordings_root) / ".unused", options))
-    frames, cpu_seconds = 0, 0.0
-
-    def on_result(result: SegmentResult) -> None:
-        nonlocal frames, cpu_seconds
-        frames += result.stats.get("frames_decoded", 0)
-        cpu_seconds += result.cpu_seconds
-
-    started = time.perf_counter()
-    workers = _run_tasks(tasks, options, on_result, worker_class=SegmentDecoder)
-    return frames, time.perf_counter() - started, workers, cpu_seconds
-
-
 def _relative(folder: Path, root: Path) -> str:
     try:
         return str(folder.relative_to(root)) or "."
@@ -573,8 +324,6 @@ def _relative(folder: Path, root: Path) -> str:
 
 def _recording_entry(plan: RecordingPlan, results: list[SegmentResult], root: Path) -> dict:
     """One recording's manifest entry: counts at every step and why frames were left out."""
-    from dataset_tools.registration import summarize_shifts
-
     recording = plan.recording
     entry = {
         "folder": _relative(plan.folder, root),

@@ -14,7 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dataset_tools.pair_folders import find_pairs, read_pair
 from dataset_tools.registration import measure_shift
+from dataset_tools.video import iter_frames
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,6 @@ def injected_shift_errors(source: str, pairs: list[tuple[np.ndarray, np.ndarray]
 
 def read_pair_folder(folder: str | Path, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """The 8-bit `<name>_nir.png` / `<name>_rgb.png` pairs under `folder` (as `dataset import-pairs` finds them)."""
-    from dataset_tools.pair_folders import read_pair, find_pairs
-
     pairs = []
     for pair in find_pairs(folder):
         if pair.rgb is None:
@@ -92,8 +92,6 @@ def read_pair_folder(folder: str | Path, limit: int | None = None) -> list[tuple
 
 def read_video_frames(path: str | Path, every: int, limit: int | None = None, seed: int = 0):
     """Every `every`-th RGB frame of a video, each with its NIR stand-in."""
-    from dataset_tools.video import iter_frames
-
     rng = np.random.default_rng(seed)
     pairs = []
     for index, frame in enumerate(iter_frames(path, kind="rgb")):

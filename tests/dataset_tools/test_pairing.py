@@ -1,7 +1,10 @@
 """Pairing by presentation time: drops and duplicates cost only their own frames."""
+from dataclasses import dataclass
+
 import pytest
 
-from dataset_tools.pairing import frame_period, pair_timestamps
+from dataset_tools.pairing import NearestFrames, frame_period, pair_timestamps
+from dataset_tools.video import VideoError
 
 
 def times(frames, fps=25.0, offset=0.0):
@@ -58,3 +61,34 @@ def test_small_jitter_still_pairs():
 
 def test_frame_period_ignores_gaps():
     assert frame_period(times([0, 1, 2, 5, 6, 7])) == pytest.approx(0.04)
+
+
+@dataclass
+class _Frame:
+    seconds: float
+    label: str = ""
+
+
+def test_nearest_frames_exact_match_skips_missing_frames_and_takes_the_first_of_an_instant():
+    frames = [_Frame(0.0), _Frame(0.04, "first"), _Frame(0.04, "repeat"), _Frame(0.12)]
+    nearest = NearestFrames(frames)
+    assert nearest.at(0.0, 1e-6).seconds == 0.0
+    assert nearest.at(0.04, 1e-6).label == "first"
+    assert nearest.at(0.08, 1e-6) is None  # not in the stream: no stand-in
+    assert nearest.at(0.12 - 5e-7, 1e-6).seconds == 0.12
+    assert nearest.at(0.2, 1e-6) is None
+    assert NearestFrames(frames).at(0.07).seconds == 0.04  # any tolerance: the nearest
+
+
+def _broken():
+    yield _Frame(0.0)
+    raise VideoError("rgb.mkv: decoding failed")
+
+
+def test_nearest_frames_keeps_or_raises_a_decoding_error():
+    tolerant = NearestFrames(_broken())
+    assert tolerant.at(0.0, 1e-6) is not None and tolerant.at(0.04, 1e-6) is None
+    assert tolerant.problem == "rgb.mkv: decoding failed"
+    strict = NearestFrames(_broken(), tolerate_errors=False)
+    with pytest.raises(VideoError, match="decoding failed"):
+        strict.at(0.04, 1e-6)

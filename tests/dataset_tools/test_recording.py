@@ -4,7 +4,7 @@ import json
 import pytest
 
 from dataset_tools.recording import RecordingError, find_recordings, load_recording, stream_times
-from dataset_tools.synthetic import SynthOptions, synthesize_recordings
+from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,15 @@ def test_deeply_nested_json_is_one_line(recording, tmp_path):
 
 
 def test_a_recording_made_from_a_video_passes_the_folder_check(recording, tmp_path):
-    from dataset_tools.synthetic import recording_from_video
-
     made = recording_from_video(recording.folder / "rgb.mkv", tmp_path / "from-video", "fv", "d1", "city")
     loaded = load_recording(made)
     assert not loaded.rgb_path.is_symlink() and loaded.rgb_path.read_bytes() == (recording.folder / "rgb.mkv").read_bytes()
+
+
+def test_a_nir_only_folder_loads_only_when_rgb_is_optional(recording, tmp_path):
+    document = {key: value for key, value in BASE.items() if key != "rgb"}
+    folder = _folder_with(tmp_path, recording, document, files=("nir.mkv",))
+    with pytest.raises(RecordingError, match="missing key"):
+        load_recording(folder)
+    loaded = load_recording(folder, require_rgb=False)
+    assert loaded.nir_path == folder / "nir.mkv" and loaded.rgb_path is None

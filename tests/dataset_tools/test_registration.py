@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+import dataset_tools.registration as registration
 from dataset_tools.registration import (
     RegistrationPolicy,
     ShiftEstimate,
@@ -14,6 +15,7 @@ from dataset_tools.registration import (
     register_pair,
     summarize_shifts,
 )
+from dataset_tools.video import iter_frames
 from pipeline.bench.registration import displace, nir_stand_in
 
 
@@ -74,6 +76,19 @@ def test_policy_rejects_far_shifts_and_flat_frames():
     assert policy.check(ShiftEstimate(0.0, 0.0, 0.9)) is None
 
 
+def test_register_pair_stores_the_estimate_rounded_and_says_when_it_corrected():
+    nir, rgb = _scene(seed=2)
+    moved = displace(rgb, 0.0, 2.3)
+    measured = measure_shift(nir, moved, nir_bits=10)
+    registered = register_pair(nir, moved, 10, RegistrationPolicy(max_shift=4.0))
+    # Rounded so that shard bytes do not depend on the last float bits of the process's OpenCV.
+    assert registered.estimate == ShiftEstimate(round(measured.dy, 3), round(measured.dx, 3), round(measured.score, 4))
+    assert registered.corrected and registered.rejected is None
+    assert np.array_equal(registered.rgb, apply_shift(moved, registered.estimate.dy, registered.estimate.dx))
+    still = register_pair(nir, rgb, 10, RegistrationPolicy(max_shift=4.0))
+    assert not still.corrected and still.rgb is rgb  # below correct_above: left alone
+
+
 def test_summary_figures():
     summary = summarize_shifts([(0, 0), (0.3, 0.4), (0, 1.0), (3, 4)], [0.5, 0.6, 0.7, 0.8])
     assert summary["count"] == 4 and summary["max_shift_px"] == 5.0
@@ -94,8 +109,6 @@ def test_real_pair_with_injected_shift(shared_data):
 @pytest.mark.parametrize("dy,dx", [(3.0, 0.0), (2.4, -1.7), (-6.6, 7.2)])
 def test_coarse_to_fine_finds_the_exhaustive_search_peak(monkeypatch, dy, dx):
     """The half-size search plus the hill climb at measuring size must land where the full ±8 px search does."""
-    import dataset_tools.registration as registration
-
     nir, rgb = _scene(480, 640, seed=2)
     moved = displace(rgb, dy, dx)
     fast = measure_shift(nir, moved, nir_bits=10)
@@ -148,8 +161,6 @@ def test_given_luminance_is_used_as_is():
 def test_real_road_video_with_injected_shifts(shared_data):
     """A real 960×540 dash-cam frame (measured at half size) against a NIR stand-in with its own tone
     curve: injected sub-pixel shifts come back within 0.2 px median, 0.6 px at worst."""
-    from dataset_tools.video import iter_frames
-
     video = shared_data / "videos" / "udacity_solidWhiteRight.mp4"
     frames = [frame.array for frame in iter_frames(video, kind="rgb")][::20]
     rng = np.random.default_rng(0)

@@ -1,14 +1,18 @@
 """Ingest: true same-instant pairs, native NIR depth, crash recovery, bad recordings, idempotence."""
 import json
+import os
+from pathlib import Path
 
+import av
 import h5py
 import numpy as np
 import pytest
 
 from dataset_tools.manifest import read_manifest
+from dataset_tools.pair_sink import PairSink
 from dataset_tools.shards import verify_shard
-from dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings, truncate_file
-from pipeline.ingest import IngestOptions, build_dataset
+from dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings, truncate_file, write_frame_code
+from pipeline.ingest import IngestOptions, SegmentIngestor, build_dataset
 
 SMALL = dict(width=128, height=96, fps=25.0)
 
@@ -58,14 +62,35 @@ def test_sixteen_bit_nir_stays_uint16(tmp_path):
         assert verify_shard(path) == []
 
 
+class _CrashingSink(PairSink):
+    """Kills its process right after storing a pair, the first time any worker gets there."""
+
+    marker: Path
+
+    def write(self, *args):
+        super().write(*args)
+        if not self.marker.exists():
+            self.marker.write_text("crashed\n")
+            os._exit(1)  # a lost node mid-shard: the temporary shard stays behind
+
+
+class CrashOnceMidShard(SegmentIngestor):
+    sink_class = _CrashingSink
+
+    def make_sink(self, task):
+        sink = super().make_sink(task)
+        sink.marker = Path(task.state_path).parents[2] / "crashed-once"  # beside the dataset folder
+        return sink
+
+
 def test_killed_actor_is_retried_and_output_is_unchanged(ray_local, tmp_path):
     synthesize_recordings(tmp_path / "in", SynthOptions(count=2, frames=20, **SMALL))
     # The undisturbed reference runs in this process: output must not depend on where it was made.
     reference = build_dataset(tmp_path / "in", tmp_path / "reference",
                               IngestOptions(segment_seconds=0.4, executor="local"))
     marker = tmp_path / "crashed-once"
-    options = IngestOptions(segment_seconds=0.4, executor="ray", workers=2, fault_marker=str(marker))
-    summary = build_dataset(tmp_path / "in", tmp_path / "out", options)
+    options = IngestOptions(segment_seconds=0.4, executor="ray", workers=2)
+    summary = build_dataset(tmp_path / "in", tmp_path / "out", options, worker_class=CrashOnceMidShard)
     assert marker.exists(), "the fault hook never fired"
     assert summary.ok and reference.ok
     assert _manifest_without_time(tmp_path / "out") == _manifest_without_time(tmp_path / "reference")
@@ -156,10 +181,6 @@ def test_rebuild_with_other_splits_leaves_no_stale_shards(tmp_path):
 
 
 def test_single_file_recording_with_two_streams(tmp_path):
-    import av
-
-    from dataset_tools.synthetic import write_frame_code
-
     root = tmp_path / "in"
     for index, (day, location) in enumerate([("2017-05-10", "estuary"), ("2017-05-11", "harbour")]):
         folder = root / f"take-{index}"
