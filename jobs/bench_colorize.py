@@ -12,6 +12,7 @@ from models import CheckpointError, ModelNameError
 from models.export import ExportError
 from pipeline.bench.timing import MODES, describe_device
 from pipeline.bench.colorize import run_colorize_bench
+from pipeline.colorize_worker import torch_threads
 
 
 def bench_colorize(
@@ -53,6 +54,8 @@ def bench_colorize(
             f"{result.compile_seconds:.1f}" if result.compile_seconds else "-",
         )
     console.print(table)
-    console.print(f"machine: {describe_device(torch.device(first.device))}, {os.cpu_count()} CPUs, "
+    with torch_threads(threads or None):  # the threads the runs had (workers set them per task only)
+        machine = describe_device(torch.device(first.device))
+    console.print(f"machine: {machine}, {os.cpu_count()} CPUs, "
                   f"load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after; best of {repeats} runs each. "
                   "Decode, inference and encode overlap in threads, so their sum can exceed the wall time.")

@@ -35,7 +35,7 @@ class OnnxEngine:
     """An onnxruntime session over a nircolor export, with the checkpoint's metadata."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime
+        import onnxruntime  # optional and heavy: loaded only when an exported model is run
 
         path = Path(path)
         self.path = path / ONNX_FILE if path.is_dir() else path

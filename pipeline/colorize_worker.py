@@ -1,18 +1,18 @@
 """The colorizer actor: decode → infer → encode one recording or segment inside one process.
 
-Three stages overlap through bounded queues (a decode thread, inference on the calling thread, an
-encode thread), so frames never leave the actor; only the task and its statistics travel (DESIGN:
-Performance facts). Inference is batched; the models normalize per sample (§4.2, batch-1 BN), so a
-frame's colors do not depend on the other frames of its batch.
+The three stages overlap (pipeline/pipelined.py), so frames never leave the actor; only the task
+and its statistics travel (DESIGN: Performance facts). Inference is batched; the models normalize
+per sample (§4.2, batch-1 BN), so a frame's colors do not depend on the other frames of its batch.
 """
 from __future__ import annotations
 
-import queue
-import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Callable, Iterator
 
+import cv2
 import numpy as np
 import torch
 
@@ -20,14 +20,12 @@ from dataset_tools.pairing import NearestFrames
 from dataset_tools.video import VideoError, VideoWriter, iter_frames
 from models.checkpoint import load_generator
 from models.inference import InferenceEngine, InferenceOptions, resolve_device
+from models.onnx_engine import OnnxEngine
 from models.preprocess import nir_to_gray8, nir_to_tensor, tensor_to_rgb
+from pipeline.pipelined import run_pipelined
 
-_DONE = object()  # end-of-stream marker between the stages
 ENGINES = ("torch", "onnxruntime")
-
-
-class _Stopped(Exception):
-    """Another stage failed (or nothing was decoded): discard the partial output quietly."""
+REPORT_SECONDS = 0.5  # live progress about twice a second
 
 
 @dataclass(frozen=True)
@@ -84,17 +82,13 @@ class Colorizer:
                  engine: str = "torch", threads: int | None = None):
         if engine not in ENGINES:
             raise ValueError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+        self.device = resolve_device(device)
         if engine == "onnxruntime":
-            from models.onnx_engine import OnnxEngine  # onnxruntime loads only when it is used
-
-            if resolve_device(device).type != "cpu":
+            if self.device.type != "cpu":
                 raise ValueError(f"--engine onnxruntime runs on the CPU; --device {device} is not supported with it")
             self.engine = OnnxEngine(checkpoint, threads=threads)
-            self.device = torch.device("cpu")
         else:
-            device = resolve_device(device)
-            self.engine = InferenceEngine(load_generator(checkpoint, device=device), device, inference)
-            self.device = self.engine.device
+            self.engine = InferenceEngine(load_generator(checkpoint, device=self.device), self.device, inference)
         self.model_name = self.engine.model_name
 
     @property
@@ -111,14 +105,30 @@ class Colorizer:
         return tensor_to_rgb(self.engine(nir))  # (N,3,H,W) -> (N,H,W,3)
 
 
+@contextmanager
+def torch_threads(threads: int | None):
+    """torch's thread count is `threads` inside the block and what it was after it.
+
+    The count is process-wide: run in this process (executor "local"), a worker must leave its
+    caller's setting as it found it; in a Ray actor the process is the worker's own anyway.
+    """
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray | None,
                  with_truth: bool = True) -> np.ndarray:
     """NIR | colorized | RGB ground truth (resized to the NIR size when the cameras differ).
 
     Without a ground-truth stream the review has two panels; a frame whose RGB is missing gets black.
     """
-    import cv2
-
     gray = nir_to_gray8(nir, bits)
     panels = [np.repeat(gray[..., None], 3, axis=2), rgb]
     if with_truth and truth is None:
@@ -142,21 +152,20 @@ class ColorizeWorker:
 
     def __init__(self, checkpoint: str, device: str | None = "auto", batch_size: int = 8, threads: int | None = None,
                  queue_batches: int = 4, inference: InferenceOptions = InferenceOptions(), engine: str = "torch"):
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.checkpoint = checkpoint
+        self.threads = threads  # torch's, set for each task only (torch_threads)
         self.colorizer = Colorizer(checkpoint, device, inference, engine, threads)
         self.batch_size = max(1, int(batch_size))
         self.queue_batches = queue_batches
 
-    def __call__(self, task: ColorizeTask, report_frames=None) -> TaskResult:
+    def __call__(self, task: ColorizeTask, report_frames: Callable | None = None) -> TaskResult:
         """Run one task; `report_frames((name, segment), frames_done)` is called about twice a second."""
         result = TaskResult(task.name, task.segment, device=str(self.colorizer.device),
                             inference=self.colorizer.description)
         compiled_before = self.colorizer.compile_seconds
         started = time.perf_counter()
         try:
-            self._run(task, result, report_frames)
+            with torch_threads(self.threads):
+                self._run(task, result, report_frames)
         except (VideoError, ValueError, OSError) as error:
             result.error = str(error)
         except Exception as error:  # one bad input must not take the actor down with a traceback
@@ -165,153 +174,130 @@ class ColorizeWorker:
         result.compile_seconds = self.colorizer.compile_seconds - compiled_before
         return result
 
-    def _run(self, task: ColorizeTask, result: TaskResult, report_frames=None) -> None:
-        stop = threading.Event()
-        decoded: queue.Queue = queue.Queue(maxsize=self.queue_batches)
-        colorized: queue.Queue = queue.Queue(maxsize=self.queue_batches)
-        errors: list[BaseException] = []
-        pairing: list[NearestFrames | None] = [None]  # set by the decode thread
-
-        # Every wait gives up when another stage has failed, so no thread blocks forever.
-        def put(target: queue.Queue, item) -> bool:
-            while not stop.is_set():
-                try:
-                    target.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def get(source: queue.Queue):
-            while not stop.is_set():
-                try:
-                    return source.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-            return _DONE
-
-        def decode() -> None:
-            try:
-                truth = None
-                if task.review_path and task.rgb_path:
-                    # Start a little early so the first NIR frame still finds its nearest RGB frame.
-                    rgb_start = None if task.start_seconds is None else max(0.0, task.start_seconds - 1.0)
-                    truth = NearestFrames(iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
-                                                      start_seconds=rgb_start, end_seconds=None))
-                    pairing[0] = truth
-                # A ground-truth frame further than two frame intervals away is not this frame's twin
-                # (e.g. the RGB file ends early): the review shows black rather than a stale image.
-                tolerance = 2.0 / float(task.rate) if task.rate else 0.1
-                batch = []
-                breaks = list(task.batch_breaks)
-                clock = time.perf_counter()
-                for frame in iter_frames(task.nir_path, task.nir_stream, kind="nir",
-                                         start_seconds=task.start_seconds, end_seconds=task.end_seconds):
-                    if breaks and frame.seconds >= breaks[0] - 1e-9:
-                        while breaks and frame.seconds >= breaks[0] - 1e-9:
-                            breaks.pop(0)
-                        if batch:
-                            result.decode_seconds += time.perf_counter() - clock
-                            if not put(decoded, batch):
-                                return
-                            batch = []
-                            clock = time.perf_counter()
-                    paired = truth.at(frame.seconds, tolerance) if truth is not None else None
-                    if truth is not None and paired is None:
-                        result.extra["frames_without_truth"] = result.extra.get("frames_without_truth", 0) + 1
-                    batch.append((frame, None if paired is None else paired.array))
-                    if len(batch) == self.batch_size:
-                        result.decode_seconds += time.perf_counter() - clock
-                        if not put(decoded, batch):
-                            return
-                        batch = []
-                        clock = time.perf_counter()
-                result.decode_seconds += time.perf_counter() - clock
-                if batch and not put(decoded, batch):
-                    return
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                put(decoded, _DONE)
-
-        with_truth = bool(task.rgb_path)
-
-        def encode() -> None:
-            writer = review = None
-            last_report = time.perf_counter()
-            try:
-                writer = VideoWriter(
-                    task.output_path, width=task.width, height=task.height, time_base=task.time_base,
-                    rate=task.rate, codec=task.codec, crf=task.crf, preset=task.preset,
-                    pix_fmt=output_pix_fmt(task.codec, task.width, task.height),
-                )
-                while True:
-                    item = get(colorized)
-                    if item is _DONE:
-                        break
-                    clock = time.perf_counter()
-                    for (frame, truth), rgb in item:
-                        if review is None and task.review_path:
-                            panel = side_by_side(frame.array, task.bits, rgb, truth, with_truth)
-                            review = VideoWriter(
-                                task.review_path, width=panel.shape[1], height=panel.shape[0],
-                                time_base=task.time_base, rate=task.rate, codec=task.codec, crf=task.crf,
-                                preset=task.preset, pix_fmt=output_pix_fmt(task.codec, panel.shape[1], panel.shape[0]),
-                            )
-                        writer.write(rgb, frame.pts)
-                        if review is not None:
-                            review.write(side_by_side(frame.array, task.bits, rgb, truth, with_truth), frame.pts)
-                        if result.first_seconds is None:
-                            result.first_seconds = frame.seconds
-                        result.last_seconds = frame.seconds
-                        result.frames += 1
-                    result.encode_seconds += time.perf_counter() - clock
-                    if report_frames is not None and time.perf_counter() - last_report > 0.5:
-                        report_frames((task.name, task.segment), result.frames)
-                        last_report = time.perf_counter()
-                if errors or stop.is_set() or result.frames == 0:
-                    raise _Stopped  # an empty or unfinished video never gets a final name
-                clock = time.perf_counter()
-                writer.close()
-                if review is not None:
-                    review.close()
-                result.encode_seconds += time.perf_counter() - clock
-            except BaseException as error:
-                for open_writer in (writer, review):
-                    if open_writer is not None:
-                        open_writer.abort()
-                if not isinstance(error, _Stopped):
-                    errors.append(error)
-                stop.set()
-
-        decoder = threading.Thread(target=decode, name="decode", daemon=True)
-        encoder = threading.Thread(target=encode, name="encode", daemon=True)
-        decoder.start()
-        encoder.start()
+    def _run(self, task: ColorizeTask, result: TaskResult, report_frames: Callable | None) -> None:
+        frames = _TaskFrames(task, self.batch_size)
+        output = _TaskOutput(task, result, report_frames)
         try:
-            while True:
-                item = get(decoded)
-                if item is _DONE:
-                    break
-                clock = time.perf_counter()
-                nir = np.stack([frame.array for frame, _ in item])  # (N,H,W)
-                rgb = self.colorizer(nir, task.bits)  # (N,H,W,3) uint8
-                result.inference_seconds += time.perf_counter() - clock
-                if not put(colorized, list(zip(item, rgb))):
-                    break
-        except BaseException as error:
-            errors.append(error)
-            stop.set()
-        finally:
-            if errors:
-                stop.set()
-            if not stop.is_set():
-                put(colorized, _DONE)
-            decoder.join()
-            encoder.join()
-        if errors:
-            raise errors[0]
-        if pairing[0] is not None and pairing[0].problem:
-            result.extra["warning"] = f"ground truth for the review video ends early: {pairing[0].problem}"
+            seconds = run_pipelined(frames, lambda batch: (batch, self._infer(batch, task.bits)), output.write,
+                                    depth=self.queue_batches)
+            result.decode_seconds, result.inference_seconds = seconds.read, seconds.process
+            result.encode_seconds = seconds.write + output.close()
+        except BaseException:
+            output.abort()
+            raise
+        result.extra.update(frames.statistics())
         if result.frames == 0 and task.segment == 0:
             raise VideoError(f"{task.nir_path}: no decodable frames")
+
+    def _infer(self, batch: list, bits: int) -> np.ndarray:
+        nir = np.stack([frame.array for frame, _ in batch])  # (N,H,W)
+        return self.colorizer(nir, bits)  # (N,H,W,3) uint8
+
+
+class _TaskFrames:
+    """A task's NIR frames in batches that never straddle a batch break, each with its RGB twin."""
+
+    def __init__(self, task: ColorizeTask, batch_size: int):
+        self.task, self.batch_size = task, batch_size
+        self.truth: NearestFrames | None = None
+        self.without_truth = 0
+
+    def __iter__(self) -> Iterator[list]:
+        task = self.task
+        if task.review_path and task.rgb_path:
+            # Start a little early so the first NIR frame still finds its nearest RGB frame.
+            rgb_start = None if task.start_seconds is None else max(0.0, task.start_seconds - 1.0)
+            self.truth = NearestFrames(iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
+                                                   start_seconds=rgb_start, end_seconds=None))
+        # A ground-truth frame further than two frame intervals away is not this frame's twin
+        # (e.g. the RGB file ends early): the review shows black rather than a stale image.
+        tolerance = 2.0 / float(task.rate) if task.rate else 0.1
+        breaks = list(task.batch_breaks)
+        batch = []
+        for frame in iter_frames(task.nir_path, task.nir_stream, kind="nir",
+                                 start_seconds=task.start_seconds, end_seconds=task.end_seconds):
+            if breaks and frame.seconds >= breaks[0] - 1e-9:
+                while breaks and frame.seconds >= breaks[0] - 1e-9:
+                    breaks.pop(0)
+                if batch:
+                    yield batch
+                    batch = []
+            batch.append((frame, self._twin(frame.seconds, tolerance)))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _twin(self, seconds: float, tolerance: float) -> np.ndarray | None:
+        if self.truth is None:
+            return None
+        paired = self.truth.at(seconds, tolerance)
+        if paired is None:
+            self.without_truth += 1
+            return None
+        return paired.array
+
+    def statistics(self) -> dict:
+        """What the report says about the ground truth: frames without a twin, a stream that broke off."""
+        extra = {}
+        if self.without_truth:
+            extra["frames_without_truth"] = self.without_truth
+        if self.truth is not None and self.truth.problem:
+            extra["warning"] = f"ground truth for the review video ends early: {self.truth.problem}"
+        return extra
+
+
+class _TaskOutput:
+    """The colorized video (and the review video, opened at its first frame) of one task."""
+
+    def __init__(self, task: ColorizeTask, result: TaskResult, report_frames: Callable | None):
+        self.task, self.result, self.report_frames = task, result, report_frames
+        self.with_truth = bool(task.rgb_path)
+        self.review: VideoWriter | None = None
+        self.last_report = time.perf_counter()
+        self.video: VideoWriter | None = self._writer(task.output_path, task.width, task.height)
+
+    def _writer(self, path: str, width: int, height: int) -> VideoWriter:
+        task = self.task
+        return VideoWriter(path, width=width, height=height, time_base=task.time_base, rate=task.rate,
+                           codec=task.codec, crf=task.crf, preset=task.preset,
+                           pix_fmt=output_pix_fmt(task.codec, width, height))
+
+    def write(self, colorized: tuple[list, np.ndarray]) -> None:
+        batch, rgb_frames = colorized
+        task, result = self.task, self.result
+        for (frame, truth), rgb in zip(batch, rgb_frames):
+            self.video.write(rgb, frame.pts)
+            if task.review_path:
+                panel = side_by_side(frame.array, task.bits, rgb, truth, self.with_truth)
+                if self.review is None:
+                    self.review = self._writer(task.review_path, panel.shape[1], panel.shape[0])
+                self.review.write(panel, frame.pts)
+            if result.first_seconds is None:
+                result.first_seconds = frame.seconds
+            result.last_seconds = frame.seconds
+            result.frames += 1
+        if self.report_frames is not None and time.perf_counter() - self.last_report > REPORT_SECONDS:
+            self.report_frames((task.name, task.segment), result.frames)
+            self.last_report = time.perf_counter()
+
+    def close(self) -> float:
+        """Give the videos their final names; returns the seconds that took (the encoders' flush).
+
+        An empty video never gets a final name (a segment past the last frame)."""
+        if self.result.frames == 0:
+            self.abort()
+            return 0.0
+        clock = time.perf_counter()
+        for writer in (self.video, self.review):
+            if writer is not None:
+                writer.close()
+        self.video = self.review = None
+        return time.perf_counter() - clock
+
+    def abort(self) -> None:
+        for writer in (self.video, self.review):
+            if writer is not None:
+                writer.abort()
+        self.video = self.review = None

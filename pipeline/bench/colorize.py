@@ -16,15 +16,16 @@ import torch
 
 from dataset_tools.video import VideoWriter, probe
 from models.checkpoint import save_generator
-from pipeline.bench.timing import mode_options
+from models.export import export_checkpoint
 from models.names import build_generator
-from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker
+from pipeline.bench.timing import mode_options
+from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker, torch_threads
 
 
 @dataclass
 class ColorizeBenchResult:
     model: str
-    mode: str  # models/timing.py MODES: fp32, bf16, bf16-compiled, onnxruntime
+    mode: str  # pipeline/bench/timing.py MODES: fp32, bf16, bf16-compiled, onnxruntime
     inference: str  # what the engine says it runs
     compile_seconds: float
     device: str
@@ -88,8 +89,6 @@ def model_only_fps(colorizer: Colorizer, frames: int, width: int, height: int, b
 
 def _worker_for(mode: str, checkpoint: str, scratch: Path, device: str, batch_size: int, threads: int | None) -> ColorizeWorker:
     if mode == "onnxruntime":
-        from models.export import export_checkpoint
-
         export = scratch / "export"
         if not export.exists():
             export_checkpoint(checkpoint, export, check_sizes=((64, 96),))
@@ -117,7 +116,8 @@ def run_colorize_bench(model: str = "johnson-6", checkpoint: str | None = None, 
             colorizer = worker.colorizer
             model_fps, model_cpu, end_to_end_cpu, best = 0.0, float("inf"), float("inf"), None
             for repeat in range(max(1, repeats)):
-                fps, cpu = model_only_fps(colorizer, frames, width, height, batch_size)
+                with torch_threads(threads):  # as the worker sets them for each task
+                    fps, cpu = model_only_fps(colorizer, frames, width, height, batch_size)
                 model_fps, model_cpu = max(model_fps, fps), min(model_cpu, cpu)
                 task = ColorizeTask(
                     name="bench", segment=0, nir_path=str(nir), nir_stream=0,
@@ -134,7 +134,7 @@ def run_colorize_bench(model: str = "johnson-6", checkpoint: str | None = None, 
             results.append(ColorizeBenchResult(
                 model=colorizer.model_name, mode=mode, inference=colorizer.description,
                 compile_seconds=colorizer.compile_seconds, device=str(colorizer.device), width=width, height=height,
-                frames=best.frames, batch_size=batch_size, threads=torch.get_num_threads(), model_fps=model_fps,
+                frames=best.frames, batch_size=batch_size, threads=threads or torch.get_num_threads(), model_fps=model_fps,
                 end_to_end_fps=best.frames / best.wall_seconds, model_cpu_per_frame=model_cpu,
                 end_to_end_cpu_per_frame=end_to_end_cpu, decode_seconds=best.decode_seconds,
                 inference_seconds=best.inference_seconds, encode_seconds=best.encode_seconds,

@@ -1,6 +1,7 @@
 """Colorizing whole recordings: timestamps kept, segments joined exactly, batching, resume, failures."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from fractions import Fraction
@@ -8,42 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from dataset_tools.segments import Segment, plan_batch_breaks, plan_segments
 from dataset_tools.video import VideoWriter, iter_frames, probe
-from models.checkpoint import save_generator
-from models.johnson import JohnsonConfig
+from models.checkpoint import load_generator, save_generator
 from pipeline.colorize import ColorizeOptions, colorize_inputs
 from pipeline.colorize_worker import Colorizer, ColorizeWorker
-from dataset_tools.segments import Segment, plan_batch_breaks, plan_segments
-
-LOCAL = ColorizeOptions(executor="local", batch_size=4, preset="ultrafast")
+from tests.pipeline.colorize_helpers import LOCAL, instants, tiny_checkpoint, write_nir
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    generator = JohnsonConfig(blocks=1, base_channels=4).build()
-    return save_generator(generator, tmp_path_factory.mktemp("checkpoint") / "johnson-tiny")
-
-
-def write_nir(path: Path, pts: list[int], *, width=64, height=48, time_base=Fraction(1, 25), rate=25,
-              codec="h264", gop: int | None = None, seed=0) -> Path:
-    """A gray video with moving noise at the given PTS (irregular PTS make a variable frame rate)."""
-    generator = np.random.default_rng(seed)
-    base = generator.integers(0, 256, (height, width + len(pts)), dtype=np.uint8)
-    writer = VideoWriter(path, width=width, height=height, time_base=time_base, rate=rate, codec=codec,
-                         kind="gray", preset="ultrafast")
-    if gop:
-        writer.stream.codec_context.gop_size = gop
-    with writer:
-        for index, value in enumerate(pts):
-            writer.write(np.ascontiguousarray(base[:, index:index + width]), value)
-    return path
-
-
-def instants(path: Path, kind="rgb") -> list[Fraction]:
-    """Exact presentation instants (PTS × time base) of every frame."""
-    time_base = probe(path).time_base
-    return [frame.pts * time_base for frame in iter_frames(path, kind=kind)]
+    return tiny_checkpoint(tmp_path_factory)
 
 
 # --- acceptance 1: same frame count at the same instants -----------------------------------------
@@ -210,36 +188,6 @@ def test_lost_actor_work_is_retried(tmp_path, checkpoint, ray_local):
     assert instants(tmp_path / "out" / "drive.mp4") == instants(nir, kind="nir")
 
 
-# --- side by side: NIR | colorized | RGB paired by time -------------------------------------------
-
-def test_side_by_side_pairs_rgb_frames_by_timestamp(tmp_path, checkpoint):
-    recording = tmp_path / "take-1"
-    recording.mkdir()
-    write_nir(recording / "nir.mkv", [0, 1, 2, 3, 4, 5], codec="ffv1")
-    # The RGB camera dropped its frame at 80 ms and is late by 10 ms once: pairing by index would
-    # shift every later pair, pairing by time takes the nearest RGB frame.
-    rgb_milliseconds = [0, 40, 110, 160, 200]
-    with VideoWriter(recording / "rgb.mkv", width=64, height=48, time_base=Fraction(1, 1000), rate=25,
-                     codec="ffv1") as writer:
-        for index, value in enumerate(rgb_milliseconds):
-            writer.write(np.full((48, 64, 3), 40 * index, dtype=np.uint8), value)
-    (recording / "recording.json").write_text(json.dumps(
-        {"id": "take-1", "day": "2026-11-25", "location": "test", "nir": "nir.mkv", "rgb": "rgb.mkv"}))
-    options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True)
-    summary = colorize_inputs(checkpoint, [recording], tmp_path / "out", options)
-    assert not summary.failed, summary.failed
-    review = list(iter_frames(tmp_path / "out" / "take-1.review.mp4", kind="rgb"))
-    colorized = list(iter_frames(tmp_path / "out" / "take-1.mp4", kind="rgb"))
-    nir = list(iter_frames(recording / "nir.mkv", kind="nir"))
-    assert review[0].array.shape == (48, 3 * 64, 3)
-    truth_values = [int(frame.array[:, 128:].mean()) for frame in review]
-    # NIR at 0, 40, 80, 120, 160, 200 ms -> nearest RGB at 0, 40, 110, 110, 160, 200 ms.
-    assert truth_values == [0, 40, 80, 80, 120, 160]
-    for panel, color, gray in zip(review, colorized, nir):
-        np.testing.assert_array_equal(panel.array[:, 64:128], color.array)
-        np.testing.assert_array_equal(panel.array[:, :64, 0], gray.array)
-
-
 class InterruptedWorker(ColorizeWorker):
     """Records the segments it runs; a Ctrl-C arrives when it reaches `interrupt_at`."""
 
@@ -286,51 +234,7 @@ def test_interrupted_segmented_run_resumes_with_the_remaining_segments(tmp_path,
     assert probe(tmp_path / "other" / "long.mp4").codec == "h264"
 
 
-def test_synthetic_recording_with_dropped_rgb_frames(tmp_path, checkpoint):
-    """A recording written by the synthetic generator: frame numbers are burnt into both streams."""
-    from dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings
-
-    (recording,) = synthesize_recordings(tmp_path / "synth", SynthOptions(count=1, frames=10, drop_frames=2))
-    options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True, batch_size=4)
-    summary = colorize_inputs(checkpoint, [recording.folder], tmp_path / "out", options)
-    assert [entry.status for entry in summary.outputs] == ["done"]
-    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mp4", kind="rgb"))
-    assert len(review) == len(recording.nir_frames) == 10
-    width = review[0].array.shape[1] // 3
-    for frame, number in zip(review, recording.nir_frames):
-        assert read_frame_code(frame.array[:, :width]) == number  # the NIR panel
-        paired = read_frame_code(frame.array[:, 2 * width:])  # the RGB ground-truth panel
-        if number in recording.rgb_frames:
-            assert paired == number
-        else:  # dropped: one of its neighbours in time, never a frame further away
-            assert paired in (number - 1, number + 1)
-
-
-def test_truncated_ground_truth_only_blanks_the_review(tmp_path, checkpoint):
-    """The RGB file ends early: colorization is complete, the review shows black without a twin."""
-    from dataset_tools.synthetic import SynthOptions, synthesize_recordings
-
-    (recording,) = synthesize_recordings(tmp_path / "synth", SynthOptions(count=1, frames=16, truncate=True))
-    options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True, batch_size=4)
-    summary = colorize_inputs(checkpoint, [recording.folder], tmp_path / "out", options)
-    (entry,) = summary.outputs
-    assert entry.status == "done" and entry.frames == 16
-    assert "rgb.mkv" in entry.warning and "black" in entry.warning
-    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mp4", kind="rgb"))
-    width = review[0].array.shape[1] // 3
-    truth_present = [bool(frame.array[:, 2 * width:].any()) for frame in review]
-    assert truth_present[0] and not truth_present[-1]
-    assert truth_present == sorted(truth_present, reverse=True)  # present, then absent to the end
-    assert json.loads((tmp_path / "out" / f"{recording.id}.json").read_text())["warning"] == entry.warning
-
-
 def test_rerun_with_another_checkpoint_or_overwrite_redoes_the_output(tmp_path, checkpoint):
-    import dataclasses
-
-    import torch
-
-    from models.checkpoint import load_generator, save_generator
-
     video = write_nir(tmp_path / "clip.mp4", list(range(4)))
     out = tmp_path / "out"
     colorize_inputs(checkpoint, [video], out, LOCAL)
@@ -347,69 +251,3 @@ def test_rerun_with_another_checkpoint_or_overwrite_redoes_the_output(tmp_path, 
     assert [entry.status for entry in colorize_inputs(other, [video], out, LOCAL).outputs] == ["skipped"]
     forced = colorize_inputs(other, [video], out, dataclasses.replace(LOCAL, overwrite=True))
     assert [entry.status for entry in forced.outputs] == ["done"]
-
-
-# --- inference precision and engines (models/inference.py, models/onnx_engine.py) ----------------
-
-def _rgb_frames(path: Path) -> np.ndarray:
-    return np.stack([frame.array for frame in iter_frames(path, kind="rgb")]).astype(np.int16)
-
-
-@pytest.fixture(scope="module")
-def trained_unet(tmp_path_factory) -> Path:
-    from tests.models.tiny_training import trained_tiny
-
-    return save_generator(trained_tiny("unet-64-s", steps=10), tmp_path_factory.mktemp("unet") / "unet-tiny")
-
-
-def test_precision_is_reported_and_another_precision_redoes_the_output_within_the_bound(tmp_path, trained_unet):
-    from models.inference import InferenceOptions
-
-    nir = write_nir(tmp_path / "drive.mkv", list(range(5)), codec="ffv1")
-    out = tmp_path / "out"
-    fp32 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("fp32"))
-    colorize_inputs(trained_unet, [nir], out, fp32)
-    report = json.loads((out / "drive.json").read_text())
-    assert report["inference"] == "float32" and report["made_by"]["precision"] == "fp32"
-    reference = _rgb_frames(out / "drive.mp4")
-
-    bf16 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("bf16"))
-    summary = colorize_inputs(trained_unet, [nir], out, bf16)
-    assert [entry.status for entry in summary.outputs] == ["done"]  # not "skipped": another precision
-    report = json.loads((out / "drive.json").read_text())
-    assert report["inference"].startswith("bf16") and report["made_by"]["precision"] == "bf16"
-    difference = np.abs(_rgb_frames(out / "drive.mp4") - reference)
-    assert difference.shape == (5, 48, 64, 3)
-    assert 0 < difference.max() <= 8 and np.quantile(difference, 0.999) <= 2
-
-
-def test_onnxruntime_engine_colorizes_like_pytorch_and_its_report_names_the_export(tmp_path, trained_unet):
-    from models.export import export_checkpoint
-    from models.inference import InferenceOptions
-
-    export = export_checkpoint(trained_unet, tmp_path / "export", check_sizes=((48, 64),)).out_dir
-    nir = write_nir(tmp_path / "drive.mkv", list(range(3)), codec="ffv1")
-    fp32 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("fp32"))
-    colorize_inputs(trained_unet, [nir], tmp_path / "torch", fp32)
-    onnx = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", engine="onnxruntime")
-    summary = colorize_inputs(export, [nir], tmp_path / "onnx", onnx)
-    assert [entry.status for entry in summary.outputs] == ["done"] and summary.model == "unet-4-s"
-    report = json.loads((tmp_path / "onnx" / "drive.json").read_text())
-    assert report["engine"] == "onnxruntime" and report["inference"].startswith("onnxruntime")
-    difference = np.abs(_rgb_frames(tmp_path / "onnx" / "drive.mp4") - _rgb_frames(tmp_path / "torch" / "drive.mp4"))
-    assert difference.shape == (3, 48, 64, 3) and difference.max() <= 1  # float32 both: rounding at most
-
-
-def test_a_long_enough_job_compiles_and_reports_the_compile_time(tmp_path, checkpoint, monkeypatch):
-    import models.inference
-
-    monkeypatch.setattr(models.inference, "COMPILE_MIN_FRAMES", 5)  # "long" for a 6-frame clip
-    nir = write_nir(tmp_path / "drive.mp4", list(range(6)))
-    short = write_nir(tmp_path / "short.mp4", list(range(4)))
-    summary = colorize_inputs(checkpoint, [nir], tmp_path / "long", LOCAL)
-    assert [entry.status for entry in summary.outputs] == ["done"]
-    report = json.loads((tmp_path / "long" / "drive.json").read_text())
-    assert "compiled" in report["inference"] and report["timing_seconds"]["compile"] > 0
-    colorize_inputs(checkpoint, [short], tmp_path / "short", LOCAL)
-    report = json.loads((tmp_path / "short" / "short.json").read_text())
-    assert "compiled" not in report["inference"] and report["timing_seconds"]["compile"] == 0

@@ -1,0 +1,168 @@
+"""Plan one colorize input: its output paths, what made it (for re-runs to compare) and its tasks.
+
+An input becomes one task or several keyframe-aligned segment tasks (dataset_tools/segments.py);
+an input whose output was already made the same way is skipped, a bad one is one summary line.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataset_tools import atomic
+from dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
+from dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
+from dataset_tools.video import VideoError, StreamInfo, keyframe_times, probe
+from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
+from models.onnx_engine import OnnxEngine
+from pipeline.colorize_options import ColorizeOptions, OutputSummary
+from pipeline.colorize_worker import ColorizeTask, TaskResult
+
+
+def output_paths(out_dir: Path, name: str, options: ColorizeOptions) -> dict[str, Path]:
+    return {
+        "video": out_dir / f"{name}{options.suffix}",
+        "review": out_dir / f"{name}.review{options.suffix}",
+        "report": out_dir / f"{name}.json",
+        "parts": out_dir / f".{name}.parts",
+    }
+
+
+@dataclass
+class Job:
+    """One input being colorized: its tasks, their results, and where the output goes."""
+
+    source: ColorizeSource
+    paths: dict[str, Path]
+    info: StreamInfo
+    tasks: list[ColorizeTask]
+    results: dict[int, TaskResult] = field(default_factory=dict)
+    started: float | None = None
+    error: str | None = None
+    made_by: dict = field(default_factory=dict)  # what the report records, for re-runs to compare
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) == len(self.tasks)
+
+
+def describe_model(checkpoint: str | os.PathLike, engine: str = "torch") -> dict:
+    """{"name", "checkpoint", "checkpoint_sha256"}; raises CheckpointError/ExportError for an unusable one.
+
+    The hash covers the files that make the model (config and weights, or the exported graph and
+    its metadata): a checkpoint folder retrained in place is another model.
+    """
+    if engine == "onnxruntime":
+        exported = OnnxEngine(checkpoint, threads=1)  # reads and checks the export's metadata
+        name, files = exported.model_name, [exported.path]
+    else:
+        name = read_checkpoint_config(checkpoint)["model"]["name"]
+        files = [Path(checkpoint) / CONFIG_FILE, Path(checkpoint) / WEIGHTS_FILE]
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"missing")
+    return {"name": name, "checkpoint": str(checkpoint), "checkpoint_sha256": digest.hexdigest()}
+
+
+def plan_input(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[str, str],
+               model: dict) -> tuple[OutputSummary | None, Job | None]:
+    """-> (summary entry, None) for skipped/failed inputs, or (None, job) for work to do.
+
+    `model`: the checkpoint's path and sha256 (describe_model); `seen`: output names taken so far."""
+    try:
+        source = resolve_source(given)
+    except SourceError as error:
+        return OutputSummary(name=given.stem or given.name, origin=str(given), status="failed", error=str(error)), None
+    if source.name in seen:
+        message = f"{given}: output name {source.name!r} is already used by {seen[source.name]}"
+        return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
+    seen[source.name] = str(given)
+    paths = output_paths(out_dir, source.name, options)
+    made_by = _output_fingerprint(source, model, options)
+    if not options.overwrite and paths["video"].is_file() and _report_fingerprint(paths["report"]) == made_by:
+        return _skipped(source, paths), None
+    paths["report"].unlink(missing_ok=True)  # written last: without it the old output counts as not done
+    remove_stale_partials(paths)
+    try:
+        info = probe(source.nir_path, source.nir_stream)
+        keyframes = []
+        if (info.duration_seconds or 0) > options.batch_grid_seconds:
+            keyframes = keyframe_times(source.nir_path, source.nir_stream)
+    except VideoError as error:
+        return OutputSummary(name=source.name, origin=str(given), status="failed", error=str(error)), None
+    return None, Job(source=source, paths=paths, info=info, tasks=_tasks(source, paths, info, keyframes, options),
+                     made_by=made_by)
+
+
+def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, keyframes: list[float],
+           options: ColorizeOptions) -> list[ColorizeTask]:
+    breaks = plan_batch_breaks(keyframes, options.batch_grid_seconds, info.start_seconds)
+    segments = plan_segments(breaks, info.duration_seconds, options.segment_seconds, info.start_seconds)
+    tasks = []
+    for segment in segments:
+        if len(segments) == 1:
+            output, review = paths["video"], paths["review"]
+        else:
+            output = paths["parts"] / f"segment-{segment.index:05d}{options.suffix}"
+            review = paths["parts"] / f"review-{segment.index:05d}{options.suffix}"
+        tasks.append(ColorizeTask(
+            name=source.name, segment=segment.index, nir_path=source.nir_path, nir_stream=source.nir_stream,
+            output_path=str(output), width=info.width, height=info.height, bits=info.bits,
+            time_base=info.time_base, rate=info.average_rate, start_seconds=segment.start_seconds,
+            end_seconds=segment.end_seconds, batch_breaks=breaks_within(breaks, segment),
+            rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
+            review_path=str(review) if options.side_by_side else None,
+            codec=options.codec, crf=options.crf, preset=options.preset,
+        ))
+    return tasks
+
+
+def _output_fingerprint(source: ColorizeSource, model: dict, options: ColorizeOptions) -> dict:
+    """What an output's report must match for a re-run to skip it: same input, weights and encoding."""
+    return {
+        "input": str(Path(source.origin).resolve()), "nir": str(source.nir_path), "nir_stream": source.nir_stream,
+        "rgb": str(source.rgb_path) if source.rgb_path else None, **model,
+        "codec": options.codec, "crf": options.crf, "preset": options.preset, "side_by_side": options.side_by_side,
+        # bf16 moves outputs by a little (within models/inference.py's bound): another precision is another output.
+        "engine": options.engine, "precision": options.inference.precision,
+    }
+
+
+def _report_fingerprint(report: Path):
+    try:
+        document = json.loads(report.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return document.get("made_by") if isinstance(document, dict) else None
+
+
+def expected_frames(info: StreamInfo) -> int:
+    """The frames the container announces (or its duration implies); 0 when it says neither."""
+    if info.frames:
+        return info.frames
+    if info.duration_seconds and info.average_rate:
+        return int(round(info.duration_seconds * float(info.average_rate)))
+    return 0
+
+
+def _skipped(source: ColorizeSource, paths: dict[str, Path]) -> OutputSummary:
+    entry = OutputSummary(name=source.name, origin=source.origin, status="skipped",
+                          output=str(paths["video"]), report=str(paths["report"]))
+    try:
+        report = json.loads(paths["report"].read_text())
+        entry.frames = int(report.get("frames", 0))
+        entry.duration_seconds = float(report.get("duration_seconds", 0.0))
+    except (OSError, ValueError):
+        pass
+    return entry
+
+
+def remove_stale_partials(paths: dict[str, Path]) -> None:
+    """Temporary files an interrupted run left for this output (never a final name, never a live run's)."""
+    for key in ("video", "review", "report"):
+        atomic.remove_leftovers(paths[key])
