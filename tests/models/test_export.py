@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from models import load_generator, parse_model_name, save_generator
+from models import load_generator, save_generator
 from models.checkpoint import WEIGHTS_FILE
 from models.export import (
     EXPORT_FILE,
