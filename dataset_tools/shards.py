@@ -220,7 +220,11 @@ class ShardWriter:
 
 
 def read_shard_header(path: str | os.PathLike) -> ShardHeader:
-    """Attributes and sizes of a shard, without reading its frames."""
+    """Attributes and sizes of a shard, without reading its frames.
+
+    Every contract attribute must be there and readable: a missing or garbled one (nir_bits
+    outside 1–16, say) is one ShardError naming the file, never a default.
+    """
     path = Path(path)
     if not path.is_file():
         raise ShardError(f"{path}: shard not found")
@@ -233,14 +237,16 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
                 raise ShardError(f"{path}: not a nircolor shard (missing {', '.join(missing)})")
             attrs = handle.attrs
             nir = handle["nir"]
-            return ShardHeader(
+            if nir.ndim != 3:
+                raise ShardError(f"{path}: dataset nir has shape {nir.shape}, expected (pairs, height, width)")
+            header = ShardHeader(
                 path=path,
-                schema=str(attrs["schema"]),
+                schema=_text(attrs["schema"]),
                 version=int(attrs["version"]),
-                recording_id=str(attrs["recording_id"]),
-                day=str(attrs["day"]),
-                location=str(attrs["location"]),
-                split=str(attrs["split"]),
+                recording_id=_text(attrs["recording_id"]),
+                day=_text(attrs["day"]),
+                location=_text(attrs["location"]),
+                split=_text(attrs["split"]),
                 nir_bits=int(attrs["nir_bits"]),
                 pairs=int(nir.shape[0]),
                 height=int(nir.shape[1]),
@@ -248,8 +254,107 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
             )
     except ShardError:
         raise
-    except (OSError, KeyError, ValueError, IndexError) as error:
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as error:
         raise ShardError(f"{path}: cannot read shard ({error})") from None
+    if not 1 <= header.nir_bits <= 16:
+        raise ShardError(f"{path}: attribute nir_bits is {header.nir_bits}, expected 1 to 16")
+    return header
+
+
+def _text(value) -> str:
+    """A string attribute as h5py returns it (str, or bytes from other writers)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class ShardReader:
+    """One shard opened for reading: its header (attributes incl. nir_bits, sizes) and its frames.
+
+    The header is read and checked on opening (`read_shard_header`, plus NIR and RGB pairing up and
+    the NIR type matching nir_bits); the HDF5 file itself is opened on the first frame read, in the
+    process that reads, and never pickled, so a reader can be handed to Ray workers and DataLoader
+    processes.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.header = read_shard_header(path)
+        self.path = self.header.path
+        self._file: h5py.File | None = None
+        # Checked with a short-lived handle: an open one would be inherited by forked loader workers.
+        try:
+            with h5py.File(self.path, "r") as handle:
+                rgb_shape, nir_type = tuple(handle["rgb"].shape), handle["nir"].dtype
+        except OSError as error:
+            raise ShardError(f"{self.path}: cannot read shard ({error})") from None
+        expected = (self.header.pairs, self.header.height, self.header.width, 3)
+        if rgb_shape != expected:
+            raise ShardError(f"{self.path}: rgb has shape {rgb_shape}, the nir frames need {expected}")
+        if nir_type != nir_dtype(self.nir_bits):
+            raise ShardError(f"{self.path}: nir is {nir_type} but nir_bits is {self.nir_bits}")
+
+    @property
+    def nir_bits(self) -> int:
+        return self.header.nir_bits
+
+    @property
+    def recording_id(self) -> str:
+        return self.header.recording_id
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
+
+    def __len__(self) -> int:
+        return self.header.pairs
+
+    def _handle(self) -> h5py.File:
+        if self._file is None:
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as error:
+                raise ShardError(f"{self.path}: cannot read shard ({error})") from None
+        return self._file
+
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nir (H,W) uint8|uint16, rgb (H,W,3) uint8) of one pair."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"{self.path}: pair {index} out of range (shard has {len(self)})")
+        handle = self._handle()
+        return handle["nir"][index], handle["rgb"][index]
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nir (B,H,W), rgb (B,H,W,3)) of pairs [start, stop)."""
+        handle = self._handle()
+        return handle["nir"][start:stop], handle["rgb"][start:stop]
+
+    def rgb(self, index: int) -> np.ndarray:
+        return self._handle()["rgb"][index]
+
+    def batches(self, batch_size: int, stop: int | None = None):
+        """Yields (first index, nir (B,H,W), rgb (B,H,W,3)) in order, up to pair `stop` (default: all)."""
+        stop = len(self) if stop is None else min(len(self), stop)
+        for start in range(0, stop, batch_size):
+            yield (start, *self.frames(start, min(start + batch_size, stop)))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict:
+        # Never pickle an open HDF5 handle: every process opens its own.
+        return {**self.__dict__, "_file": None}
+
+    def __enter__(self) -> "ShardReader":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+
+def open_shard(path: str | os.PathLike) -> ShardReader:
+    """The one way to read a shard: `with open_shard(path) as shard: shard.nir_bits, shard.pair(0)`."""
+    return ShardReader(path)
 
 
 def verify_shard(path: str | os.PathLike, expected_sha256: str | None = None) -> list[str]:
