@@ -15,8 +15,9 @@ from rich.table import Table
 from dataset_tools import atomic
 from jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
 from models.checkpoint import CheckpointError
-from pipeline.evaluate import BASELINES, EvaluationError, EvaluationResults, evaluate_checkpoints
+from pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
 from pipeline.evaluation_report import json_safe
+from pipeline.evaluation_results import EvaluationResults
 from pipeline.temporal import FLOW_METHODS, VideoSource, WarpingResult, recording_sources, warping_error_of_videos
 
 
@@ -99,7 +100,7 @@ def evaluate_video(
                              help="The NIR video it was colorized from, or the recording folder."),
     rgb: Path = typer.Option(None, "--rgb", help="Ground-truth RGB video (default: the recording's)."),
     flow: str = typer.Option("dis", help=f"Optical flow on the NIR: {', '.join(FLOW_METHODS)}."),
-    max_frames: int = typer.Option(None, min=1, help="At most this many frame pairs (quick looks)."),
+    max_frames: int = typer.Option(None, min=1, help="At most this many NIR frames (quick looks)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for <video>.warping.json (per-pair errors)."),
 ) -> None:
     """Warping error of a colorized video against its NIR recording, beside the ground-truth RGB's."""

@@ -2,8 +2,8 @@
 L1 error, PSNR, SSIM, CIEDE2000 ΔE, parameters and time per 1024×768 frame, per recording too.
 
 The split is read once; every batch goes through every model, so a sample grid like the paper's
-Figure 6 comes from the same frames for all of them. Tables and the grid are written by
-`pipeline.evaluation_report`.
+Figure 6 comes from the same frames for all of them. The results are the records of
+`pipeline.evaluation_results`; tables and the grid are written by `pipeline.evaluation_report`.
 """
 from __future__ import annotations
 
@@ -26,10 +26,7 @@ from models.zoo import paper_model
 from pipeline import metrics, shard_dataset
 from pipeline.bench import timing
 from pipeline.evaluation_report import write_reports
-from pipeline.evaluation_results import METRIC_NOTES, PSNR_CAP_DB, EvaluationResults, MetricTotals, ModelResult
-
-__all__ = ["BASELINES", "METRIC_NOTES", "PSNR_CAP_DB", "EvaluationError", "EvaluationResults", "ModelResult",
-           "evaluate_checkpoints", "load_colorizer", "open_split", "split_shards"]
+from pipeline.evaluation_results import PSNR_CAP_DB, EvaluationResults, MetricTotals, ModelResult
 
 BASELINE_NIR_GRAY = "baseline:nir-gray"
 BASELINE_MEAN_COLOR = "baseline:mean-color"
