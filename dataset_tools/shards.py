@@ -222,8 +222,9 @@ class ShardWriter:
 def read_shard_header(path: str | os.PathLike) -> ShardHeader:
     """Attributes and sizes of a shard, without reading its frames.
 
-    Every contract attribute must be there and readable: a missing or garbled one (nir_bits
-    outside 1–16, say) is one ShardError naming the file, never a default.
+    Every contract attribute must be there and readable, and the frames must fit them (rgb pairs
+    with nir, nir's type matches nir_bits): anything else is one ShardError naming the file, never
+    a default.
     """
     path = Path(path)
     if not path.is_file():
@@ -235,10 +236,10 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
             ]
             if missing:
                 raise ShardError(f"{path}: not a nircolor shard (missing {', '.join(missing)})")
-            attrs = handle.attrs
-            nir = handle["nir"]
-            if nir.ndim != 3:
-                raise ShardError(f"{path}: dataset nir has shape {nir.shape}, expected (pairs, height, width)")
+            attrs, nir, rgb = handle.attrs, handle["nir"], handle["rgb"]
+            if nir.ndim != 3 or rgb.shape != (*nir.shape, 3):
+                raise ShardError(f"{path}: rgb has shape {rgb.shape}, nir {nir.shape}: they do not pair up")
+            nir_type = nir.dtype
             header = ShardHeader(
                 path=path,
                 schema=_text(attrs["schema"]),
@@ -258,6 +259,8 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
         raise ShardError(f"{path}: cannot read shard ({error})") from None
     if not 1 <= header.nir_bits <= 16:
         raise ShardError(f"{path}: attribute nir_bits is {header.nir_bits}, expected 1 to 16")
+    if nir_type != nir_dtype(header.nir_bits):
+        raise ShardError(f"{path}: nir is {nir_type} but nir_bits is {header.nir_bits}")
     return header
 
 
@@ -269,27 +272,15 @@ def _text(value) -> str:
 class ShardReader:
     """One shard opened for reading: its header (attributes incl. nir_bits, sizes) and its frames.
 
-    The header is read and checked on opening (`read_shard_header`, plus NIR and RGB pairing up and
-    the NIR type matching nir_bits); the HDF5 file itself is opened on the first frame read, in the
-    process that reads, and never pickled, so a reader can be handed to Ray workers and DataLoader
-    processes.
+    The header is read and checked on opening (`read_shard_header`); the HDF5 file itself is opened
+    on the first frame read, in the process that reads (an open handle must not be inherited by
+    forked loader workers), and never pickled, so a reader can go to Ray workers and DataLoaders.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.header = read_shard_header(path)
         self.path = self.header.path
         self._file: h5py.File | None = None
-        # Checked with a short-lived handle: an open one would be inherited by forked loader workers.
-        try:
-            with h5py.File(self.path, "r") as handle:
-                rgb_shape, nir_type = tuple(handle["rgb"].shape), handle["nir"].dtype
-        except OSError as error:
-            raise ShardError(f"{self.path}: cannot read shard ({error})") from None
-        expected = (self.header.pairs, self.header.height, self.header.width, 3)
-        if rgb_shape != expected:
-            raise ShardError(f"{self.path}: rgb has shape {rgb_shape}, the nir frames need {expected}")
-        if nir_type != nir_dtype(self.nir_bits):
-            raise ShardError(f"{self.path}: nir is {nir_type} but nir_bits is {self.nir_bits}")
 
     @property
     def nir_bits(self) -> int:
@@ -394,11 +385,6 @@ def verify_shard(path: str | os.PathLike, expected_sha256: str | None = None) ->
                     problems.append(f"{path}: dataset {name} has shape {dataset.shape}, expected {shape}")
                 if dtype is not None and dataset.dtype != dtype:
                     problems.append(f"{path}: dataset {name} is {dataset.dtype}, expected {np.dtype(dtype)}")
-            try:
-                if handle["nir"].dtype != nir_dtype(header.nir_bits):
-                    problems.append(f"{path}: nir is {handle['nir'].dtype} but nir_bits is {header.nir_bits}")
-            except ShardError as error:
-                problems.append(f"{path}: {error}")
             if expected_sha256 is None or problems:
                 # Without a checksum (or once one failed), read every frame: corrupt chunks fail to decode.
                 for name in ("nir", "rgb"):

@@ -167,5 +167,5 @@ def test_reader_refuses_rgb_that_does_not_pair_with_the_nir(tmp_path):
     with h5py.File(path, "a") as handle:  # raw h5py on purpose: one RGB frame short
         del handle["rgb"]
         handle.create_dataset("rgb", data=rgb[:2])
-    with pytest.raises(ShardError, match=r"odd\.h5: rgb has shape \(2, 12, 20, 3\)"):
+    with pytest.raises(ShardError, match=r"odd\.h5: rgb has shape \(2, 12, 20, 3\), nir \(3, 12, 20\): they do not pair up"):
         open_shard(path)
