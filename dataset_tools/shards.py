@@ -220,7 +220,12 @@ class ShardWriter:
 
 
 def read_shard_header(path: str | os.PathLike) -> ShardHeader:
-    """Attributes and sizes of a shard, without reading its frames."""
+    """Attributes and sizes of a shard, without reading its frames.
+
+    Every contract attribute must be there and readable, and the frames must fit them (rgb pairs
+    with nir, nir's type matches nir_bits): anything else is one ShardError naming the file, never
+    a default.
+    """
     path = Path(path)
     if not path.is_file():
         raise ShardError(f"{path}: shard not found")
@@ -231,16 +236,18 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
             ]
             if missing:
                 raise ShardError(f"{path}: not a nircolor shard (missing {', '.join(missing)})")
-            attrs = handle.attrs
-            nir = handle["nir"]
-            return ShardHeader(
+            attrs, nir, rgb = handle.attrs, handle["nir"], handle["rgb"]
+            if nir.ndim != 3 or rgb.shape != (*nir.shape, 3):
+                raise ShardError(f"{path}: rgb has shape {rgb.shape}, nir {nir.shape}: they do not pair up")
+            nir_type = nir.dtype
+            header = ShardHeader(
                 path=path,
-                schema=str(attrs["schema"]),
+                schema=_text(attrs["schema"]),
                 version=int(attrs["version"]),
-                recording_id=str(attrs["recording_id"]),
-                day=str(attrs["day"]),
-                location=str(attrs["location"]),
-                split=str(attrs["split"]),
+                recording_id=_text(attrs["recording_id"]),
+                day=_text(attrs["day"]),
+                location=_text(attrs["location"]),
+                split=_text(attrs["split"]),
                 nir_bits=int(attrs["nir_bits"]),
                 pairs=int(nir.shape[0]),
                 height=int(nir.shape[1]),
@@ -248,8 +255,97 @@ def read_shard_header(path: str | os.PathLike) -> ShardHeader:
             )
     except ShardError:
         raise
-    except (OSError, KeyError, ValueError, IndexError) as error:
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as error:
         raise ShardError(f"{path}: cannot read shard ({error})") from None
+    if not 1 <= header.nir_bits <= 16:
+        raise ShardError(f"{path}: attribute nir_bits is {header.nir_bits}, expected 1 to 16")
+    if nir_type != nir_dtype(header.nir_bits):
+        raise ShardError(f"{path}: nir is {nir_type} but nir_bits is {header.nir_bits}")
+    return header
+
+
+def _text(value) -> str:
+    """A string attribute as h5py returns it (str, or bytes from other writers)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class ShardReader:
+    """One shard opened for reading: its header (attributes incl. nir_bits, sizes) and its frames.
+
+    The header is read and checked on opening (`read_shard_header`); the HDF5 file itself is opened
+    on the first frame read, in the process that reads (an open handle must not be inherited by
+    forked loader workers), and never pickled, so a reader can go to Ray workers and DataLoaders.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.header = read_shard_header(path)
+        self.path = self.header.path
+        self._file: h5py.File | None = None
+
+    @property
+    def nir_bits(self) -> int:
+        return self.header.nir_bits
+
+    @property
+    def recording_id(self) -> str:
+        return self.header.recording_id
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
+
+    def __len__(self) -> int:
+        return self.header.pairs
+
+    def _handle(self) -> h5py.File:
+        if self._file is None:
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as error:
+                raise ShardError(f"{self.path}: cannot read shard ({error})") from None
+        return self._file
+
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nir (H,W) uint8|uint16, rgb (H,W,3) uint8) of one pair."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"{self.path}: pair {index} out of range (shard has {len(self)})")
+        handle = self._handle()
+        return handle["nir"][index], handle["rgb"][index]
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nir (B,H,W), rgb (B,H,W,3)) of pairs [start, stop)."""
+        handle = self._handle()
+        return handle["nir"][start:stop], handle["rgb"][start:stop]
+
+    def rgb(self, index: int) -> np.ndarray:
+        return self._handle()["rgb"][index]
+
+    def batches(self, batch_size: int, stop: int | None = None):
+        """Yields (first index, nir (B,H,W), rgb (B,H,W,3)) in order, up to pair `stop` (default: all)."""
+        stop = len(self) if stop is None else min(len(self), stop)
+        for start in range(0, stop, batch_size):
+            yield (start, *self.frames(start, min(start + batch_size, stop)))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict:
+        # Never pickle an open HDF5 handle: every process opens its own.
+        return {**self.__dict__, "_file": None}
+
+    def __enter__(self) -> "ShardReader":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+
+def open_shard(path: str | os.PathLike) -> ShardReader:
+    """The one way to read a shard: `with open_shard(path) as shard: shard.nir_bits, shard.pair(0)`."""
+    return ShardReader(path)
 
 
 def verify_shard(path: str | os.PathLike, expected_sha256: str | None = None) -> list[str]:
@@ -289,11 +385,6 @@ def verify_shard(path: str | os.PathLike, expected_sha256: str | None = None) ->
                     problems.append(f"{path}: dataset {name} has shape {dataset.shape}, expected {shape}")
                 if dtype is not None and dataset.dtype != dtype:
                     problems.append(f"{path}: dataset {name} is {dataset.dtype}, expected {np.dtype(dtype)}")
-            try:
-                if handle["nir"].dtype != nir_dtype(header.nir_bits):
-                    problems.append(f"{path}: nir is {handle['nir'].dtype} but nir_bits is {header.nir_bits}")
-            except ShardError as error:
-                problems.append(f"{path}: {error}")
             if expected_sha256 is None or problems:
                 # Without a checksum (or once one failed), read every frame: corrupt chunks fail to decode.
                 for name in ("nir", "rgb"):

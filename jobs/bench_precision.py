@@ -20,7 +20,7 @@ from models import CheckpointError, load_generator
 from models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
                               resolve_device, resolve_precision, textured_nir)
 from models.preprocess import nir_to_tensor
-from pipeline.evaluate import EvaluationError, iter_shard_batches, read_shard_summary, split_shards
+from pipeline.evaluate import EvaluationError, open_split
 
 
 def bench_precision(
@@ -84,10 +84,11 @@ def _frames(data: Path | None, split: str, count: int, height: int, width: int) 
     if data is None:
         return textured_nir(count, height, width)
     batches = []
-    for path in split_shards(data, split):
-        summary = read_shard_summary(path)
-        for _, nir, _ in iter_shard_batches(summary, count, count - sum(len(b) for b in batches)):
-            batches.append(nir_to_tensor(np.asarray(nir), summary.nir_bits))
+    for shard in open_split(data, split):
+        with shard:
+            nir, _ = shard.frames(0, count - sum(len(b) for b in batches))
+        if len(nir):
+            batches.append(nir_to_tensor(np.asarray(nir), shard.nir_bits))
         if sum(len(b) for b in batches) >= count:
             break
     if not batches:

@@ -32,6 +32,8 @@ app.add_typer(dataset_cmd.app, name="dataset", help="Build, import, inspect and 
 app.command("train", help="Train a generator (GAN of §3.5) on a dataset with Ray Train.")(train_cmd.train)
 app.command("colorize", help="Colorize NIR recordings or videos into RGB videos.")(colorize_cmd.colorize)
 app.command("evaluate", help="Measure checkpoints like the paper's tables (L1, PSNR, SSIM, ΔE, speed).")(evaluate_cmd.evaluate)
+app.command("evaluate-video", help="Warping error (flicker) of a colorized video against its NIR recording.")(
+    evaluate_cmd.evaluate_video)
 app.command("reproduce", help="Train a table's models with identical settings and evaluate them (Tables 1–3).")(reproduce_cmd.reproduce)
 app.command("demo", help="Synthetic data → dataset → training → evaluation → colorized video, on one machine.")(demo_cmd.demo)
 app.command("export", help="Export a checkpoint to ONNX and torch.export (dynamic sizes), checked against PyTorch.")(

@@ -1,5 +1,6 @@
-"""`nircolor evaluate`: checkpoints on a dataset split like the paper's Tables 1–3 (§4), or the
-warping error (temporal flicker) of a colorized video beside its ground-truth RGB's.
+"""`nircolor evaluate`: checkpoints on a dataset split like the paper's Tables 1–3 (§4); and
+`nircolor evaluate-video`: the warping error (temporal flicker) of a colorized video beside its
+ground-truth RGB's (`nircolor evaluate --video` is kept as an alias of it).
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from rich.table import Table
 from dataset_tools import atomic
 from jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
 from models.checkpoint import CheckpointError
-from pipeline.evaluate import BASELINES, EvaluationError, EvaluationResults, evaluate_checkpoints
+from pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
 from pipeline.evaluation_report import json_safe
+from pipeline.evaluation_results import EvaluationResults
 from pipeline.temporal import FLOW_METHODS, VideoSource, WarpingResult, recording_sources, warping_error_of_videos
 
 
@@ -34,17 +36,18 @@ def evaluate(
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     compile_model: bool = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP, show_default=False),
-    video: Path = typer.Option(None, "--video", help="Colorized video: measure its warping error instead."),
+    video: Path = typer.Option(None, "--video", help="Colorized video: measure its warping error instead "
+                               "(the same as `nircolor evaluate-video VIDEO`)."),
     nir: Path = typer.Option(None, "--nir", help="With --video: the NIR video, or the recording folder."),
     rgb: Path = typer.Option(None, "--rgb", help="With --video: ground-truth RGB video (default: the recording's)."),
     flow: str = typer.Option("dis", help=f"Optical flow for --video: {', '.join(FLOW_METHODS)}."),
 ) -> None:
     """Measure checkpoints (L1, PSNR, SSIM, ΔE00, parameters, speed) or a colorized video's flicker."""
-    if video is not None:
-        _evaluate_video(video, nir, rgb, flow, max_frames, out)
+    if video is not None:  # the old spelling of `nircolor evaluate-video`
+        measure_video(video, nir, rgb, flow, max_frames, out)
         return
     if not checkpoints and not baselines:
-        fail("give checkpoint directories (or --baselines), or --video COLORIZED --nir NIR")
+        fail("give checkpoint directories (or --baselines); for a colorized video: nircolor evaluate-video VIDEO --nir NIR")
     if data is None:
         fail("--data DATASET is required to evaluate checkpoints")
     inference = inference_options(precision, compile_model)
@@ -91,10 +94,24 @@ def _print_results(results: EvaluationResults) -> None:
             console.print(f"  {escape(str(path))}")
 
 
-def _evaluate_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, max_frames: int | None,
-                    out: Path | None) -> None:
+def evaluate_video(
+    video: Path = typer.Argument(..., help="Colorized video whose flicker to measure."),
+    nir: Path = typer.Option(None, "--nir", "--recording",
+                             help="The NIR video it was colorized from, or the recording folder."),
+    rgb: Path = typer.Option(None, "--rgb", help="Ground-truth RGB video (default: the recording's)."),
+    flow: str = typer.Option("dis", help=f"Optical flow on the NIR: {', '.join(FLOW_METHODS)}."),
+    max_frames: int = typer.Option(None, min=1, help="At most this many NIR frames (quick looks)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for <video>.warping.json (per-pair errors)."),
+) -> None:
+    """Warping error of a colorized video against its NIR recording, beside the ground-truth RGB's."""
+    measure_video(video, nir, rgb, flow, max_frames, out)
+
+
+def measure_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, max_frames: int | None,
+                  out: Path | None) -> None:
+    """What `evaluate-video` and `evaluate --video` both run: measure, print, write the JSON under `out`."""
     if nir is None:
-        fail("--video needs --nir (the NIR video or the recording folder it was colorized from)")
+        fail(f"{video}: give --nir (the NIR video or the recording folder it was colorized from)")
     if flow not in FLOW_METHODS:
         fail(f"--flow {flow!r} is not one of {', '.join(FLOW_METHODS)}")
     for path in (video, nir, rgb):

@@ -2,8 +2,8 @@
 L1 error, PSNR, SSIM, CIEDE2000 ΔE, parameters and time per 1024×768 frame, per recording too.
 
 The split is read once; every batch goes through every model, so a sample grid like the paper's
-Figure 6 comes from the same frames for all of them. Tables and the grid are written by
-`pipeline.evaluation_report`.
+Figure 6 comes from the same frames for all of them. The results are the records of
+`pipeline.evaluation_results`; tables and the grid are written by `pipeline.evaluation_report`.
 """
 from __future__ import annotations
 
@@ -15,22 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import h5py
 import numpy as np
 import torch
 
+from dataset_tools.shards import ShardError, ShardReader, open_shard
 from models import CheckpointError, count_parameters, load_generator
 from models.inference import InferenceEngine, InferenceOptions, resolve_device
 from models.preprocess import nir_to_tensor
-from pipeline.bench.timing import time_engine
 from models.zoo import paper_model
 from pipeline import metrics, shard_dataset
+from pipeline.bench import timing
+from pipeline.evaluation_report import write_reports
+from pipeline.evaluation_results import PSNR_CAP_DB, EvaluationResults, MetricTotals, ModelResult
 
 BASELINE_NIR_GRAY = "baseline:nir-gray"
 BASELINE_MEAN_COLOR = "baseline:mean-color"
 BASELINES = (BASELINE_NIR_GRAY, BASELINE_MEAN_COLOR)
-# PSNR of an exact frame is infinite; cap it so a mean over frames stays a number.
-PSNR_CAP_DB = 100.0
 # The mean colour of the train split is estimated from this many evenly spaced frames.
 MEAN_COLOR_SAMPLE_FRAMES = 256
 TIMING_HEIGHT, TIMING_WIDTH = 768, 1024
@@ -43,14 +43,6 @@ class EvaluationError(ValueError):
 # ---------------------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class ShardSummary:
-    path: Path
-    recording_id: str
-    nir_bits: int
-    pairs: int
-
-
 def split_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
     """The shard files of a split (the same lookup training uses), errors as EvaluationError."""
     try:
@@ -59,51 +51,32 @@ def split_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
         raise EvaluationError(str(error)) from None
 
 
-def read_shard_summary(path: Path) -> ShardSummary:
+def open_split(dataset_dir: str | os.PathLike, split: str) -> list[ShardReader]:
+    """Every shard of a split opened with the one shard reader; a bad shard is one EvaluationError."""
     try:
-        with h5py.File(path, "r") as shard:
-            nir, rgb = shard["nir"], shard["rgb"]
-            if nir.shape[0] != rgb.shape[0] or nir.shape[1:] != rgb.shape[1:3] or rgb.shape[-1] != 3:
-                raise EvaluationError(f"{path}: nir {nir.shape} and rgb {rgb.shape} do not pair up")
-            return ShardSummary(
-                path=path,
-                recording_id=str(shard.attrs.get("recording_id", path.stem)),
-                nir_bits=int(shard.attrs.get("nir_bits", 8 if nir.dtype == np.uint8 else 16)),
-                pairs=int(nir.shape[0]),
-            )
-    except (OSError, KeyError) as error:
-        raise EvaluationError(f"{path}: not a readable shard ({error})") from None
-
-
-def iter_shard_batches(summary: ShardSummary, batch_size: int, max_frames: int | None = None):
-    """Yields (first_index, nir (B,H,W), rgb (B,H,W,3) uint8) in order."""
-    stop_at = summary.pairs if max_frames is None else min(summary.pairs, max_frames)
-    with h5py.File(summary.path, "r") as shard:
-        for start in range(0, stop_at, batch_size):
-            stop = min(start + batch_size, stop_at)
-            yield start, shard["nir"][start:stop], shard["rgb"][start:stop]
+        return [open_shard(path) for path in split_shards(dataset_dir, split)]
+    except ShardError as error:
+        raise EvaluationError(str(error)) from None
 
 
 def mean_color_of_split(dataset_dir: str | os.PathLike, split: str = "train",
                         sample_frames: int = MEAN_COLOR_SAMPLE_FRAMES) -> np.ndarray:
     """Per-channel mean RGB in [0,1] over up to `sample_frames` evenly spaced frames of a split."""
-    summaries = [read_shard_summary(path) for path in split_shards(dataset_dir, split)]
-    total = sum(summary.pairs for summary in summaries)
+    shards = open_split(dataset_dir, split)
+    total = sum(len(shard) for shard in shards)
     if total == 0:
         raise EvaluationError(f"{dataset_dir}: the {split!r} split has no frames to take a mean colour from")
     wanted = set(np.linspace(0, total - 1, min(sample_frames, total)).round().astype(int).tolist())
     channel_sums = np.zeros(3)
     pixels = 0
     offset = 0
-    for summary in summaries:
-        local = sorted(index - offset for index in wanted if offset <= index < offset + summary.pairs)
-        if local:
-            with h5py.File(summary.path, "r") as shard:
-                for index in local:
-                    frame = shard["rgb"][index].astype(np.float64) / 255.0
-                    channel_sums += frame.reshape(-1, 3).sum(axis=0)
-                    pixels += frame.shape[0] * frame.shape[1]
-        offset += summary.pairs
+    for shard in shards:
+        with shard:
+            for index in sorted(index - offset for index in wanted if offset <= index < offset + len(shard)):
+                frame = shard.rgb(index).astype(np.float64) / 255.0
+                channel_sums += frame.reshape(-1, 3).sum(axis=0)
+                pixels += frame.shape[0] * frame.shape[1]
+        offset += len(shard)
     return channel_sums / pixels
 
 
@@ -185,75 +158,15 @@ def paper_figures(model_name: str, config=None) -> dict | None:
 
 
 def time_per_frame_ms(colorizer: Colorizer, device: str, repeats: int = 2) -> float:
-    """Milliseconds for one 1024×768 frame: one warm-up run, then the best of `repeats`."""
-    seconds = time_engine(colorizer.run, TIMING_HEIGHT, TIMING_WIDTH, torch.device(device), repeats, warmup=1)
+    """Milliseconds for one 1024×768 frame: one warm-up run, then the best of `repeats`.
+
+    The model's own engine through `nircolor bench models`' timing, so the two agree for one precision.
+    """
+    seconds = timing.time_frames(colorizer.run, TIMING_HEIGHT, TIMING_WIDTH, torch.device(device), repeats, warmup=1)
     return 1000.0 * min(seconds)
 
 
-# -------------------------------------------------------------------------------------- results
-
-
-@dataclass
-class MetricTotals:
-    frames: int = 0
-    sums: dict = field(default_factory=lambda: {name: 0.0 for name in metrics.METRIC_NAMES})
-
-    def add(self, values: dict) -> None:
-        self.frames += 1
-        for name in metrics.METRIC_NAMES:
-            self.sums[name] += values[name]
-
-    def means(self) -> dict:
-        return {name: (total / self.frames if self.frames else float("nan")) for name, total in self.sums.items()}
-
-
-@dataclass
-class ModelResult:
-    label: str
-    source: str
-    model_name: str
-    parameters: int
-    frames: int
-    metrics: dict  # l1, psnr, ssim, delta_e: means over frames
-    per_recording: dict  # recording_id → {"frames": n, l1, psnr, ssim, delta_e}
-    ms_per_frame: float | None
-    paper: dict | None
-    training: dict
-    inference: str | None = None  # e.g. "float32" or "bf16 autocast + channels_last"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class EvaluationResults:
-    dataset_dir: str
-    split: str
-    frames: int
-    recordings: list[str]
-    device: str
-    models: list[ModelResult]
-    failures: list[tuple[str, str]]  # (checkpoint or baseline, one-line reason)
-    grid_frames: list[dict]  # {"recording_id", "index"} of the frames in the sample grid
-    files: list[Path] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "dataset_dir": self.dataset_dir, "split": self.split, "frames": self.frames,
-            "recordings": self.recordings, "device": self.device,
-            "models": [model.to_dict() for model in self.models],
-            "failures": [{"source": source, "reason": reason} for source, reason in self.failures],
-            "grid_frames": self.grid_frames, "metric_notes": METRIC_NOTES,
-        }
-
-
-METRIC_NOTES = {
-    "l1": "mean |prediction − target| over pixels and RGB channels, values in [0,1] (the paper's L1 error)",
-    "psnr": f"dB, peak 1.0, mean over frames, each frame capped at {PSNR_CAP_DB:g} dB",
-    "ssim": "gaussian window σ=1.5 (11×11), K1=0.01, K2=0.03, on BT.601 luminance, mean over frames",
-    "delta_e": "CIEDE2000 on OpenCV Lab (D65) of the float RGB, mean over pixels and frames",
-    "ms_per_frame": "one 1024×768 frame on the evaluation device with the model's inference settings, best of 2 after a warm-up",
-}
+# ----------------------------------------------------------------------------------- evaluation
 
 
 def evaluate_checkpoints(
@@ -278,10 +191,10 @@ def evaluate_checkpoints(
     """
     dataset_dir = Path(dataset_dir)
     device = str(resolve_device(device))
-    summaries = [read_shard_summary(path) for path in split_shards(dataset_dir, split)]
-    if not summaries:
+    shards = open_split(dataset_dir, split)
+    if not shards:
         raise EvaluationError(f"{dataset_dir}: the {split!r} split has no shards")
-    frame_counts = [summary.pairs if max_frames is None else min(summary.pairs, max_frames) for summary in summaries]
+    frame_counts = [len(shard) if max_frames is None else min(len(shard), max_frames) for shard in shards]
     total_frames = sum(frame_counts)
     if total_frames == 0:
         raise EvaluationError(f"{dataset_dir}: the {split!r} split has no frames")
@@ -302,15 +215,15 @@ def evaluate_checkpoints(
     done = 0
     workers = max(1, min(batch_size, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as metric_pool:
-        for summary, frame_count in zip(summaries, frame_counts):
-            for start, nir, rgb in iter_shard_batches(summary, batch_size, frame_count):
-                nir_tensor = nir_to_tensor(nir, summary.nir_bits).to(device)
+        for shard, frame_count in zip(shards, frame_counts):
+            for start, nir, rgb in shard.batches(batch_size, frame_count):
+                nir_tensor = nir_to_tensor(nir, shard.nir_bits).to(device)
                 targets = rgb.astype(np.float64) / 255.0
                 batch_grid = [(position, done + position) for position in range(len(nir)) if done + position in grid_indices]
                 for position, global_index in batch_grid:
                     gray = (nir_tensor[position, 0].cpu().numpy() * 255.0).round().astype(np.uint8)
                     grid_samples.append({
-                        "recording_id": summary.recording_id, "index": start + position, "global_index": int(global_index),
+                        "recording_id": shard.recording_id, "index": start + position, "global_index": int(global_index),
                         "nir": np.repeat(gray[..., None], 3, axis=-1), "target": rgb[position], "predictions": {},
                     })
                 for colorizer in colorizers:
@@ -320,9 +233,9 @@ def evaluate_checkpoints(
                         predictions = _colorize(colorizer, nir_tensor)
                     except RuntimeError as error:  # e.g. out of memory: this model stops, the others go on
                         failed_labels.add(colorizer.label)
-                        failures.append((colorizer.source, f"failed on {summary.path.name}: {str(error).splitlines()[0]}"))
+                        failures.append((colorizer.source, f"failed on {shard.path.name}: {str(error).splitlines()[0]}"))
                         continue
-                    recording_totals = totals[colorizer.label].setdefault(summary.recording_id, MetricTotals())
+                    recording_totals = totals[colorizer.label].setdefault(shard.recording_id, MetricTotals())
                     # NumPy releases the GIL in the large array operations, so frames score in parallel.
                     for values in metric_pool.map(score_frame, predictions, targets):
                         recording_totals.add(values)
@@ -332,6 +245,7 @@ def evaluate_checkpoints(
                 done += len(nir)
                 if progress is not None:
                     progress(done, total_frames)
+            shard.close()
 
     results = []
     for colorizer in colorizers:
@@ -341,9 +255,7 @@ def evaluate_checkpoints(
                          for recording, recording_total in totals[colorizer.label].items()}
         overall = MetricTotals()
         for recording_total in totals[colorizer.label].values():
-            overall.frames += recording_total.frames
-            for name in metrics.METRIC_NAMES:
-                overall.sums[name] += recording_total.sums[name]
+            overall.merge(recording_total)
         is_baseline = colorizer.source in BASELINES
         results.append(ModelResult(
             label=colorizer.label, source=colorizer.source, model_name=colorizer.model_name,
@@ -356,13 +268,11 @@ def evaluate_checkpoints(
 
     evaluation = EvaluationResults(
         dataset_dir=str(dataset_dir), split=split, frames=total_frames,
-        recordings=sorted({summary.recording_id for summary in summaries}), device=device,
+        recordings=sorted({shard.recording_id for shard in shards}), device=device,
         models=results, failures=failures,
         grid_frames=[{"recording_id": s["recording_id"], "index": s["index"]} for s in grid_samples],
     )
     if out_dir is not None:
-        from pipeline.evaluation_report import write_reports
-
         evaluation.files = write_reports(evaluation, grid_samples, Path(out_dir))
     return evaluation
 

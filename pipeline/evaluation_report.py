@@ -1,5 +1,7 @@
 """Evaluation outputs: Markdown/CSV/JSON tables laid out like the paper's Table 3 (with the paper's
 figures beside ours) and a sample grid like its Figure 6 (input, each model, target). §4.
+
+It writes the results of `pipeline.evaluation_results` and imports nothing from `pipeline.evaluate`.
 """
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import cv2
 import numpy as np
 
 from dataset_tools import atomic
+from pipeline.evaluation_results import METRIC_NOTES, EvaluationResults
 
 GRID_TILE_WIDTH = 256
 GRID_HEADER_HEIGHT = 28
 GRID_GUTTER = 2
 
 
-def write_reports(evaluation, grid_samples: list[dict], out_dir: Path) -> list[Path]:
+def write_reports(evaluation: EvaluationResults, grid_samples: list[dict], out_dir: Path) -> list[Path]:
     """Write evaluation.md/.csv/.json, per_recording.csv and grid.png; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [
@@ -33,7 +36,7 @@ def write_reports(evaluation, grid_samples: list[dict], out_dir: Path) -> list[P
     return written
 
 
-def summary_rows(evaluation) -> list[dict]:
+def summary_rows(evaluation: EvaluationResults) -> list[dict]:
     rows = []
     for model in evaluation.models:
         paper = model.paper or {}
@@ -57,7 +60,7 @@ def summary_rows(evaluation) -> list[dict]:
     return rows
 
 
-def summary_csv(evaluation) -> str:
+def summary_csv(evaluation: EvaluationResults) -> str:
     rows = summary_rows(evaluation)
     buffer = io.StringIO()
     fields = list(rows[0]) if rows else ["model"]
@@ -68,7 +71,7 @@ def summary_csv(evaluation) -> str:
     return buffer.getvalue()
 
 
-def per_recording_csv(evaluation) -> str:
+def per_recording_csv(evaluation: EvaluationResults) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "recording_id", "frames", "l1", "psnr_db", "ssim", "delta_e2000"])
@@ -79,7 +82,7 @@ def per_recording_csv(evaluation) -> str:
     return buffer.getvalue()
 
 
-def markdown_tables(evaluation) -> str:
+def markdown_tables(evaluation: EvaluationResults) -> str:
     rows = summary_rows(evaluation)
     lines = [
         f"# Evaluation on `{evaluation.split}` of `{evaluation.dataset_dir}`",
@@ -117,8 +120,6 @@ def markdown_tables(evaluation) -> str:
         lines += ["", "## Not evaluated", ""]
         lines += [f"- `{source}`: {reason.removeprefix(f'{source}: ')}" for source, reason in evaluation.failures]
     lines += ["", "## Metrics", ""]
-    from pipeline.evaluate import METRIC_NOTES
-
     lines += [f"- **{name}**: {note}" for name, note in METRIC_NOTES.items()]
     if evaluation.grid_frames:
         frames = ", ".join(f"{frame['recording_id']}#{frame['index']}" for frame in evaluation.grid_frames)

@@ -3,7 +3,8 @@
 Every batch is a pure function of (seed, step, rank, world size): the order of an epoch is a
 seeded permutation, each Ray Train worker takes its own interleaved share, and crops/flips are
 drawn from a generator seeded by (seed, epoch, pair). A resume therefore continues from the exact
-data position by knowing only the step. HDF5 files are opened lazily in the reading process.
+data position by knowing only the step. Shards are read through `dataset_tools.shards.ShardReader`,
+which opens the HDF5 file lazily in the reading process.
 """
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from dataset_tools.manifest import shards_for_split
-from dataset_tools.shards import ShardError, read_shard_header
+from dataset_tools.shards import ShardError, ShardReader, open_shard
 from models.preprocess import nir_to_tensor, rgb_to_tensor
 
 
@@ -60,22 +60,23 @@ class ShardDataset(torch.utils.data.Dataset):
         self.crop_size = crop_size
         self.flip = flip
         self.seed = int(seed)
-        self.headers = []
+        self.shards: list[ShardReader] = []
         for path in self.shard_paths:
             try:
-                header = read_shard_header(path)
+                shard = open_shard(path)
             except ShardError as error:
                 raise DatasetError(str(error)) from None
+            header = shard.header
             if crop_size is not None and (header.height < crop_size or header.width < crop_size):
                 raise DatasetError(
                     f"{path}: frames are {header.height}×{header.width}, smaller than the {crop_size}-pixel crop"
                 )
-            self.headers.append(header)
-        counts = np.array([header.pairs for header in self.headers], dtype=np.int64)
+            self.shards.append(shard)
+        self.headers = [shard.header for shard in self.shards]
+        counts = np.array([len(shard) for shard in self.shards], dtype=np.int64)
         self._starts = np.concatenate([[0], np.cumsum(counts)])
         if self._starts[-1] == 0:
             raise DatasetError(f"{self.shard_paths[0].parent}: the shards hold no pairs")
-        self._files: dict[int, h5py.File] = {}
 
     @classmethod
     def from_split(cls, dataset_dir: str | os.PathLike, split: str, **options) -> "ShardDataset":
@@ -87,16 +88,10 @@ class ShardDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(self._starts[-1])
 
-    def __getstate__(self) -> dict:
-        # Never pickle open HDF5 handles: every process (Ray worker, loader worker) opens its own.
-        state = dict(self.__dict__)
-        state["_files"] = {}
-        return state
-
     def close(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        self._files = {}
+        # Pickling drops the readers' HDF5 handles: every process (Ray worker, loader worker) opens its own.
+        for shard in self.shards:
+            shard.close()
 
     def locate(self, index: int) -> tuple[int, int]:
         """(shard number, row in that shard) of a pair index."""
@@ -108,10 +103,8 @@ class ShardDataset(torch.utils.data.Dataset):
     def read_pair(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Raw (nir (H,W) uint8|uint16, rgb (H,W,3) uint8, nir_bits) of one pair."""
         shard, row = self.locate(index)
-        handle = self._files.get(shard)
-        if handle is None:
-            handle = self._files[shard] = h5py.File(self.shard_paths[shard], "r")
-        return handle["nir"][row], handle["rgb"][row], self.headers[shard].nir_bits
+        nir, rgb = self.shards[shard].pair(row)
+        return nir, rgb, self.shards[shard].nir_bits
 
     def __getitem__(self, key: PairKey | int) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(key, PairKey):

@@ -9,7 +9,6 @@ would reach on that footage.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,9 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+from dataset_tools.pairing import NearestFrames
+from dataset_tools.recording import load_recording
+from dataset_tools.video import Frame, VideoError, iter_frames, probe
 from models.preprocess import nir_to_gray8
 
 # Forward-backward consistency thresholds of Sundaram et al. (also used by Lai et al. 2018).
@@ -149,45 +151,30 @@ class VideoSource:
     stream: int = 0
 
 
-def recording_sources(recording_dir: str | os.PathLike) -> tuple[VideoSource, VideoSource | None]:
-    """(NIR, RGB) streams of a recording folder (DESIGN "Recording": two files or one with two streams)."""
-    recording_dir = Path(recording_dir)
-    description_path = recording_dir / "recording.json"
-    try:
-        description = json.loads(description_path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{recording_dir}: not a recording folder (no recording.json)") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{description_path}: invalid JSON ({error.msg} at line {error.lineno})") from None
-    if "video" in description:
-        video = recording_dir / description["video"]
-        return (VideoSource(video, int(description.get("nir_stream", 0))),
-                VideoSource(video, int(description.get("rgb_stream", 1))))
-    if "nir" not in description:
-        raise ValueError(f"{description_path}: names neither 'nir' nor 'video'")
-    rgb = VideoSource(recording_dir / description["rgb"]) if description.get("rgb") else None
-    return VideoSource(recording_dir / description["nir"]), rgb
+def recording_sources(recording_dir: str | os.PathLike) -> tuple[VideoSource, VideoSource]:
+    """(NIR, RGB) streams of a recording folder, read by the one recording.json parser.
 
-
-def paired_by_time(primary: Iterable, secondary: Iterable, tolerance_seconds: float, seconds=None) -> Iterator[tuple]:
-    """Pairs (primary, secondary) items whose times differ by at most the tolerance.
-
-    Pairing by presentation time rather than index (DESIGN): a dropped frame in one stream skips
-    that one pair instead of shifting every later one. Unpaired primary items yield (item, None).
-    `seconds(item)` reads a primary item's time (default: `item.seconds`).
+    Raises `RecordingError` (a ValueError naming the file and the problem) for a bad folder.
     """
-    seconds = seconds or (lambda item: item.seconds)
-    secondary_iterator = iter(secondary)
-    candidate = next(secondary_iterator, None)
-    for item in primary:
-        time = seconds(item)
-        while candidate is not None and candidate.seconds < time - tolerance_seconds:
-            candidate = next(secondary_iterator, None)
-        if candidate is not None and abs(candidate.seconds - time) <= tolerance_seconds:
-            yield item, candidate
-            candidate = next(secondary_iterator, None)
-        else:
-            yield item, None
+    recording = load_recording(recording_dir)
+    return VideoSource(recording.nir_path, recording.nir_stream), VideoSource(recording.rgb_path, recording.rgb_stream)
+
+
+def frames_by_time(nir_frames: Iterable[Frame], colorized_frames: Iterable[Frame],
+                   rgb_frames: Iterable[Frame] | None, tolerance_seconds: float) -> Iterator[tuple]:
+    """(NIR, colorized or None, RGB or None) for every NIR frame, partners found by presentation time.
+
+    Pairing by time rather than index (DESIGN): a dropped frame in one stream costs that one NIR
+    frame its partner instead of shifting every later one. A stream that fails to decode raises.
+    """
+    colorized = NearestFrames(colorized_frames)
+    truth = NearestFrames(rgb_frames) if rgb_frames is not None else None
+    for nir_frame in nir_frames:
+        yield (nir_frame, colorized.at(nir_frame.seconds, tolerance_seconds),
+               truth.at(nir_frame.seconds, tolerance_seconds) if truth is not None else None)
+    for stream in (colorized, truth):
+        if stream is not None and stream.problem is not None:
+            raise VideoError(stream.problem)
 
 
 def warping_error_of_videos(
@@ -199,23 +186,11 @@ def warping_error_of_videos(
     max_frames: int | None = None,
 ) -> WarpingResult:
     """Warping error of a colorized video against its NIR source (and the ground-truth RGB, if any)."""
-    from dataset_tools.video import iter_frames, probe
-
     nir_info = probe(nir.path, nir.stream)
     rate = float(nir_info.average_rate) if nir_info.average_rate else 25.0
-    tolerance = 0.5 / rate
-    # (NIR, colorized) by time, then each pair with the RGB frame at the same time.
-    pairs = paired_by_time(iter_frames(nir.path, nir.stream, kind="nir"), iter_frames(colorized_path, 0, kind="rgb"),
-                           tolerance)
-    if rgb is not None:
-        triples = (
-            (nir_frame, colorized_frame, rgb_frame)
-            for (nir_frame, colorized_frame), rgb_frame in paired_by_time(
-                pairs, iter_frames(rgb.path, rgb.stream, kind="rgb"), tolerance, seconds=lambda pair: pair[0].seconds
-            )
-        )
-    else:
-        triples = ((nir_frame, colorized_frame, None) for nir_frame, colorized_frame in pairs)
+    triples = frames_by_time(iter_frames(nir.path, nir.stream, kind="nir"), iter_frames(colorized_path, 0, kind="rgb"),
+                             iter_frames(rgb.path, rgb.stream, kind="rgb") if rgb is not None else None,
+                             tolerance_seconds=0.5 / rate)
     skipped = 0
 
     def complete() -> Iterator[tuple]:

@@ -15,16 +15,15 @@ import torch
 
 from models.preprocess import nir_to_tensor
 from pipeline import metrics
-from pipeline.evaluate import iter_shard_batches, load_colorizer, read_shard_summary, split_shards
+from pipeline.evaluate import load_colorizer, open_split
 
 
 def per_frame_l1(dataset: Path, sources: list[str], split: str) -> dict[str, np.ndarray]:
     colorizers = [load_colorizer(source, dataset, "cpu") for source in sources]
     values: dict[str, list[float]] = {source: [] for source in sources}
-    for path in split_shards(dataset, split):
-        summary = read_shard_summary(path)
-        for _, nir, rgb in iter_shard_batches(summary, batch_size=4):
-            nir_tensor = nir_to_tensor(nir, summary.nir_bits)
+    for shard in open_split(dataset, split):
+        for _, nir, rgb in shard.batches(batch_size=4):
+            nir_tensor = nir_to_tensor(nir, shard.nir_bits)
             targets = rgb.astype(np.float64) / 255.0
             for source, colorizer in zip(sources, colorizers):
                 with torch.inference_mode():

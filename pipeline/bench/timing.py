@@ -17,10 +17,13 @@ from pathlib import Path
 
 import torch
 
+from models.checkpoint import save_generator
 from models.common import count_parameters
+from models.export import export_checkpoint
 from models.flops import generator_gflops
 from models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units
 from models.names import parse_model_name
+from models.onnx_engine import OnnxEngine
 from models.zoo import paper_model
 
 MODES = ("fp32", "bf16", "bf16-compiled", "onnxruntime")
@@ -76,10 +79,6 @@ def prepare(generator: torch.nn.Module, device: torch.device, mode: str, scratch
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     if mode == "onnxruntime":
-        from models.checkpoint import save_generator
-        from models.export import export_checkpoint
-        from models.onnx_engine import OnnxEngine
-
         checkpoint = save_generator(generator, scratch / "checkpoint")
         export_checkpoint(checkpoint, scratch / "export", check_sizes=((64, 96),))
         return OnnxEngine(scratch / "export", threads=torch.get_num_threads())
@@ -108,12 +107,19 @@ def time_engine(engine, height: int, width: int, device: torch.device, repeats: 
     return tuple(seconds)
 
 
+def time_frames(engine, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> tuple[float, ...]:
+    """The one one-frame timing of `bench models` and of evaluate's ms/frame: `time_engine`, after a
+    compiled engine has compiled this frame size on one more untimed frame (its `compile_seconds`)."""
+    if _compiles(engine):
+        time_engine(engine, height, width, device, 1, 0)
+    return time_engine(engine, height, width, device, repeats, warmup)
+
+
 def time_generator(generator: torch.nn.Module, height: int, width: int, device: torch.device, repeats: int,
                    warmup: int, mode: str = "fp32") -> tuple[float, ...]:
-    """time_engine for one mode of a generator (fresh copy of nothing: bf16 modes wrap its layers)."""
+    """time_frames for one mode of a generator (fresh copy of nothing: bf16 modes wrap its layers)."""
     with tempfile.TemporaryDirectory() as scratch:
-        engine = prepare(generator, device, mode, Path(scratch))
-        return time_engine(engine, height, width, device, repeats, warmup + (1 if _compiles(engine) else 0))
+        return time_frames(prepare(generator, device, mode, Path(scratch)), height, width, device, repeats, warmup)
 
 
 def _compiles(engine) -> bool:
@@ -137,10 +143,9 @@ def benchmark_model(name: str, height: int, width: int, device: torch.device, re
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 engine = prepare(generator, device, mode, Path(scratch))
+                timing.seconds[mode] = time_frames(engine, height, width, device, repeats, warmup)
                 if _compiles(engine):
-                    time_engine(engine, height, width, device, 1, 0)
                     timing.compile_seconds[mode] = engine.compile_seconds
-                timing.seconds[mode] = time_engine(engine, height, width, device, repeats, warmup)
         except Exception as error:  # e.g. out of memory, an export the graph cannot take: time the others
             timing.errors[mode] = (str(error).splitlines() or [type(error).__name__])[0][:200]
         finally:

@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from dataset_tools.shards import ShardError, ShardWriter, read_shard_header, verify_shard
+from dataset_tools.shards import ShardError, ShardWriter, open_shard, read_shard_header, verify_shard
 
 
 def _frames(count=3, height=12, width=20, nir_bits=10, seed=0):
@@ -113,3 +113,59 @@ def test_frames_are_deflated_and_every_compression_reads_back_alike(tmp_path, ni
             stored[compression] = handle["nir"].id.get_storage_size() + handle["rgb"].id.get_storage_size()
             assert handle["nir"].compression == compression
     assert stored["gzip"] < stored[None] / 4
+
+
+def test_reader_gives_attributes_and_frames_by_index_and_range(tmp_path):
+    nir, rgb = _frames(count=5)
+    info = _write(tmp_path / "x.h5", nir, rgb)
+    with open_shard(info.path) as shard:
+        assert (len(shard), shard.nir_bits, shard.recording_id) == (5, 10, "drive-1")
+        assert (shard.header.height, shard.header.width, shard.header.split) == (12, 20, "train")
+        pair_nir, pair_rgb = shard.pair(3)
+        np.testing.assert_array_equal(pair_nir, nir[3])
+        np.testing.assert_array_equal(pair_rgb, rgb[3])
+        range_nir, range_rgb = shard.frames(1, 4)
+        np.testing.assert_array_equal(range_nir, nir[1:4])
+        np.testing.assert_array_equal(range_rgb, rgb[1:4])
+        batches = [(start, len(batch_nir)) for start, batch_nir, _ in shard.batches(2, stop=5)]
+        assert batches == [(0, 2), (2, 2), (4, 1)]
+        assert [start for start, *_ in shard.batches(2, stop=3)] == [0, 2]
+        with pytest.raises(IndexError, match="x.h5.*pair 5"):
+            shard.pair(5)
+        assert shard.is_open
+    assert not shard.is_open
+
+
+def _garble(path, **attributes):
+    with h5py.File(path, "a") as handle:
+        for name, value in attributes.items():
+            if value is None:
+                del handle.attrs[name]
+            else:
+                handle.attrs[name] = value
+
+
+@pytest.mark.parametrize("attributes, message", [
+    ({"nir_bits": None}, r"not a nircolor shard \(missing nir_bits\)"),
+    ({"nir_bits": "twelve"}, r"cannot read shard"),
+    ({"nir_bits": 40}, r"nir_bits is 40, expected 1 to 16"),
+    ({"nir_bits": 8}, r"nir is uint16 but nir_bits is 8"),
+    ({"recording_id": None, "day": None}, r"missing recording_id, day"),
+])
+def test_a_missing_or_garbled_attribute_is_one_error_naming_the_file(tmp_path, attributes, message):
+    nir, rgb = _frames()
+    info = _write(tmp_path / "garbled.h5", nir, rgb)
+    _garble(info.path, **attributes)  # raw h5py on purpose: ShardWriter cannot write a bad shard
+    with pytest.raises(ShardError, match=r"garbled\.h5: .*" + message):
+        open_shard(info.path)
+
+
+def test_reader_refuses_rgb_that_does_not_pair_with_the_nir(tmp_path):
+    path = tmp_path / "odd.h5"
+    nir, rgb = _frames(count=3, nir_bits=8)
+    _write(path, nir, rgb, nir_bits=8)
+    with h5py.File(path, "a") as handle:  # raw h5py on purpose: one RGB frame short
+        del handle["rgb"]
+        handle.create_dataset("rgb", data=rgb[:2])
+    with pytest.raises(ShardError, match=r"odd\.h5: rgb has shape \(2, 12, 20, 3\), nir \(3, 12, 20\): they do not pair up"):
+        open_shard(path)

@@ -6,13 +6,15 @@ import json
 from fractions import Fraction
 
 import cv2
+import h5py
 import numpy as np
 import torch
 from typer.testing import CliRunner
 
 from jobs.cli import app
+from dataset_tools.video import VideoWriter
 from models import load_generator, parse_model_name, save_generator
-from tests.pipeline.eval_fixtures import make_dataset
+from tests.pipeline.shard_factory import make_dataset
 
 runner = CliRunner()
 
@@ -43,8 +45,6 @@ def test_evaluate_writes_tables_and_grid_and_the_l1_is_right(tmp_path):
 
     # Independent L1: run the checkpoint (float32) on every eval frame ourselves, mean |Δ| over all values.
     assert models[str(checkpoint)]["inference"] == "float32"
-    import h5py
-
     generator = load_generator(checkpoint)
     errors, gray_errors = [], []
     for shard_path in sorted((dataset / "eval").glob("*.h5")):
@@ -81,8 +81,6 @@ def test_evaluate_refuses_a_missing_dataset_in_one_line(tmp_path):
 
 def _write_videos(folder, frames=8, height=48, width=64):
     """NIR (a texture panning right), a consistent colorization, a flickering one, and the RGB truth."""
-    from dataset_tools.video import VideoWriter
-
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur(rng.random((height, width + 2 * frames)).astype(np.float32), (0, 0), 2.0)
     texture = (texture - texture.min()) / (texture.max() - texture.min())
@@ -124,3 +122,31 @@ def test_evaluate_video_with_a_bare_nir_file_and_no_truth(tmp_path):
     result = runner.invoke(app, ["evaluate", "--video", str(tmp_path / "smooth.mkv"), "--nir", str(tmp_path / "nir.mkv")])
     assert result.exit_code == 0, result.output
     assert "ground-truth RGB" not in result.output and "colorized: smooth.mkv" in result.output
+
+
+def test_evaluate_video_command_and_the_old_evaluate_video_form_agree(tmp_path):
+    _write_videos(tmp_path)
+    new = runner.invoke(app, ["evaluate-video", str(tmp_path / "flicker.mkv"), "--recording", str(tmp_path),
+                              "--out", str(tmp_path / "new"), "--max-frames", "5"])
+    assert new.exit_code == 0, new.output
+    assert "ground-truth RGB" in new.output and "colorized: flicker.mkv" in new.output
+    old = runner.invoke(app, ["evaluate", "--video", str(tmp_path / "flicker.mkv"), "--nir", str(tmp_path),
+                              "--out", str(tmp_path / "old"), "--max-frames", "5"])
+    assert old.exit_code == 0, old.output
+    documents = [json.loads((tmp_path / folder / "flicker.warping.json").read_text()) for folder in ("new", "old")]
+    assert documents[0] == documents[1]
+    assert documents[0]["pairs"] == 4 and documents[0]["colorized"] > 3 * documents[0]["ground_truth"]
+    # --nir is the same option as --recording; a bare NIR file works without ground truth.
+    bare = runner.invoke(app, ["evaluate-video", str(tmp_path / "smooth.mkv"), "--nir", str(tmp_path / "nir.mkv")])
+    assert bare.exit_code == 0, bare.output
+    assert "ground-truth RGB" not in bare.output
+
+
+def test_evaluate_video_without_nir_or_with_a_bad_recording_is_one_line(tmp_path):
+    _write_videos(tmp_path)
+    result = runner.invoke(app, ["evaluate-video", str(tmp_path / "smooth.mkv")])
+    assert result.exit_code == 1 and "--nir" in result.output and "Traceback" not in result.output
+    (tmp_path / "recording.json").write_text(json.dumps({"id": "pan", "nir": "nir.mkv", "rgb": "rgb.mkv"}))
+    result = runner.invoke(app, ["evaluate-video", str(tmp_path / "smooth.mkv"), "--recording", str(tmp_path)])
+    assert result.exit_code == 1 and "missing key(s) day, location" in result.output
+    assert "Traceback" not in result.output

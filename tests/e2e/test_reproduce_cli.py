@@ -6,7 +6,7 @@ import json
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from tests.pipeline.eval_fixtures import make_dataset
+from tests.pipeline.shard_factory import make_dataset
 
 
 def test_reproduce_trains_on_ray_and_writes_tables(tmp_path, ray_local):

@@ -80,7 +80,7 @@ def test_bf16_keeps_the_accuracy_bound_where_auto_chooses_it(name):
 
 
 def test_compiled_engine_pads_a_short_batch_instead_of_compiling_again():
-    from torch._dynamo.utils import counters
+    from torch._dynamo.utils import counters  # here, not at the top: loading dynamo costs seconds per collection
 
     torch._dynamo.reset()
     counters.clear()

@@ -1,4 +1,9 @@
-"""Tiny synthetic datasets for training tests: learnable NIR→RGB pairs written with ShardWriter."""
+"""Tiny synthetic datasets for tests, every shard written with ShardWriter (the one shard writer).
+
+`write_dataset`: learnable NIR→RGB pairs for training; `make_dataset`: the small evaluation dataset
+(two eval recordings of 8- and 12-bit NIR, one train recording). Tests that need a garbled shard
+write it with raw h5py in the test itself.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,3 +42,36 @@ def write_dataset(root: Path, *, train_pairs: int = 8, eval_pairs: int = 2, heig
                     nir, rgb = synthetic_pair(random, height, width, nir_bits)
                     writer.append(nir, rgb, int(frame), float(frame) / 25.0, shift=(0.0, 0.0), score=1.0)
     return root
+
+
+def write_shard(path: Path, nir: np.ndarray, rgb: np.ndarray, *, recording_id: str, split: str,
+                nir_bits: int = 8, day: str = "2026-06-01", location: str = "test-road") -> Path:
+    """One shard of frames nir (N,H,W), rgb (N,H,W,3) uint8 at 25 fps; returns its path."""
+    count, height, width = nir.shape
+    with ShardWriter(path, recording_id=recording_id, day=day, location=location, split=split,
+                     nir_bits=nir_bits, height=height, width=width) as writer:
+        for index in range(count):
+            writer.append(nir[index], rgb[index], index, index / 25.0, shift=(0.0, 0.0), score=1.0)
+    return path
+
+
+def synthetic_pairs(count: int, height: int, width: int, seed: int, nir_bits: int = 8):
+    """Random NIR frames and RGB targets that are a fixed colour mapping of them plus noise."""
+    rng = np.random.default_rng(seed)
+    peak = (1 << nir_bits) - 1
+    nir = rng.integers(0, peak + 1, size=(count, height, width)).astype(np.uint8 if nir_bits <= 8 else np.uint16)
+    unit = nir.astype(np.float64) / peak
+    rgb = np.stack([unit * 0.9, unit * 0.6 + 0.2, 1.0 - unit], axis=-1) + rng.normal(0, 0.02, (count, height, width, 3))
+    return nir, np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def make_dataset(root: Path) -> Path:
+    """<root>/dataset: eval has two recordings (3 + 2 frames, 8-bit and 12-bit NIR); train one (4 frames)."""
+    dataset = root / "dataset"
+    nir, rgb = synthetic_pairs(3, 20, 28, seed=1)
+    write_shard(dataset / "eval" / "road-a.h5", nir, rgb, recording_id="road-a", split="eval")
+    nir, rgb = synthetic_pairs(2, 20, 28, seed=2, nir_bits=12)
+    write_shard(dataset / "eval" / "road-b.h5", nir, rgb, recording_id="road-b", split="eval", nir_bits=12)
+    nir, rgb = synthetic_pairs(4, 20, 28, seed=3)
+    write_shard(dataset / "train" / "road-c.h5", nir, rgb, recording_id="road-c", split="train")
+    return dataset

@@ -1,4 +1,4 @@
-"""models/timing.py: what the benchmark measures (frames, shapes, devices), never how fast."""
+"""pipeline/bench/timing.py: what the benchmark measures (frames, shapes, devices), never how fast."""
 from __future__ import annotations
 
 import pytest

@@ -4,10 +4,15 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from models import parse_model_name, save_generator
+from models.inference import InferenceOptions
 from pipeline import evaluate
-from tests.pipeline.eval_fixtures import make_dataset
+from pipeline.bench import timing
+from models import read_checkpoint_config
+from tests.models.tiny_training import trained_tiny
+from tests.pipeline.shard_factory import make_dataset
 
 
 def test_mean_colour_baseline_predicts_the_train_split_mean(tmp_path):
@@ -68,8 +73,6 @@ def test_an_empty_split_is_one_clear_error(tmp_path):
 
 
 def test_lambda_and_conditional_flag_come_from_the_checkpoint_or_its_run_folder(tmp_path):
-    from models import read_checkpoint_config
-
     conditional = parse_model_name("estuary-16-isc").tiny().build()
     step = save_generator(conditional, tmp_path / "run" / "checkpoints" / "step-0000010", training_step=10,
                           extra={"lambda": 0.01})
@@ -83,8 +86,6 @@ def test_lambda_and_conditional_flag_come_from_the_checkpoint_or_its_run_folder(
 
 
 def test_evaluation_runs_the_chosen_precision_and_reports_it(tmp_path):
-    from models.inference import InferenceOptions
-    from tests.models.tiny_training import trained_tiny
 
     dataset = make_dataset(tmp_path)
     checkpoint = save_generator(trained_tiny("unet-64-s", steps=5), tmp_path / "unet")
@@ -95,3 +96,30 @@ def test_evaluation_runs_the_chosen_precision_and_reports_it(tmp_path):
     assert fp32.inference == "float32" and bf16.inference.startswith("bf16")
     assert fp32.metrics["l1"] != bf16.metrics["l1"]  # bf16 really ran
     assert bf16.metrics["l1"] == pytest.approx(fp32.metrics["l1"], abs=2 / 255)
+
+
+def test_ms_per_frame_is_the_bench_timing_of_the_models_own_engine(tmp_path, monkeypatch):
+    """evaluate's ms/frame and `nircolor bench models` run one timing function on one precision path."""
+    dataset = make_dataset(tmp_path)
+    checkpoint = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "johnson")
+    timed, bench_frames = [], timing.time_frames
+
+    def spy(engine, height, width, device, repeats, warmup):
+        timed.append((engine.description, height, width, repeats, warmup))
+        return bench_frames(engine, 24, 32, device, repeats, warmup)  # a small frame keeps the test fast
+
+    monkeypatch.setattr(timing, "time_frames", spy)
+    results = evaluate.evaluate_checkpoints([str(checkpoint)], dataset,
+                                            inference=InferenceOptions("bf16", compile=False))
+    bench_engine = timing.prepare(parse_model_name("johnson-6").tiny().build(), torch.device("cpu"), "bf16", tmp_path)
+    assert timed == [(bench_engine.description, 768, 1024, 2, 1)]
+    assert results.models[0].inference == bench_engine.description
+    assert results.models[0].ms_per_frame > 0
+
+
+def test_a_shard_without_nir_bits_is_refused_not_guessed(tmp_path):
+    dataset = make_dataset(tmp_path)
+    with h5py.File(dataset / "eval" / "road-b.h5", "a") as shard:  # raw h5py on purpose: a garbled shard
+        del shard.attrs["nir_bits"]
+    with pytest.raises(evaluate.EvaluationError, match=r"road-b\.h5: not a nircolor shard \(missing nir_bits\)"):
+        evaluate.evaluate_checkpoints([evaluate.BASELINE_NIR_GRAY], dataset, timing=False)

@@ -10,7 +10,7 @@ import pytest
 from models import parse_model_name, read_checkpoint_config, save_generator
 from pipeline.reproduce import ReproduceConfig, plan_runs, reproduce
 from pipeline.train import TrainError, train_in_process
-from tests.pipeline.eval_fixtures import make_dataset
+from tests.pipeline.shard_factory import make_dataset
 
 
 def test_plans_follow_the_papers_tables():

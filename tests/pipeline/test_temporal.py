@@ -1,10 +1,14 @@
 """Warping error (acceptance 2): a temporally smooth colorization scores lower than a flickering one."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from dataset_tools.recording import RecordingError
+from dataset_tools.video import Frame, VideoError
 from pipeline import temporal
 
 FRAMES, HEIGHT, WIDTH, SHIFT = 6, 64, 96, 2
@@ -65,13 +69,35 @@ def test_frames_of_different_size_are_refused():
         temporal.warping_error(smooth[:, :, :48], nir)
 
 
-def test_pairing_by_time_skips_a_dropped_frame_instead_of_shifting():
-    class Frame:
-        def __init__(self, seconds):
-            self.seconds = seconds
+def _frames(times, stream):
+    return [Frame(pts=index, seconds=seconds, array=stream) for index, seconds in enumerate(times)]
 
-    primary = [Frame(t / 25) for t in range(5)]
-    secondary = [Frame(t / 25 + 0.001) for t in (0, 1, 3, 4)]  # frame 2 dropped
-    pairs = list(temporal.paired_by_time(primary, secondary, tolerance_seconds=0.02))
-    matched = [(round(a.seconds * 25), None if b is None else round(b.seconds * 25)) for a, b in pairs]
-    assert matched == [(0, 0), (1, 1), (2, None), (3, 3), (4, 4)]
+
+def test_pairing_by_time_skips_a_dropped_frame_instead_of_shifting():
+    nir = _frames([t / 25 for t in range(5)], "nir")
+    colorized = _frames([t / 25 + 0.001 for t in (0, 1, 3, 4)], "colorized")  # frame 2 dropped
+    rgb = _frames([t / 25 - 0.001 for t in (0, 1, 2, 4)], "rgb")  # frame 3 dropped
+    triples = list(temporal.frames_by_time(nir, colorized, rgb, tolerance_seconds=0.02))
+    matched = [tuple(None if frame is None else round(frame.seconds * 25) for frame in triple) for triple in triples]
+    assert matched == [(0, 0, 0), (1, 1, 1), (2, None, 2), (3, 3, None), (4, 4, 4)]
+    assert [triple[1].array for triple in triples if triple[1] is not None] == ["colorized"] * 4
+
+
+def test_a_colorized_video_that_fails_to_decode_is_an_error_not_a_short_result():
+    def broken():
+        yield from _frames([0.0], "colorized")
+        raise VideoError("smooth.mkv: cannot decode frame 1")
+
+    with pytest.raises(VideoError, match="cannot decode frame 1"):
+        list(temporal.frames_by_time(_frames([0.0, 0.04], "nir"), broken(), None, tolerance_seconds=0.02))
+
+
+def test_recording_sources_reads_recording_json_with_the_one_parser(tmp_path):
+    (tmp_path / "drive.mkv").write_bytes(b"")
+    (tmp_path / "recording.json").write_text(json.dumps(
+        {"id": "d", "day": "2026-06-01", "location": "lab", "video": "drive.mkv", "nir_stream": 1, "rgb_stream": 0}))
+    with pytest.raises(RecordingError, match="drive.mkv"):  # load_recording checks the streams exist
+        temporal.recording_sources(tmp_path)
+    (tmp_path / "recording.json").write_text(json.dumps({"id": "d", "day": "2026-06-01", "nir": "nir.mkv"}))
+    with pytest.raises(RecordingError, match=r"recording\.json: missing key\(s\) location, rgb"):
+        temporal.recording_sources(tmp_path)
