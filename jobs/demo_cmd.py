@@ -1,7 +1,7 @@
 """`nircolor demo`: the whole pipeline on synthetic drives, on one machine, in minutes on CPU.
 
 synthetic recordings → `dataset build` → a short `train` → `evaluate` → `colorize --side-by-side`
-→ `evaluate --video` (flicker). Each step is the very command a user would type; the demo prints
+→ `evaluate-video` (flicker). Each step is the very command a user would type; the demo prints
 it before running it, so the demo doubles as a tutorial.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def demo(
     run("colorize", str(checkpoint), *map(str, eval_recordings), "--out", str(paths["colorized"]),
         "--side-by-side", *cluster)
     first = eval_recordings[0]
-    run("evaluate", "--video", str(paths["colorized"] / f"{first.name}.mp4"), "--nir", str(first),
+    run("evaluate-video", str(paths["colorized"] / f"{first.name}.mp4"), "--recording", str(first),
         "--out", str(paths["evaluation"] / "temporal"))
 
     console.rule("[bold green]demo finished")
