@@ -64,7 +64,9 @@ def test_run_folder_holds_checkpoints_best_samples_and_config(tmp_path, dataset)
     sample = cv2.imread(str(run / "samples" / "step-0000008.png"))
     assert sample.shape == (2 * 40, 3 * 48, 3)  # two eval frames, NIR | output | target
     assert (run / "samples" / "step-0000004.png").is_file()
-    assert json.loads((run / "train_config.json").read_text())["model_name"] == "johnson-1"
+    recorded = json.loads((run / "train_config.json").read_text())
+    assert (recorded["model_name"], recorded["conditional"]) == ("johnson-1-w4", False)  # the network trained
+    assert document["model"]["name"] == "johnson-1-w4" and document["lambda"] == 0.99
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     generator = load_generator(run / "best")
     output = generator(torch.rand(1, 1, 40, 48))
