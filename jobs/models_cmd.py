@@ -3,22 +3,31 @@ from __future__ import annotations
 
 import torch
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jobs.runtime import console, fail
 from models import ALL_NAMES, ModelNameError, build_generator, count_parameters, parse_model_name
 from models.flops import generator_gflops
+from models.names import GRAMMAR, split_training_flags
 from models.zoo import paper_model
 
 app = typer.Typer(no_args_is_help=True)
+
+NAMES_HELP = (
+    f"Names: {GRAMMAR}. A trailing -w<width> sets the channels of families whose paper name has no width "
+    "(test sizes johnson-1-w4, limmer-3-12-3-bp-w4). `c` selects the conditional discriminator: a training "
+    "flag, not part of the generator (estuary-16-isrc trains estuary-16-isr)."
+)
 
 
 @app.command("list")
 def list_models(
     gflops: bool = typer.Option(True, help="Count GFLOPs for one 1024×768 frame (a few seconds)."),
 ) -> None:
-    """Every network of the paper's Tables 1–3: parameters, the paper's parameters, GFLOPs."""
-    table = Table(title="Networks of the paper (1 NIR channel in, 3 RGB out)")
+    """Every network of the paper's Tables 1–3: parameters, the paper's parameters, GFLOPs; and the name grammar."""
+    table = Table(title="Networks of the paper (1 NIR channel in, 3 RGB out)", caption=escape(NAMES_HELP),
+                  caption_justify="left")
     for column in ("name", "params (M)", "paper (M)", "GFLOPs 1024×768", "paper L1", "paper TITAN X (s)"):
         table.add_column(column, justify="left" if column == "name" else "right", no_wrap=column == "name")
     for name in ALL_NAMES:
@@ -38,7 +47,7 @@ def list_models(
 
 
 @app.command("show")
-def show(name: str = typer.Argument(..., help="A model name, e.g. estuary-32-is or unet-64-s.")) -> None:
+def show(name: str = typer.Argument(..., help=f"A model name, e.g. estuary-32-is, unet-64-s or johnson-1-w4. {escape(NAMES_HELP)}")) -> None:
     """The layer summary of one network."""
     try:
         config = parse_model_name(name)
@@ -46,6 +55,8 @@ def show(name: str = typer.Argument(..., help="A model name, e.g. estuary-32-is 
         fail(str(error))
     generator = build_generator(config)
     console.print(f"[bold]{config.name}[/]  {config}")
+    if split_training_flags(name)[1]:
+        console.print("c: trained with a conditional discriminator (a training flag; the generator is the same)")
     console.print(generator)
     console.print(f"trainable parameters: {count_parameters(generator):,}")
 

@@ -49,7 +49,8 @@ def train(
     dataset: Path = typer.Argument(..., help="Dataset folder (manifest.json + train/ and eval/ HDF5 shards)."),
     run_dir: Path = typer.Argument(..., help="Run folder: checkpoints/, best/, samples/, tensorboard/. "
                                              "Re-running on the same folder resumes from its newest checkpoint."),
-    model: str = typer.Option(..., "--model", help="Generator name, e.g. estuary-16-s, unet-64-s, johnson-6 (`nircolor models list`)."),
+    model: str = typer.Option(..., "--model", help="Generator name, e.g. estuary-16-s, unet-64-s, johnson-6 (`nircolor models list`); "
+                                               "a `c` flag trains with the conditional discriminator, e.g. estuary-16-sc."),
     steps: int = typer.Option(60_000, "--steps", min=1, help="Total training steps (§4.2: 60,000); a larger value extends a finished run."),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Pairs per step per worker (§4.2: 1)."),
     crop: int | None = typer.Option(None, "--crop", min=8, help="Train on random square crops of this size; default full frames (§4.2)."),
@@ -63,7 +64,7 @@ def train(
     cpus_per_worker: int = typer.Option(1, "--cpus-per-worker", min=1, help="CPU cores (torch threads) per worker."),
     loader_workers: int | None = typer.Option(None, "--loader-workers", min=0, help="Processes per worker reading and decompressing shards; default 2 on GPU, 0 on CPU."),
     seed: int = typer.Option(0, "--seed", help="Seed for initialization, data order, crops and flips."),
-    tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo)."),
+    tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo), e.g. johnson-6 → johnson-1-w4."),
     max_failures: int = typer.Option(2, "--max-failures", min=0, help="Restart lost workers from the last checkpoint up to N times."),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:

@@ -1,4 +1,4 @@
-"""Estuary networks `estuary-<nc>[-<flags i,s,r,c>]` (paper §3.4, Figure 3, Tables 1–3).
+"""Estuary networks `estuary-<nc>[-<flags i,s,r>]` (paper §3.4, Figure 3, Tables 1–3).
 
 An input pyramid feeds one encoder branch per scale; every branch downsamples to the lowest
 scale, and the decoder joins all branches' feature maps of a resolution (hypercolumns).
@@ -40,7 +40,7 @@ from models.names import ModelNameError
 SCALES = 7
 DOWNSAMPLINGS = 7  # in the longest (full-resolution) branch
 CHANNEL_CAP = 8  # times nc
-FLAG_ORDER = "isrc"
+FLAG_ORDER = "isr"
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,6 @@ class EstuaryConfig:
     inception: bool = False  # `i`: inception modules instead of (transposed) strided convolutions
     skip: bool = False  # `s`: decoder reads every resolution's hypercolumn
     residual: bool = False  # `r`: residual paths around every down/up module
-    conditional: bool = False  # `c`: train with a conditional discriminator (no effect on G)
 
     family = "estuary"
 
@@ -57,14 +56,13 @@ class EstuaryConfig:
     def name(self) -> str:
         flags = "".join(
             flag
-            for flag, enabled in zip(FLAG_ORDER, (self.inception, self.skip, self.residual, self.conditional))
+            for flag, enabled in zip(FLAG_ORDER, (self.inception, self.skip, self.residual))
             if enabled
         )
         return f"estuary-{self.base_channels}" + (f"-{flags}" if flags else "")
 
     @classmethod
     def from_name_parts(cls, parts: list[str]) -> "EstuaryConfig":
-        given = "-".join(["estuary", *parts])
         flags = parts[1] if len(parts) == 2 else ""
         if (
             len(parts) not in (1, 2)
@@ -73,25 +71,22 @@ class EstuaryConfig:
             or any(flag not in FLAG_ORDER for flag in flags)
             or len(set(flags)) != len(flags)
         ):
-            raise ModelNameError(
-                f"estuary names are estuary-<nc>[-<flags from i,s,r,c>], e.g. estuary-16-isr; got {given!r}"
-            )
+            raise ModelNameError("estuary names are estuary-<nc>[-<flags from i,s,r,c>], e.g. estuary-16-isr")
         base_channels = int(parts[0])
         if base_channels < 4 or ("i" in flags and base_channels % 4):
-            raise ModelNameError(f"estuary width must be at least 4 (a multiple of 4 with i); got {given!r}")
+            raise ModelNameError("estuary width must be at least 4 (a multiple of 4 with i)")
         return cls(
             base_channels=base_channels,
             inception="i" in flags,
             skip="s" in flags,
             residual="r" in flags,
-            conditional="c" in flags,
         )
 
     def build(self) -> "Estuary":
         return Estuary(self)
 
     def tiny(self) -> "EstuaryConfig":
-        return EstuaryConfig(4, self.inception, self.skip, self.residual, self.conditional)
+        return EstuaryConfig(4, self.inception, self.skip, self.residual)
 
 
 class ScaledConvolution(nn.Module):

@@ -1,4 +1,4 @@
-"""Recombinator Networks (Honari et al., CVPR 2016) as the paper's `honari-<nc>-<branches>[-i][c]` (§3.4, Table 3).
+"""Recombinator Networks (Honari et al., CVPR 2016) as the paper's `honari-<nc>-<branches>[-i]` (§3.4, Table 3).
 
 A static down path (3×3 convs, 2×2 average pooling) yields one feature map per scale; going
 back coarse to fine, each branch concatenates the nearest-neighbour-upsampled output of the
@@ -31,41 +31,28 @@ class HonariConfig:
     base_channels: int = 64
     branches: int = 5
     inception: bool = False  # `i`: inception modules instead of the 3×3 convolutions
-    conditional: bool = False  # `c`: train with a conditional discriminator (no effect on G)
 
     family = "honari"
 
     @property
     def name(self) -> str:
-        flags = ("i" if self.inception else "") + ("c" if self.conditional else "")
-        return f"honari-{self.base_channels}-{self.branches}" + (f"-{flags}" if flags else "")
+        return f"honari-{self.base_channels}-{self.branches}" + ("-i" if self.inception else "")
 
     @classmethod
     def from_name_parts(cls, parts: list[str]) -> "HonariConfig":
-        given = "-".join(["honari", *parts])
-        valid = (
-            len(parts) in (2, 3)
-            and parts[0].isdigit()
-            and parts[1].isdigit()
-            and (len(parts) == 2 or parts[2] in ("i", "c", "ic"))
-        )
+        valid = len(parts) in (2, 3) and parts[0].isdigit() and parts[1].isdigit() and parts[2:] in ([], ["i"])
         if not valid:
-            raise ModelNameError(
-                f"honari names are honari-<nc>-<branches>[-i][c], e.g. honari-64-5 or honari-64-5-i; got {given!r}"
-            )
-        base_channels, branches = int(parts[0]), int(parts[1])
-        flags = parts[2] if len(parts) == 3 else ""
-        if base_channels < 4 or branches < 1 or ("i" in flags and base_channels % 4):
-            raise ModelNameError(
-                f"honari needs nc ≥ 4 (a multiple of 4 with i) and at least one branch; got {given!r}"
-            )
-        return cls(base_channels=base_channels, branches=branches, inception="i" in flags, conditional="c" in flags)
+            raise ModelNameError("honari names are honari-<nc>-<branches>[-i][c], e.g. honari-64-5 or honari-64-5-i")
+        base_channels, branches, inception = int(parts[0]), int(parts[1]), len(parts) == 3
+        if base_channels < 4 or branches < 1 or (inception and base_channels % 4):
+            raise ModelNameError("honari needs nc ≥ 4 (a multiple of 4 with i) and at least one branch")
+        return cls(base_channels=base_channels, branches=branches, inception=inception)
 
     def build(self) -> "Honari":
         return Honari(self)
 
     def tiny(self) -> "HonariConfig":
-        return HonariConfig(base_channels=4, branches=self.branches, inception=self.inception, conditional=self.conditional)
+        return HonariConfig(base_channels=4, branches=self.branches, inception=self.inception)
 
 
 def _layer(in_channels: int, out_channels: int, inception: bool) -> nn.Sequential:

@@ -1,5 +1,8 @@
 """Johnson et al. (ECCV 2016) image transformation network, the paper's "Johnson-6" (Table 3).
 
+Names are `johnson-<blocks>[-w<width>]`; the suffix gives a width other than the paper's 32
+channels (the test size is `johnson-1-w4`).
+
 Interpretation: the 32-channel network of Johnson et al.'s supplement: 9×9 stem, two stride-2
 3×3 downsamplings to 128 channels, `blocks` residual blocks (two 3×3 convs each), two stride-1/2
 transposed 3×3 upsamplings and a 9×9 output convolution. Per-sample normalization and ReLU as in
@@ -13,32 +16,34 @@ import torch
 from torch import nn
 
 from models.common import Generator, norm, xavier_init
-from models.names import ModelNameError
+from models.names import ModelNameError, split_width_suffix, width_suffix
+
+PAPER_WIDTH = 32
 
 
 @dataclass(frozen=True)
 class JohnsonConfig:
     blocks: int = 6
-    base_channels: int = 32
-    conditional: bool = False  # `c`: train with a conditional discriminator (no effect on G)
+    base_channels: int = PAPER_WIDTH
 
     family = "johnson"
 
     @property
     def name(self) -> str:
-        return f"johnson-{self.blocks}" + ("-c" if self.conditional else "")
+        return f"johnson-{self.blocks}" + width_suffix(self.base_channels, PAPER_WIDTH)
 
     @classmethod
     def from_name_parts(cls, parts: list[str]) -> "JohnsonConfig":
-        if len(parts) not in (1, 2) or not parts[0].isdigit() or (len(parts) == 2 and parts[1] != "c"):
-            raise ModelNameError(f"johnson names are johnson-<blocks>[-c], e.g. johnson-6; got {'-'.join(['johnson', *parts])!r}")
-        return cls(blocks=int(parts[0]), conditional=len(parts) == 2)
+        parts, width = split_width_suffix(parts, PAPER_WIDTH)
+        if len(parts) != 1 or not parts[0].isdigit() or width < 1:
+            raise ModelNameError("johnson names are johnson-<blocks>[-c][-w<width>], e.g. johnson-6 or johnson-1-w4")
+        return cls(blocks=int(parts[0]), base_channels=width)
 
     def build(self) -> "Johnson":
         return Johnson(self)
 
     def tiny(self) -> "JohnsonConfig":
-        return JohnsonConfig(blocks=1, base_channels=4, conditional=self.conditional)
+        return JohnsonConfig(blocks=1, base_channels=4)
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:

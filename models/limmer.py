@@ -8,7 +8,8 @@ Interpretation (the paper gives only the name and 1.4M parameters): `<scales>-<l
 = 3 scales (2×2 average pooling between them), 12 convolutions per scale branch, 3 fusion
 convolutions (the last one the 3-channel output); `bp` = batch normalization and PReLU after
 every convolution but the output (here per-sample normalization, like every family). Width 64
-everywhere; branch outputs are upsampled bilinearly. 1.37M parameters (paper 1.4M).
+everywhere (a `-w<width>` suffix gives another, e.g. the test size `limmer-3-12-3-bp-w4`); branch
+outputs are upsampled bilinearly. 1.37M parameters (paper 1.4M).
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common import Generator, norm, xavier_init
-from models.names import ModelNameError
+from models.names import ModelNameError, split_width_suffix, width_suffix
 
-GRAMMAR = "limmer names are limmer-<scales>-<layers>-<fusion layers>-bp[c], as the paper's limmer-3-12-3-bp"
+GRAMMAR = "limmer names are limmer-<scales>-<layers>-<fusion layers>-bp[c][-w<width>], as the paper's limmer-3-12-3-bp"
+PAPER_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -29,29 +31,28 @@ class LimmerConfig:
     scales: int = 3
     layers: int = 12  # 3×3 convolutions per scale branch
     fusion_layers: int = 3  # convolutions after the scales are concatenated, the output one included
-    width: int = 64  # not part of the paper's name; only tiny() changes it
-    conditional: bool = False  # `c`: train with a conditional discriminator (no effect on G)
+    width: int = PAPER_WIDTH  # not part of the paper's name: a `-w<width>` suffix when it differs
 
     family = "limmer"
 
     @property
     def name(self) -> str:
-        return f"limmer-{self.scales}-{self.layers}-{self.fusion_layers}-bp" + ("c" if self.conditional else "")
+        return f"limmer-{self.scales}-{self.layers}-{self.fusion_layers}-bp" + width_suffix(self.width, PAPER_WIDTH)
 
     @classmethod
     def from_name_parts(cls, parts: list[str]) -> "LimmerConfig":
-        given = "-".join(["limmer", *parts])
-        valid = len(parts) == 4 and all(part.isdigit() for part in parts[:3]) and parts[3] in ("bp", "bpc")
-        if not valid or min(int(part) for part in parts[:3]) < 1:
-            raise ModelNameError(f"{GRAMMAR}; got {given!r}")
+        parts, width = split_width_suffix(parts, PAPER_WIDTH)
+        valid = len(parts) == 4 and all(part.isdigit() for part in parts[:3]) and parts[3] == "bp"
+        if not valid or min(int(part) for part in parts[:3]) < 1 or width < 1:
+            raise ModelNameError(GRAMMAR)
         scales, layers, fusion_layers = (int(part) for part in parts[:3])
-        return cls(scales=scales, layers=layers, fusion_layers=fusion_layers, conditional=parts[3] == "bpc")
+        return cls(scales=scales, layers=layers, fusion_layers=fusion_layers, width=width)
 
     def build(self) -> "Limmer":
         return Limmer(self)
 
     def tiny(self) -> "LimmerConfig":
-        return LimmerConfig(self.scales, self.layers, self.fusion_layers, width=4, conditional=self.conditional)
+        return LimmerConfig(self.scales, self.layers, self.fusion_layers, width=4)
 
 
 def _layer(in_channels: int, out_channels: int) -> nn.Sequential:

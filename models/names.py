@@ -1,12 +1,19 @@
-"""The model name grammar of the paper (§4.2): `<family>-<width>[-<flags>]`.
+"""The model name grammar of the paper (§4.2): `<family>-<width>[-<flags>][-w<channels>]`.
 
 One function parses every name; each family's config class knows its own fields
-(`from_name_parts`) and writes its canonical name (`.name`). The table below is the only
+(`from_name_parts`) and writes its canonical name (`.name`), which parses back to the same config.
+`c` (conditional discriminator) is a training flag, not a generator one: names may carry it
+(`estuary-16-isrc`) and `split_training_flags` parses it apart. The table below is the only
 place a family name maps to code.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
+
+CONDITIONAL_FLAG = "c"
+# `-w<channels>`, always last: the width of families whose paper name does not carry it (johnson, limmer).
+WIDTH_SUFFIX = re.compile(r"w(\d+)")
 
 
 class ModelNameError(ValueError):
@@ -14,7 +21,7 @@ class ModelNameError(ValueError):
 
 
 def _families() -> dict:
-    # Imported here so each family module can import this one for ModelNameError.
+    # Imported here, not at module level: each family module imports this one for ModelNameError.
     from models.estuary import EstuaryConfig
     from models.honari import HonariConfig
     from models.johnson import JohnsonConfig
@@ -32,13 +39,58 @@ def _families() -> dict:
 
 GRAMMAR = (
     "estuary-<nc>[-<flags from i,s,r,c>] (e.g. estuary-16-isr), unet-<nc>-[i]s[c], "
-    "johnson-<blocks>[-c], honari-<nc>-<branches>[-i][c], limmer-3-12-3-bp"
+    "johnson-<blocks>[-c][-w<width>], honari-<nc>-<branches>[-i][c], limmer-3-12-3-bp[c][-w<width>]"
 )
 
 
+def split_width_suffix(parts: list[str], default: int) -> tuple[list[str], int]:
+    """(the name parts without a trailing `w<channels>`, the width it gives or `default`)."""
+    match = WIDTH_SUFFIX.fullmatch(parts[-1]) if parts else None
+    if match is None:
+        return parts, default
+    return parts[:-1], int(match.group(1))
+
+
+def width_suffix(width: int, default: int) -> str:
+    return "" if width == default else f"-w{width}"
+
+
+def _flag_part(parts: list[str]) -> int | None:
+    """Index of the last flag group (letters only) before an optional width suffix, if any."""
+    end = len(parts) - 1 if parts and WIDTH_SUFFIX.fullmatch(parts[-1]) else len(parts)
+    return end - 1 if end > 0 and parts[end - 1].isalpha() else None
+
+
+def split_training_flags(name: str) -> tuple[str, bool]:
+    """(the generator's name, whether the discriminator is conditional): `estuary-16-isrc` → (`estuary-16-isr`, True).
+
+    `c` is one letter of the name's last flag group (`johnson-6-c`, `unet-64-sc`, `limmer-3-12-3-bpc`).
+    """
+    family, *parts = name.strip().lower().split("-")
+    index = _flag_part(parts)
+    if index is None or CONDITIONAL_FLAG not in parts[index]:
+        return "-".join([family, *parts]), False
+    flags = parts[index].replace(CONDITIONAL_FLAG, "", 1)
+    parts[index : index + 1] = [flags] if flags else []
+    return "-".join([family, *parts]), True
+
+
+def training_name(generator_name: str, conditional: bool) -> str:
+    """The name a training run goes by: the generator's name with `c` in its last flag group when conditional."""
+    if not conditional:
+        return generator_name
+    family, *parts = generator_name.split("-")
+    index = _flag_part(parts)
+    if index is not None:
+        parts[index] += CONDITIONAL_FLAG
+    else:
+        parts.insert(len(parts) - 1 if parts and WIDTH_SUFFIX.fullmatch(parts[-1]) else len(parts), CONDITIONAL_FLAG)
+    return "-".join([family, *parts])
+
+
 def parse_model_name(name: str):
-    """Return the frozen config for a paper model name (case-insensitive)."""
-    text = name.strip().lower()
+    """Return the frozen generator config for a paper model name (case-insensitive; a `c` flag is parsed apart)."""
+    text, _ = split_training_flags(name)
     if not text:
         raise ModelNameError(f"empty model name; valid names: {GRAMMAR}")
     family, _, rest = text.partition("-")
@@ -50,8 +102,8 @@ def parse_model_name(name: str):
     parts = rest.split("-") if rest else []
     try:
         return families[family].from_name_parts(parts)
-    except ModelNameError:
-        raise
+    except ModelNameError as error:
+        raise ModelNameError(f"{error}; got {name!r}") from None
     except (ValueError, IndexError) as error:
         raise ModelNameError(f"invalid model name {name!r} ({error}); valid names: {GRAMMAR}") from None
 
@@ -61,8 +113,10 @@ def config_to_dict(config) -> dict:
 
 
 def config_from_dict(data: dict):
+    """The config a checkpoint stores; a `conditional` field of checkpoints written before it moved to training is dropped."""
     data = dict(data)
     family = data.pop("family")
+    data.pop("conditional", None)
     families = _families()
     if family not in families:
         raise ModelNameError(f"unknown model family {family!r}; valid names: {GRAMMAR}")

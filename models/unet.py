@@ -1,4 +1,4 @@
-"""The paper's U-Net baselines `unet-<nc>-[i]s[c]` (§3.1, Table 3), built like pix2pix's 8-down U-Net.
+"""The paper's U-Net baselines `unet-<nc>-[i]s` (§3.1, Table 3), built like pix2pix's 8-down U-Net.
 
 Eight 4×4 stride-2 downsamplings (LeakyReLU 0.2, no bias before normalization), eight transposed
 upsamplings (ReLU) with skip concatenation, sigmoid output. `i` swaps the strided and transposed
@@ -30,30 +30,27 @@ DOWNSAMPLINGS = 8
 class UNetConfig:
     base_channels: int = 64
     inception: bool = False  # `i`: inception modules instead of (transposed) strided convolutions
-    conditional: bool = False  # `c`: train with a conditional discriminator (no effect on G)
 
     family = "unet"
 
     @property
     def name(self) -> str:
-        flags = ("i" if self.inception else "") + "s" + ("c" if self.conditional else "")
-        return f"unet-{self.base_channels}-{flags}"
+        return f"unet-{self.base_channels}-{'i' if self.inception else ''}s"
 
     @classmethod
     def from_name_parts(cls, parts: list[str]) -> "UNetConfig":
-        given = "-".join(["unet", *parts])
-        if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("s", "is", "sc", "isc"):
-            raise ModelNameError(f"unet names are unet-<nc>-[i]s[c], e.g. unet-64-s or unet-64-is; got {given!r}")
+        if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("s", "is"):
+            raise ModelNameError("unet names are unet-<nc>-[i]s[c], e.g. unet-64-s or unet-64-is")
         base_channels = int(parts[0])
-        if base_channels < 4 or (parts[1].startswith("i") and base_channels % 4):
-            raise ModelNameError(f"unet width must be at least 4 (a multiple of 4 with i); got {given!r}")
-        return cls(base_channels=base_channels, inception="i" in parts[1], conditional="c" in parts[1])
+        if base_channels < 4 or (parts[1] == "is" and base_channels % 4):
+            raise ModelNameError("unet width must be at least 4 (a multiple of 4 with i)")
+        return cls(base_channels=base_channels, inception=parts[1] == "is")
 
     def build(self) -> "UNet":
         return UNet(self)
 
     def tiny(self) -> "UNetConfig":
-        return UNetConfig(base_channels=4, inception=self.inception, conditional=self.conditional)
+        return UNetConfig(base_channels=4, inception=self.inception)
 
 
 def _encoder_channels(base_channels: int) -> list[int]:

@@ -22,11 +22,11 @@ def default_learning_rate(l1_weight: float) -> float:
     return LOW_LAMBDA_LEARNING_RATE if l1_weight <= 0.01 else DEFAULT_LEARNING_RATE
 
 
-def build_discriminator(model_config, l1_weight: float) -> Discriminator | None:
-    """The §4.2 discriminator, conditional when the model config says so; none for λ = 1."""
+def build_discriminator(l1_weight: float, *, conditional: bool = False) -> Discriminator | None:
+    """The §4.2 discriminator (conditional: it sees the NIR frame too); none for λ = 1."""
     if l1_weight >= 1.0:
         return None
-    return Discriminator(DiscriminatorConfig(conditional=bool(getattr(model_config, "conditional", False))))
+    return Discriminator(DiscriminatorConfig(conditional=conditional))
 
 
 def unwrap(module: nn.Module | None) -> nn.Module | None:

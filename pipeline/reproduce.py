@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from dataset_tools import atomic
-from models.names import parse_model_name
+from models.names import parse_model_name, split_training_flags, training_name
 from models.zoo import TABLE3_NAMES, paper_model
+from pipeline.evaluate import BASELINES, evaluate_checkpoints
+from pipeline.train import TrainConfig, TrainError, train
 
 # §4.3: Table 1's λ settings, (λ, conditional discriminator); λ = 1 has no discriminator at all.
 TABLE1_SETTINGS = ((0.01, False), (0.01, True), (0.99, False), (0.99, True), (1.0, False))
@@ -72,9 +74,10 @@ def plan_runs(config: ReproduceConfig) -> list[PlannedRun]:
     if config.experiment not in (*EXPERIMENTS, "custom"):
         raise ValueError(f"unknown experiment {config.experiment!r}; choose {', '.join(EXPERIMENTS)} or give models")
     if config.models:
-        pairs = [(parse_model_name(name).name, config.l1_weight) for name in config.models]
+        pairs = [(training_name(parse_model_name(name).name, split_training_flags(name)[1]), config.l1_weight)
+                 for name in config.models]
     elif config.experiment == "table1":
-        pairs = [(f"{model}c" if conditional else model, weight)
+        pairs = [(training_name(model, conditional), weight)
                  for model in TABLE1_MODELS for weight, conditional in TABLE1_SETTINGS]
     elif config.experiment == "table2":
         pairs = [(_with_flags(row, column), config.l1_weight) for row in TABLE2_ROWS for column in TABLE2_COLUMNS]
@@ -106,9 +109,6 @@ def reproduce(
     `train_function(TrainConfig)` defaults to `pipeline.train.train` (tests pass a stand-in);
     `on_train_progress` receives its progress events (see `pipeline.train.train`).
     """
-    from pipeline.evaluate import BASELINES, evaluate_checkpoints
-    from pipeline.train import TrainConfig, TrainError, train
-
     train_function = train_function or train
     notify = on_event or (lambda event: None)
     out_dir = Path(config.out_dir)
@@ -172,7 +172,7 @@ def paper_layout_markdown(experiment: str, runs: list[dict], evaluation, *, tiny
         headers = [f"λ = {weight:g}" + (", C" if conditional else "") for weight, conditional in TABLE1_SETTINGS]
         lines += ["| architecture | " + " | ".join(headers) + " |", "|---|" + "---|" * len(headers)]
         for model in TABLE1_MODELS:
-            cells = [cell(l1.get((f"{model}c" if conditional else model, weight)),
+            cells = [cell(l1.get((training_name(model, conditional), weight)),
                           TABLE1_PAPER.get((model, weight, conditional))) for weight, conditional in TABLE1_SETTINGS]
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
     elif experiment == "table2":

@@ -99,10 +99,10 @@ class RunFolder:
         return None if value is None else float(value)
 
     def save_best(self, generator: torch.nn.Module, *, step: int, eval_l1: float, nir_bits: int,
-                  manifest_sha256: str | None) -> Path:
+                  manifest_sha256: str | None, extra: dict | None = None) -> Path:
         return save_generator(
             generator, self.best, nir_bits=nir_bits, training_step=step, dataset_manifest_sha256=manifest_sha256,
-            extra={"eval_l1": float(eval_l1)},
+            extra={**(extra or {}), "eval_l1": float(eval_l1)},
         )
 
     def write_config(self, document: dict, must_match: tuple[str, ...]) -> None:

@@ -1,11 +1,12 @@
-"""`nircolor bench train`: GAN steps/s on Ray Train against the same step in a plain loop (§4.2 setup).
+"""`nircolor bench train`: GAN steps/s on Ray Train against the same training loop in process (§4.2 setup).
 
-Both sides read the same shards through the same Dataset and step order and time the steps after
-the first (warm-up); Ray Train's extra cost is the worker process, DDP wrapping and reporting.
+Both sides run `pipeline.train_worker.run_worker` on the same shards and step order, timed by a step
+hook after the first step (warm-up); Ray Train's extra cost is the worker process, DDP wrapping and reporting.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dataset_tools import atomic
 from dataset_tools.shards import ShardWriter
-from pipeline.gan import GanTrainer, build_discriminator
-from pipeline.shard_dataset import ShardDataset, StepBatches, step_loader
-from pipeline.train import TrainConfig, train
+from models.inference import resolve_device
+from pipeline.train import TrainConfig, train, train_in_process
 
 
 @dataclass
@@ -56,33 +57,39 @@ def write_bench_dataset(directory: Path, *, pairs: int, height: int, width: int)
     return directory
 
 
-def plain_loop_rate(config: TrainConfig, device: torch.device) -> tuple[float, float]:
-    """(steps/s, CPU s/step) of the GAN step in a plain loop over the same data order (no Ray, no DDP)."""
-    torch.manual_seed(config.seed)
-    model_config = config.model_config()
-    on_gpu = device.type == "cuda"
-    memory_format = torch.channels_last if on_gpu else torch.contiguous_format
-    generator = model_config.build().to(device, memory_format=memory_format)
-    discriminator = build_discriminator(model_config, config.l1_weight)
-    if discriminator is not None:
-        discriminator = discriminator.to(device, memory_format=memory_format)
-    trainer = GanTrainer(generator, discriminator, l1_weight=config.l1_weight,
-                         learning_rate=config.resolved_learning_rate(),
-                         autocast_dtype=torch.bfloat16 if on_gpu else None)
-    dataset = ShardDataset.from_split(config.dataset, "train", crop_size=config.crop_size, seed=config.seed)
-    batches = StepBatches(len(dataset), batch_size=config.batch_size, seed=config.seed, stop_step=config.steps)
-    started = None
-    for step, (nir, rgb) in enumerate(step_loader(dataset, batches, pin_memory=on_gpu), start=1):
-        trainer.step(nir.to(device, non_blocking=True, memory_format=memory_format),
-                     rgb.to(device, non_blocking=True, memory_format=memory_format))
-        if step == 1:
-            if on_gpu:
-                torch.cuda.synchronize(device)
-            started = time.perf_counter(), time.process_time()
-    if on_gpu:
-        torch.cuda.synchronize(device)
-    timed = config.steps - 1
-    return timed / (time.perf_counter() - started[0]), (time.process_time() - started[1]) / timed
+class LoopTimer:
+    """A training step hook (pipeline.train_worker.StepHook): rank 0's loop from the end of its first step
+    (warm-up) to the end of step `last_step`, written as JSON to `path` (Ray Train workers are other processes)."""
+
+    def __init__(self, path: Path, last_step: int):
+        self.path, self.last_step = Path(path), last_step
+        self.started: tuple[float, float, int] | None = None
+
+    def __call__(self, step: int, rank: int, device: torch.device) -> None:
+        if rank != 0 or (self.started is not None and step != self.last_step):
+            return
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        now = time.perf_counter(), time.process_time(), step
+        if self.started is None:
+            self.started = now
+            return
+        atomic.write_json(self.path, {"seconds": now[0] - self.started[0], "cpu_seconds": now[1] - self.started[1],
+                                      "steps": step - self.started[2]})
+
+    def rates(self) -> tuple[float, float]:
+        """(steps/s, CPU s/step) of the timed steps; NaN when the run never reached `last_step`."""
+        if not self.path.is_file():
+            return float("nan"), float("nan")
+        timing = json.loads(self.path.read_text())
+        return timing["steps"] / timing["seconds"], timing["cpu_seconds"] / timing["steps"]
+
+
+def plain_loop_rate(config: TrainConfig, device: torch.device, run_dir: Path) -> tuple[float, float]:
+    """(steps/s, CPU s/step) of the same training loop in this process (no Ray, no DDP)."""
+    timer = LoopTimer(run_dir / "timing.json", config.steps)
+    train_in_process(dataclasses.replace(config, run_dir=str(run_dir)), device=str(device), on_step=timer)
+    return timer.rates()
 
 
 def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tuple[int, int], tiny: bool,
@@ -96,26 +103,27 @@ def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tu
                              crop_size=crop_size, l1_weight=l1_weight, checkpoint_every=steps, eval_every=0,
                              sample_every=0, workers=1, gpus_per_worker=gpus_per_worker,
                              cpus_per_worker=cpus_per_worker, tiny=tiny)
-        use_gpu = gpus_per_worker > 0 and torch.cuda.is_available()
-        device = torch.device("cuda" if use_gpu else "cpu")
+        device = resolve_device("cuda" if gpus_per_worker > 0 else "cpu")
+        use_gpu = device.type == "cuda"
         previous = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
         # The Ray worker runs with these settings (train_worker); the plain loop must too.
         torch.set_num_threads(cpus_per_worker)
         torch.use_deterministic_algorithms(not use_gpu, warn_only=True)
         try:
-            plain_before, cpu_before = plain_loop_rate(config, device)
+            plain_before, cpu_before = plain_loop_rate(config, device, scratch / "plain-before")
+            ray_timer = LoopTimer(scratch / "ray-timing.json", steps)
             started = time.perf_counter()
-            summary = train(dataclasses.replace(config))
+            train(config, on_step=ray_timer)
             wall = time.perf_counter() - started
-            plain_after, cpu_after = plain_loop_rate(config, device)
+            ray_rate, ray_cpu = ray_timer.rates()
+            plain_after, cpu_after = plain_loop_rate(config, device, scratch / "plain-after")
         finally:
             torch.set_num_threads(previous[0])
             torch.use_deterministic_algorithms(previous[1])
     return TrainBenchResult(
-        model=config.model_config().name, device=str(device), crop_size=crop_size, timed_steps=steps - 1,
+        model=config.model_name(), device=str(device), crop_size=crop_size, timed_steps=steps - 1,
         plain_steps_per_second=(plain_before + plain_after) / 2, plain_runs=(plain_before, plain_after),
         plain_cpu_seconds_per_step=(cpu_before + cpu_after) / 2,
-        ray_steps_per_second=summary.loop_steps_per_second or float("nan"),
-        ray_cpu_seconds_per_step=summary.loop_cpu_seconds_per_step or float("nan"),
+        ray_steps_per_second=ray_rate, ray_cpu_seconds_per_step=ray_cpu,
         ray_wall_seconds=wall,
     )

@@ -2,6 +2,7 @@
 colorizes eval frames."""
 from __future__ import annotations
 
+import functools
 import re
 
 import h5py
@@ -9,11 +10,13 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
+from jobs import train_cmd
 from jobs.cli import app
 from safetensors.torch import load_file
 from models.checkpoint import load_generator, read_checkpoint_config
 from models.preprocess import nir_to_tensor, rgb_to_tensor, tensor_to_rgb
-from pipeline.train import CRASH_MARKER_VARIABLE, CRASH_STEP_VARIABLE
+from pipeline.train import TrainConfig, train, train_in_process
+from tests.pipeline.faults import LoseWorkerOnce
 from tests.pipeline.shard_factory import write_dataset
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
@@ -21,10 +24,10 @@ runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 def test_train_cli_with_two_workers_survives_a_lost_worker_and_its_checkpoint_colorizes(tmp_path, ray_local,
                                                                                        monkeypatch):
-    # Rank 1 exits once at step 5 (test hook); Ray Train restarts both workers from checkpoint 3.
+    # Rank 1 exits once at step 5 (a step hook the command's training call gets); Ray Train restarts both
+    # workers from checkpoint 3.
     marker = tmp_path / "crashed"
-    monkeypatch.setenv(CRASH_STEP_VARIABLE, "5")
-    monkeypatch.setenv(CRASH_MARKER_VARIABLE, str(marker))
+    monkeypatch.setattr(train_cmd, "run_training", functools.partial(train, on_step=LoseWorkerOnce(5, marker)))
     monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # notice the lost worker sooner
     dataset = write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=2, height=40, width=48, nir_bits=10)
     run = tmp_path / "run"
@@ -64,8 +67,6 @@ def test_train_cli_names_a_missing_dataset_in_one_line(tmp_path):
 def test_rerunning_the_command_resumes_exactly_through_ray(tmp_path, ray_local):
     # Stop after checkpoint 4 (a run of 4 steps), re-run the same command asking for 8: it must continue
     # from step 4 and end with the weights of an uninterrupted 8-step run (deterministic on CPU).
-    from pipeline.train import TrainConfig, train_in_process
-
     dataset = write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=2, height=40, width=48)
     run = tmp_path / "run"
 

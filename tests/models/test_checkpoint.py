@@ -10,8 +10,8 @@ from models import CheckpointError, load_generator, parse_model_name, read_check
 from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from tests.models.tiny_training import perturbed_tiny
 
-# One name per family, with flags that change the architecture or are stored only in the config.
-NAMES = ("johnson-6-c", "honari-64-5-i", "limmer-3-12-3-bp", "unet-64-is", "estuary-16-src")
+# One name per family, with the flags that change the architecture.
+NAMES = ("johnson-6", "honari-64-5-i", "limmer-3-12-3-bp", "unet-64-is", "estuary-16-sr")
 
 
 
@@ -34,13 +34,13 @@ def test_round_trip_gives_identical_outputs(tmp_path, nir, name):
 
 
 def test_load_needs_only_the_path(tmp_path):
-    # The tiny width of limmer is not in its name: only the stored config can rebuild it.
     generator = perturbed_tiny("limmer-3-12-3-bp")
     save_generator(generator, tmp_path / "only-path", nir_bits=16, training_step=7, dataset_manifest_sha256="ab" * 32)
     loaded = load_generator(str(tmp_path / "only-path"))
     assert loaded.config.width == generator.config.width != parse_model_name("limmer-3-12-3-bp").width
     info = loaded.checkpoint_info
-    assert info["model"]["name"] == "limmer-3-12-3-bp"
+    assert info["model"]["name"] == "limmer-3-12-3-bp-w4"  # the width the network was built with
+    assert parse_model_name(info["model"]["name"]) == loaded.config
     assert info["preprocessing"]["nir_bits"] == 16
     assert info["training_step"] == 7
     assert info["dataset_manifest_sha256"] == "ab" * 32
@@ -135,6 +135,18 @@ def test_weights_of_another_architecture(saved):
     document["model"]["config"]["base_channels"] = 8
     (saved / CONFIG_FILE).write_text(json.dumps(document))
     assert "cannot load weights" in _error_message(saved)
+
+
+def test_a_checkpoint_whose_config_carries_the_old_conditional_field_loads(saved, nir):
+    # Before `c` moved to the training configuration, every generator config stored it.
+    document = json.loads((saved / CONFIG_FILE).read_text())
+    document["model"]["config"]["conditional"] = True
+    document["model"]["name"] = "honari-4-5-c"
+    (saved / CONFIG_FILE).write_text(json.dumps(document))
+    loaded = load_generator(saved)
+    assert loaded.config == parse_model_name("honari-64-5").tiny()
+    with torch.no_grad():
+        assert torch.equal(loaded(nir), perturbed_tiny("honari-64-5")(nir))
 
 
 def test_read_checkpoint_config_without_weights(saved):

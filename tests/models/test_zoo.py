@@ -7,13 +7,11 @@ import torch
 
 from models import ALL_NAMES, TABLE3_NAMES, ModelNameError, count_parameters, parse_model_name
 from models.inception import Inception, InceptionDown, InceptionUp
-from models.names import config_from_dict, config_to_dict
 from models.zoo import paper_model
 
 # The paper's Table 3 counts that the planning measurements reproduce closely; the others are
 # interpretations of under-specified architectures (inception modules, Honari, Limmer).
 TIGHT_TOLERANCE = {"unet-64-s", "johnson-6", "estuary-32-s"}
-EXTRA_NAMES = ("estuary-16-isrc", "estuary-16-c", "unet-64-isc", "unet-64-sc", "johnson-6-c")
 # Per-sample normalization is per family and per module kind (plain, inception, residual): one
 # network of each is enough to show batch independence; the full list costs minutes on 2 cores.
 BATCH_CHECKED = ("estuary-16", "estuary-16-isr", "unet-64-s", "unet-64-is", "johnson-6", "honari-64-5",
@@ -88,17 +86,7 @@ def test_batch_independence(name):
             torch.testing.assert_close(batched[index : index + 1], alone, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("name", ALL_NAMES + EXTRA_NAMES)
-def test_name_round_trip(name):
-    config = parse_model_name(name)
-    assert config.name == name
-    assert parse_model_name(config.name) == config
-    assert parse_model_name(name.upper()) == config
-    assert config_from_dict(config_to_dict(config)) == config
-    assert config.tiny().conditional == config.conditional
-
-
-@pytest.mark.parametrize("name", ["unet-64-is", "estuary-16-isrc", "estuary-16"])
+@pytest.mark.parametrize("name", ["unet-64-is", "estuary-16-isr", "estuary-16"])
 def test_tiny_keeps_flags_and_round_trips(name):
     config = parse_model_name(name)
     tiny = config.tiny()
@@ -109,7 +97,7 @@ def test_tiny_keeps_flags_and_round_trips(name):
 
 def test_estuary_flags_are_canonicalized():
     assert parse_model_name("Estuary-16-RSI").name == "estuary-16-isr"
-    assert parse_model_name("estuary-16-crs").name == "estuary-16-src"
+    assert parse_model_name("estuary-16-crs").name == "estuary-16-sr"  # `c` is a training flag
 
 
 @pytest.mark.parametrize(

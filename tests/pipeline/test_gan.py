@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 from models.johnson import JohnsonConfig
-from models.names import parse_model_name
+from models.losses import generator_adversarial_loss, l1_loss
+from models.names import parse_model_name, split_training_flags
+from models.preprocess import nir_to_tensor, rgb_to_tensor
 from pipeline.gan import GanTrainer, build_discriminator, default_learning_rate
 from tests.pipeline.shard_factory import synthetic_pair
 
 
 def _batch(seed: int = 0, size: int = 32, count: int = 1):
-    import numpy as np
-
-    from models.preprocess import nir_to_tensor, rgb_to_tensor
-
     random = np.random.default_rng(seed)
     pairs = [synthetic_pair(random, size, size, 8) for _ in range(count)]
     return (torch.cat([nir_to_tensor(nir, 8) for nir, _ in pairs]), torch.cat([rgb_to_tensor(rgb) for _, rgb in pairs]))
@@ -24,8 +23,9 @@ def _batch(seed: int = 0, size: int = 32, count: int = 1):
 
 def _trainer(name: str = "johnson-6", l1_weight: float = 0.99, seed: int = 0) -> GanTrainer:
     torch.manual_seed(seed)
-    config = parse_model_name(name).tiny()
-    return GanTrainer(config.build(), build_discriminator(config, l1_weight), l1_weight=l1_weight)
+    _, conditional = split_training_flags(name)
+    generator = parse_model_name(name).tiny().build()
+    return GanTrainer(generator, build_discriminator(l1_weight, conditional=conditional), l1_weight=l1_weight)
 
 
 def test_overfitting_one_batch_cuts_l1_by_half():
@@ -47,15 +47,27 @@ def test_lambda_one_trains_without_a_discriminator_and_lr_follows_the_paper():
 
 
 def test_adversarial_step_trains_both_networks_and_conditional_d_sees_nir():
+    nir, rgb = _batch()
     for name, channels in (("johnson-6", 3), ("johnson-6-c", 4)):
         trainer = _trainer(name)
         assert trainer.discriminator.down.in_channels == channels
         before = copy.deepcopy(trainer.discriminator.state_dict())
-        losses = trainer.step(*_batch())
+        generator_before = copy.deepcopy(trainer.generator)
+        losses = trainer.step(nir, rgb)
         assert set(losses) == {"discriminator", "generator", "l1"}
-        # (1-λ)·L_AG + λ·L1 with λ = 0.99 lies above 0.99·L1 (L_AG ≥ 0).
-        assert losses["generator"] > 0.99 * losses["l1"]
         assert not torch.equal(before["down.weight"], trainer.discriminator.state_dict()["down.weight"])
+        # G's loss is (1-λ)·L_AG + λ·L1 of the step's output judged by the just-updated D (D does not change
+        # after G's update): recompute it from the networks as they were.
+        with torch.no_grad():
+            output = generator_before(nir)
+            logits = trainer.discriminator(output, nir) if channels == 4 else trainer.discriminator(output)
+            adversarial = generator_adversarial_loss(logits)
+        assert losses["l1"] == pytest.approx(float(l1_loss(output, rgb)), rel=1e-5)
+        assert float(adversarial) > 0.1  # a term of 0.01·L_AG that a loss without it would miss by > 1e-3
+        assert losses["generator"] == pytest.approx(float(0.01 * adversarial + 0.99 * losses["l1"]), rel=1e-5)
+    # The conditional D's judgement depends on the NIR frame it is shown with the RGB one.
+    with torch.no_grad():
+        assert not torch.equal(trainer.discriminator(rgb, nir), trainer.discriminator(rgb, 1.0 - nir))
 
 
 def test_discriminator_learns_to_separate_real_from_generated():

@@ -8,7 +8,9 @@ import json
 
 import cv2
 import pytest
+import ray
 import torch
+from ray.cluster_utils import Cluster
 from safetensors.torch import load_file
 
 from models.checkpoint import load_generator, read_checkpoint_config
@@ -64,11 +66,26 @@ def test_run_folder_holds_checkpoints_best_samples_and_config(tmp_path, dataset)
     sample = cv2.imread(str(run / "samples" / "step-0000008.png"))
     assert sample.shape == (2 * 40, 3 * 48, 3)  # two eval frames, NIR | output | target
     assert (run / "samples" / "step-0000004.png").is_file()
-    assert json.loads((run / "train_config.json").read_text())["model_name"] == "johnson-1"
+    recorded = json.loads((run / "train_config.json").read_text())
+    assert (recorded["model_name"], recorded["conditional"]) == ("johnson-1-w4", False)  # the network trained
+    assert document["model"]["name"] == "johnson-1-w4" and document["lambda"] == 0.99
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     generator = load_generator(run / "best")
     output = generator(torch.rand(1, 1, 40, 48))
     assert output.shape == (1, 3, 40, 48)
+
+
+def test_a_conditional_run_records_the_flag_beside_a_generator_config_without_it(tmp_path, dataset):
+    train_in_process(_config(tmp_path, dataset, "run", model="johnson-6-c", steps=2, eval_every=2, sample_every=0))
+    run = tmp_path / "run"
+    recorded = json.loads((run / "train_config.json").read_text())
+    assert (recorded["model_name"], recorded["conditional"]) == ("johnson-1-c-w4", True)
+    for checkpoint in (run / "checkpoints" / "step-0000002", run / "best"):
+        document = read_checkpoint_config(checkpoint)
+        assert document["model"]["name"] == "johnson-1-w4" and "conditional" not in document["model"]["config"]
+        assert document["conditional"] is True
+    state = torch.load(run / "checkpoints" / "step-0000002" / "training_state" / "state.pt", weights_only=True)
+    assert state["discriminator"]["down.weight"].shape[1] == 4  # D saw NIR and RGB
 
 
 def test_a_resume_with_other_defining_settings_is_refused(tmp_path, dataset):
@@ -90,9 +107,6 @@ def test_bad_dataset_and_model_are_reported_in_one_sentence(tmp_path, dataset):
 @pytest.mark.slow  # its own two-node cluster: 22 s on a quiet machine, 35–47 s on the loaded 2-core one
 def test_training_spans_two_ray_nodes(tmp_path, dataset, monkeypatch):
     """Two nodes of two CPUs and workers of two CPUs each: one worker per node, DDP across nodes."""
-    import ray
-    from ray.cluster_utils import Cluster
-
     monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")  # notice the end of training sooner
     ray.shutdown()  # the shared embedded Ray restarts on the next `ray_local` use
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
