@@ -7,7 +7,6 @@ Figure 6 comes from the same frames for all of them. The results are the records
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from dataset_tools.shards import ShardError, ShardReader, open_shard
 from models import CheckpointError, count_parameters, load_generator
 from models.inference import InferenceEngine, InferenceOptions, resolve_device
 from models.preprocess import nir_to_tensor
+from models.names import training_name
 from models.zoo import paper_model
 from pipeline import metrics, shard_dataset
 from pipeline.bench import timing
@@ -114,7 +114,8 @@ def load_colorizer(source: str, dataset_dir: Path, device: str,
     parameters = count_parameters(generator)
     engine = InferenceEngine(generator, device, inference)  # the same precision path as colorize
     return Colorizer(
-        label=generator.config.name, source=str(source), model_name=generator.config.name, run=engine,
+        label=training_name(generator.config.name, training["conditional"]), source=str(source),
+        model_name=generator.config.name, run=engine,
         parameters=parameters, generator=generator, training=training, inference=engine.description,
     )
 
@@ -122,35 +123,40 @@ def load_colorizer(source: str, dataset_dir: Path, device: str,
 def training_summary(document: dict, checkpoint_dir: Path | None = None) -> dict:
     """The training settings a checkpoint records that the paper's tables vary (λ, conditional D, step).
 
-    λ comes from the checkpoint's config.json, else from the run folder's train_config.json
-    (`<run>/best` and `<run>/checkpoints/step-N` lie one or two levels below it).
+    Each comes from the checkpoint's config.json, else from the run folder's train_config.json
+    (`<run>/best` and `<run>/checkpoints/step-N` lie one or two levels below it); checkpoints
+    written before `c` became a training flag kept it in the generator's config.
     """
     training = {**(document.get("training") or {}), **document}
+    run = _run_config(checkpoint_dir)
+    old_generator_config = (document.get("model") or {}).get("config") or {}
     summary = {"step": document.get("training_step")}
-    if "lambda" in training or "l1_weight" in training:
-        summary["lambda"] = training.get("lambda", training.get("l1_weight"))
-    elif checkpoint_dir is not None:
-        for folder in (checkpoint_dir.parent, checkpoint_dir.parent.parent):
-            run_config = folder / "train_config.json"
-            if run_config.is_file():
-                try:
-                    summary["lambda"] = json.loads(run_config.read_text()).get("l1_weight")
-                except (OSError, json.JSONDecodeError):
-                    pass
-                break
-    if "conditional" in training:
-        summary["conditional"] = bool(training["conditional"])
-    model_config = (document.get("model") or {}).get("config") or {}
-    if "conditional" not in summary and "conditional" in model_config:
-        summary["conditional"] = bool(model_config["conditional"])
+    weight = training.get("lambda", training.get("l1_weight", run.get("l1_weight")))
+    if weight is not None:
+        summary["lambda"] = weight
+    conditional = training.get("conditional", old_generator_config.get("conditional", run.get("conditional")))
+    summary["conditional"] = bool(conditional)  # unrecorded: λ = 1 runs and old runs had none
     return summary
 
 
-def paper_figures(model_name: str, config=None) -> dict | None:
-    """The paper's Table 2/3 figures for this architecture (the `c` flag does not change G)."""
+def _run_config(checkpoint_dir: Path | None) -> dict:
+    """The train_config.json of the run a checkpoint belongs to, or {}."""
+    if checkpoint_dir is None:
+        return {}
+    for folder in (checkpoint_dir.parent, checkpoint_dir.parent.parent):
+        path = folder / "train_config.json"
+        if path.is_file():
+            try:
+                document = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return {}
+            return document if isinstance(document, dict) else {}
+    return {}
+
+
+def paper_figures(model_name: str) -> dict | None:
+    """The paper's Table 2/3 figures for this architecture (generator names carry no `c`)."""
     entry = paper_model(model_name)
-    if entry is None and config is not None and getattr(config, "conditional", False):
-        entry = paper_model(dataclasses.replace(config, conditional=False).name)
     if entry is None:
         return None
     return {"l1": entry.l1_error, "parameters_m": entry.parameters_m, "titan_x_seconds": entry.titan_x_seconds,
@@ -262,7 +268,7 @@ def evaluate_checkpoints(
             parameters=colorizer.parameters, frames=overall.frames, metrics=overall.means(),
             per_recording=per_recording,
             ms_per_frame=time_per_frame_ms(colorizer, device) if timing and not is_baseline else None,
-            paper=None if is_baseline else paper_figures(colorizer.model_name, getattr(colorizer.generator, "config", None)),
+            paper=None if is_baseline else paper_figures(colorizer.model_name),
             training=colorizer.training, inference=colorizer.inference,
         ))
 

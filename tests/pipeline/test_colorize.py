@@ -48,7 +48,7 @@ def test_output_has_the_input_frames_at_the_same_instants(tmp_path, checkpoint, 
     assert (info.width, info.height) == (width, height)
     report = json.loads((tmp_path / "out" / "drive.json").read_text())
     assert report["frames"] == len(pts)
-    assert report["model"] == "johnson-1" and report["checkpoint"] == str(checkpoint.resolve())
+    assert report["model"] == "johnson-1-w4" and report["checkpoint"] == str(checkpoint.resolve())
     assert set(report["timing_seconds"]) >= {"decode", "inference", "encode"}
 
 

@@ -43,10 +43,11 @@ def test_per_recording_rows_and_max_frames(tmp_path):
 
 
 def test_paper_figures_ignore_the_conditional_flag():
-    assert evaluate.paper_figures("johnson-6", None)["l1"] == pytest.approx(0.126073)
+    assert evaluate.paper_figures("johnson-6")["l1"] == pytest.approx(0.126073)
     config = parse_model_name("estuary-16-isrc")  # Table 2 lists the unconditional estuary-16-isr
-    assert evaluate.paper_figures(config.name, config)["l1"] == pytest.approx(0.089726)
-    assert evaluate.paper_figures("estuary-7", None) is None
+    assert config.name == "estuary-16-isr"
+    assert evaluate.paper_figures(config.name)["l1"] == pytest.approx(0.089726)
+    assert evaluate.paper_figures("estuary-7") is None
 
 
 def test_a_broken_checkpoint_is_listed_and_the_rest_evaluated(tmp_path):
@@ -75,7 +76,7 @@ def test_an_empty_split_is_one_clear_error(tmp_path):
 def test_lambda_and_conditional_flag_come_from_the_checkpoint_or_its_run_folder(tmp_path):
     conditional = parse_model_name("estuary-16-isc").tiny().build()
     step = save_generator(conditional, tmp_path / "run" / "checkpoints" / "step-0000010", training_step=10,
-                          extra={"lambda": 0.01})
+                          extra={"lambda": 0.01, "conditional": True})
     summary = evaluate.training_summary(read_checkpoint_config(step), step)
     assert summary == {"step": 10, "lambda": 0.01, "conditional": True}
     # The best checkpoint carries no λ: it is read from <run>/train_config.json.
@@ -83,6 +84,16 @@ def test_lambda_and_conditional_flag_come_from_the_checkpoint_or_its_run_folder(
     best = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "run" / "best")
     summary = evaluate.training_summary(read_checkpoint_config(best), best)
     assert summary["lambda"] == 0.99 and summary["conditional"] is False
+
+
+def test_runs_with_a_conditional_discriminator_are_labelled_by_their_trained_name(tmp_path):
+    """Table 1 compares the same generator trained with and without `c`: the rows must differ."""
+    generator = parse_model_name("estuary-16-isc").tiny().build()
+    labels = []
+    for conditional in (True, False):
+        folder = save_generator(generator, tmp_path / f"c{conditional}", extra={"lambda": 0.5, "conditional": conditional})
+        labels.append(evaluate.load_colorizer(str(folder), tmp_path, "cpu").label)
+    assert labels == ["estuary-4-isc", "estuary-4-is"]
 
 
 def test_evaluation_runs_the_chosen_precision_and_reports_it(tmp_path):
