@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataset_tools.recording import RecordingError, load_recording
+from nircolor.dataset_tools.recording import RecordingError, load_recording
 
 
 class SourceError(ValueError):

@@ -15,10 +15,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from dataset_tools import atomic
-from dataset_tools.folders import leaves_folder
-from dataset_tools.registration import summarize_shifts
-from dataset_tools.shards import SPLITS, ShardError, read_shard_header, verify_shard
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.folders import leaves_folder
+from nircolor.dataset_tools.registration import summarize_shifts
+from nircolor.dataset_tools.shards import SPLITS, ShardError, read_shard_header, verify_shard
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "nircolor.dataset"

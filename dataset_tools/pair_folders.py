@@ -18,11 +18,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from dataset_tools.manifest import ManifestError, read_manifest, write_manifest
-from dataset_tools.pair_sink import PairSink
-from dataset_tools.registration import RegistrationPolicy, summarize_shifts
-from dataset_tools.shards import SPLITS, ShardWriter
-from dataset_tools.splits import SplitError, assign_splits, split_groups
+from nircolor.dataset_tools.manifest import ManifestError, read_manifest, write_manifest
+from nircolor.dataset_tools.pair_sink import PairSink
+from nircolor.dataset_tools.registration import RegistrationPolicy, summarize_shifts
+from nircolor.dataset_tools.shards import SPLITS, ShardWriter
+from nircolor.dataset_tools.splits import SplitError, assign_splits, split_groups
 
 NIR_SUFFIX = "_nir.png"
 RGB_SUFFIX = "_rgb.png"

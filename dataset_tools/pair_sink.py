@@ -12,9 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from dataset_tools.registration import Registered, RegistrationPolicy, register_pair
-from dataset_tools.sampling import Decision, Sampler
-from dataset_tools.shards import ShardInfo, ShardWriter
+from nircolor.dataset_tools.registration import Registered, RegistrationPolicy, register_pair
+from nircolor.dataset_tools.sampling import Decision, Sampler
+from nircolor.dataset_tools.shards import ShardInfo, ShardWriter
 
 # (height, width, nir_bits) -> the writer of that shard
 OpenWriter = Callable[[int, int, int], ShardWriter]

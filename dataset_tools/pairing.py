@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dataset_tools.video import VideoError
+from nircolor.dataset_tools.video import VideoError
 
 
 @dataclass

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import av
 
-from dataset_tools.folders import leaves_folder
-from dataset_tools.video import VideoError, _reason, _video_stream, count_streams, open_input
+from nircolor.dataset_tools.folders import leaves_folder
+from nircolor.dataset_tools.video import VideoError, _reason, _video_stream, count_streams, open_input
 
 RECORDING_FILE = "recording.json"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import av
 
-from dataset_tools import atomic
-from dataset_tools.video import VideoError, container_options
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.video import VideoError, container_options
 
 
 def join_videos(parts: list[str | os.PathLike], output: str | os.PathLike) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dataset_tools.registration import luminance
+from nircolor.dataset_tools.registration import luminance
 
 REASONS = ("interval", "near_duplicate", "exposure")
 

@@ -14,14 +14,14 @@ from typing import Iterator
 
 import cv2
 
-from dataset_tools import atomic
-from dataset_tools.pair_sink import PairSink
-from dataset_tools.pairing import NearestFrames
-from dataset_tools.recording import RecordingError
-from dataset_tools.registration import RegistrationPolicy
-from dataset_tools.sampling import Sampler, SamplingOptions
-from dataset_tools.shards import ShardWriter
-from dataset_tools.video import Frame, VideoError, iter_frames
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.pair_sink import PairSink
+from nircolor.dataset_tools.pairing import NearestFrames
+from nircolor.dataset_tools.recording import RecordingError
+from nircolor.dataset_tools.registration import RegistrationPolicy
+from nircolor.dataset_tools.sampling import Sampler, SamplingOptions
+from nircolor.dataset_tools.shards import ShardWriter
+from nircolor.dataset_tools.video import Frame, VideoError, iter_frames
 
 STATE_FOLDER = ".ingest"  # per-segment state files: what a finished segment produced
 SAME_INSTANT_SECONDS = 1e-6  # planned pair times are the streams' own frame times: matched exactly

@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 from isal import isal_zlib
 
-from dataset_tools import atomic
-from dataset_tools.vector_state import clear_upper_vector_state
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.vector_state import clear_upper_vector_state
 
 SHARD_SCHEMA = "nircolor.shard"
 SHARD_VERSION = 1

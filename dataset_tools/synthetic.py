@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools import atomic
-from dataset_tools.registration import luminance
-from dataset_tools.video import VideoWriter, iter_frames, probe
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.registration import luminance
+from nircolor.dataset_tools.video import VideoWriter, iter_frames, probe
 
 # Frame code: two rows of 9 cells; row 0 = white reference, black reference, bits 0..6; row 1 = bits 7..15.
 CODE_CELL = 6

@@ -15,7 +15,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from dataset_tools import atomic
+from nircolor.dataset_tools import atomic
 
 # Formats whose first plane is the luminance (or the gray value) we treat as NIR.
 _GRAY_FORMATS = {"gray": 8, "gray10le": 10, "gray12le": 12, "gray14le": 14, "gray16le": 16}

@@ -7,12 +7,12 @@ import torch
 import typer
 from rich.table import Table
 
-from jobs.runtime import console, fail
-from models import CheckpointError, ModelNameError
-from models.export import ExportError
-from pipeline.bench.timing import MODES, describe_device
-from pipeline.bench.colorize import run_colorize_bench
-from pipeline.colorize_worker import torch_threads
+from nircolor.jobs.runtime import console, fail
+from nircolor.models import CheckpointError, ModelNameError
+from nircolor.models.export import ExportError
+from nircolor.pipeline.bench.timing import MODES, describe_device
+from nircolor.pipeline.bench.colorize import run_colorize_bench
+from nircolor.pipeline.colorize_worker import torch_threads
 
 
 def bench_colorize(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import typer
 
-from dataset_tools import vector_state
-from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
-from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from pipeline.bench.ingest import compare
-from pipeline.ingest import IngestOptions
+from nircolor.dataset_tools import vector_state
+from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
+from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.pipeline.bench.ingest import compare
+from nircolor.pipeline.ingest import IngestOptions
 
 GOAL = 0.70  # ingest should keep at least 70% of the decoder's frame rate
 

@@ -10,12 +10,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dataset_tools import atomic
-from jobs.runtime import console, fail
-from models import TABLE3_NAMES, ModelNameError, parse_model_name
-from models.inference import resolve_device
-from pipeline.bench.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table
-from models.zoo import paper_model
+from nircolor.dataset_tools import atomic
+from nircolor.jobs.runtime import console, fail
+from nircolor.models import TABLE3_NAMES, ModelNameError, parse_model_name
+from nircolor.models.inference import resolve_device
+from nircolor.pipeline.bench.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table
+from nircolor.models.zoo import paper_model
 
 QUICK_HEIGHT, QUICK_WIDTH = 384, 512
 

@@ -14,13 +14,13 @@ import torch
 import typer
 from rich.table import Table
 
-from dataset_tools import atomic
-from jobs.runtime import console, fail
-from models import CheckpointError, load_generator
-from models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
+from nircolor.dataset_tools import atomic
+from nircolor.jobs.runtime import console, fail
+from nircolor.models import CheckpointError, load_generator
+from nircolor.models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
                               resolve_device, resolve_precision, textured_nir)
-from models.preprocess import nir_to_tensor
-from pipeline.evaluate import EvaluationError, open_split
+from nircolor.models.preprocess import nir_to_tensor
+from nircolor.pipeline.evaluate import EvaluationError, open_split
 
 
 def bench_precision(

@@ -7,9 +7,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dataset_tools.synthetic import synthetic_pairs
-from jobs.runtime import console, fail
-from pipeline.bench.registration import injected_shift_errors, read_pair_folder, read_video_frames
+from nircolor.dataset_tools.synthetic import synthetic_pairs
+from nircolor.jobs.runtime import console, fail
+from nircolor.pipeline.bench.registration import injected_shift_errors, read_pair_folder, read_video_frames
 
 
 def bench_registration(

@@ -4,8 +4,8 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from pipeline.bench.train import bench_train as run_bench
+from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.pipeline.bench.train import bench_train as run_bench
 
 
 def bench_train(

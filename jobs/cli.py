@@ -1,7 +1,7 @@
 """The `nircolor` command: sub-commands grouped by pipeline stage (DESIGN: jobs/)."""
 import typer
 
-from jobs import (
+from nircolor.jobs import (
     bench_colorize,
     bench_ingest,
     bench_models,

@@ -8,11 +8,11 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
-from models.checkpoint import CheckpointError
-from models.export import ExportError
-from pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs, describe_model
-from pipeline.colorize_worker import ENGINES
+from nircolor.jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
+from nircolor.models.checkpoint import CheckpointError
+from nircolor.models.export import ExportError
+from nircolor.pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs, describe_model
+from nircolor.pipeline.colorize_worker import ENGINES
 
 CODEC_CHOICES = ("h264", "hevc", "ffv1")
 

@@ -9,8 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from pipeline.ingest import BuildSummary, IngestOptions, build_dataset
+from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.pipeline.ingest import BuildSummary, IngestOptions, build_dataset
 
 class _FramesPerSecond(ProgressColumn):
     def render(self, task) -> Text:

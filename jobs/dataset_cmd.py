@@ -7,12 +7,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dataset_tools.manifest import ManifestError, read_manifest, registration_by_split, verify_dataset
-from dataset_tools.pair_folders import PairImportError, find_pairs, import_pair_folder
-from dataset_tools.registration import RegistrationPolicy
-from dataset_tools.splits import SPLIT_BY_CHOICES
-from jobs import dataset_build_cmd
-from jobs.runtime import console, fail
+from nircolor.dataset_tools.manifest import ManifestError, read_manifest, registration_by_split, verify_dataset
+from nircolor.dataset_tools.pair_folders import PairImportError, find_pairs, import_pair_folder
+from nircolor.dataset_tools.registration import RegistrationPolicy
+from nircolor.dataset_tools.splits import SPLIT_BY_CHOICES
+from nircolor.jobs import dataset_build_cmd
+from nircolor.jobs.runtime import console, fail
 
 app = typer.Typer(no_args_is_help=True)
 app.command("build", help="Drive recordings → HDF5 shards + manifest, on Ray actors.")(dataset_build_cmd.build)

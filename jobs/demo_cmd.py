@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from dataset_tools.manifest import read_manifest
-from jobs.runtime import console, fail
+from nircolor.dataset_tools.manifest import read_manifest
+from nircolor.jobs.runtime import console, fail
 
 
 def demo(
@@ -28,7 +28,7 @@ def demo(
     """Synthetic drives → dataset → training → evaluation → colorized side-by-side videos."""
     from typer.main import get_command
 
-    from jobs.cli import app  # here, not at the top: jobs.cli imports this module
+    from nircolor.jobs.cli import app  # here, not at the top: jobs.cli imports this module
 
     command = get_command(app)
     started = time.perf_counter()

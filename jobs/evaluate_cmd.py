@@ -12,13 +12,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dataset_tools import atomic
-from jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
-from models.checkpoint import CheckpointError
-from pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
-from pipeline.evaluation_report import json_safe
-from pipeline.evaluation_results import EvaluationResults
-from pipeline.temporal import FLOW_METHODS, VideoSource, WarpingResult, recording_sources, warping_error_of_videos
+from nircolor.dataset_tools import atomic
+from nircolor.jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
+from nircolor.models.checkpoint import CheckpointError
+from nircolor.pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
+from nircolor.pipeline.evaluation_report import json_safe
+from nircolor.pipeline.evaluation_results import EvaluationResults
+from nircolor.pipeline.temporal import FLOW_METHODS, VideoSource, WarpingResult, recording_sources, warping_error_of_videos
 
 
 def evaluate(

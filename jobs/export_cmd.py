@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.runtime import console, fail
-from models.export import DEFAULT_CHECK_SIZES, TOLERANCE, ExportError, ExportResult, export_checkpoint
+from nircolor.jobs.runtime import console, fail
+from nircolor.models.export import DEFAULT_CHECK_SIZES, TOLERANCE, ExportError, ExportResult, export_checkpoint
 
 
 def export(

@@ -6,11 +6,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.runtime import console, fail
-from models import ALL_NAMES, ModelNameError, build_generator, count_parameters, parse_model_name
-from models.flops import generator_gflops
-from models.names import GRAMMAR, split_training_flags
-from models.zoo import paper_model
+from nircolor.jobs.runtime import console, fail
+from nircolor.models import ALL_NAMES, ModelNameError, build_generator, count_parameters, parse_model_name
+from nircolor.models.flops import generator_gflops
+from nircolor.models.names import GRAMMAR, split_training_flags
+from nircolor.models.zoo import paper_model
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -9,9 +9,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from pipeline.evaluate import EvaluationError
-from pipeline.reproduce import EXPERIMENTS, ReproduceConfig, ReproduceSummary, plan_runs, reproduce as run_reproduce
+from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.pipeline.evaluate import EvaluationError
+from nircolor.pipeline.reproduce import EXPERIMENTS, ReproduceConfig, ReproduceSummary, plan_runs, reproduce as run_reproduce
 
 
 def reproduce(

@@ -45,7 +45,7 @@ COMPILE_HELP = ("torch.compile the model (inductor, frozen weights): tens of sec
 
 def inference_options(precision: str, compile_model: bool | None):
     """--precision and --compile/--no-compile, checked before any work starts."""
-    from models.inference import InferenceOptions  # torch loads on use, keeping `--help` fast
+    from nircolor.models.inference import InferenceOptions  # torch loads on use, keeping `--help` fast
 
     try:
         return InferenceOptions(precision=precision, compile=compile_model)

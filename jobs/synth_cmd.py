@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
-from dataset_tools.video import VideoError
-from jobs.runtime import console, fail
+from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
+from nircolor.dataset_tools.video import VideoError
+from nircolor.jobs.runtime import console, fail
 
 app = typer.Typer(help="Synthetic multi-CCD NIR/RGB drive recordings.", no_args_is_help=True)
 

@@ -8,8 +8,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from pipeline.train import TrainConfig, TrainError, TrainSummary, train as run_training
+from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.pipeline.train import TrainConfig, TrainError, TrainSummary, train as run_training
 
 
 class _TrainProgress:

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from dataset_tools import atomic
-from models.names import config_from_dict, config_to_dict
+from nircolor.dataset_tools import atomic
+from nircolor.models.names import config_from_dict, config_to_dict
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"

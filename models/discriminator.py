@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.common import xavier_init
+from nircolor.models.common import xavier_init
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.common import Generator, norm, xavier_init
-from models.inception import InceptionDown, InceptionUp
-from models.names import ModelNameError
+from nircolor.models.common import Generator, norm, xavier_init
+from nircolor.models.inception import InceptionDown, InceptionUp
+from nircolor.models.names import ModelNameError
 
 SCALES = 7
 DOWNSAMPLINGS = 7  # in the longest (full-resolution) branch

@@ -21,8 +21,8 @@ from typing import Callable
 
 import torch
 
-from dataset_tools import atomic
-from models.checkpoint import WEIGHTS_FILE, CheckpointError, load_generator
+from nircolor.dataset_tools import atomic
+from nircolor.models.checkpoint import WEIGHTS_FILE, CheckpointError, load_generator
 
 ONNX_FILE = "model.onnx"
 PT2_FILE = "model.pt2"
@@ -241,7 +241,7 @@ def _check_cases(generator, check_sizes) -> list[tuple[int, int, int]]:
 
 
 def _check(generator, checkpoint: Path, folder: Path, cases) -> list[ExportCheck]:
-    from models.onnx_engine import OnnxEngine  # here, not at the top: onnx_engine imports this module
+    from nircolor.models.onnx_engine import OnnxEngine  # here, not at the top: onnx_engine imports this module
 
     random = torch.Generator().manual_seed(0)
     batches = [torch.rand(batch, 1, height, width, generator=random) for batch, height, width in cases]

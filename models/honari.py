@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.common import Generator, norm, xavier_init
-from models.inception import Inception
-from models.names import ModelNameError
+from nircolor.models.common import Generator, norm, xavier_init
+from nircolor.models.inception import Inception
+from nircolor.models.names import ModelNameError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.common import norm
+from nircolor.models.common import norm
 
 # Interpretation of Figure 2 (the figure itself is an image; the text fixes only the rules above):
 #   branch 1: 4×4* conv                       (the plain strided conv, at 1/4 width)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.common import Generator, norm, xavier_init
-from models.names import ModelNameError, split_width_suffix, width_suffix
+from nircolor.models.common import Generator, norm, xavier_init
+from nircolor.models.names import ModelNameError, split_width_suffix, width_suffix
 
 PAPER_WIDTH = 32
 

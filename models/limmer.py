@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.common import Generator, norm, xavier_init
-from models.names import ModelNameError, split_width_suffix, width_suffix
+from nircolor.models.common import Generator, norm, xavier_init
+from nircolor.models.names import ModelNameError, split_width_suffix, width_suffix
 
 GRAMMAR = "limmer names are limmer-<scales>-<layers>-<fusion layers>-bp[c][-w<width>], as the paper's limmer-3-12-3-bp"
 PAPER_WIDTH = 64

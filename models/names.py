@@ -22,11 +22,11 @@ class ModelNameError(ValueError):
 
 def _families() -> dict:
     # Imported here, not at module level: each family module imports this one for ModelNameError.
-    from models.estuary import EstuaryConfig
-    from models.honari import HonariConfig
-    from models.johnson import JohnsonConfig
-    from models.limmer import LimmerConfig
-    from models.unet import UNetConfig
+    from nircolor.models.estuary import EstuaryConfig
+    from nircolor.models.honari import HonariConfig
+    from nircolor.models.johnson import JohnsonConfig
+    from nircolor.models.limmer import LimmerConfig
+    from nircolor.models.unet import UNetConfig
 
     return {
         "estuary": EstuaryConfig,

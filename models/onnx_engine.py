@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from models.export import (
+from nircolor.models.export import (
     EXPORT_FILE,
     META_CHECKPOINT,
     META_MODEL,

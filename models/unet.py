@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.common import Generator, norm, xavier_init
-from models.inception import InceptionDown, InceptionUp
-from models.names import ModelNameError
+from nircolor.models.common import Generator, norm, xavier_init
+from nircolor.models.inception import InceptionDown, InceptionUp
+from nircolor.models.names import ModelNameError
 
 DOWNSAMPLINGS = 8
 

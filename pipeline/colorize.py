@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from dataset_tools.video import CODECS
-from pipeline.colorize_dispatch import check_device, run_colorize_tasks
-from pipeline.colorize_finish import REPORT_VERSION, fail_job, finish_job
-from pipeline.colorize_options import ColorizeOptions, ColorizeSummary, OutputSummary, Progress
-from pipeline.colorize_plan import Job, describe_model, expected_frames, output_paths, plan_input
-from pipeline.colorize_resume import load_part_results, save_part_result
-from pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
+from nircolor.dataset_tools.video import CODECS
+from nircolor.pipeline.colorize_dispatch import check_device, run_colorize_tasks
+from nircolor.pipeline.colorize_finish import REPORT_VERSION, fail_job, finish_job
+from nircolor.pipeline.colorize_options import ColorizeOptions, ColorizeSummary, OutputSummary, Progress
+from nircolor.pipeline.colorize_plan import Job, describe_model, expected_frames, output_paths, plan_input
+from nircolor.pipeline.colorize_resume import load_part_results, save_part_result
+from nircolor.pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
 
 __all__ = ["REPORT_VERSION", "ColorizeOptions", "ColorizeSummary", "OutputSummary", "Progress", "colorize_inputs",
            "describe_model", "output_paths"]

@@ -8,10 +8,10 @@ from typing import Callable
 
 import ray
 
-from models.inference import resolve_device
-from pipeline.colorize_options import ColorizeOptions
-from pipeline.colorize_worker import ColorizeTask, TaskResult
-from pipeline.execution import Execution, WorkerStartError, run_tasks
+from nircolor.models.inference import resolve_device
+from nircolor.pipeline.colorize_options import ColorizeOptions
+from nircolor.pipeline.colorize_worker import ColorizeTask, TaskResult
+from nircolor.pipeline.execution import Execution, WorkerStartError, run_tasks
 
 
 def check_device(options: ColorizeOptions) -> None:

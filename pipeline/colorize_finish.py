@@ -7,12 +7,12 @@ from __future__ import annotations
 import shutil
 import time
 
-from dataset_tools import atomic
-from dataset_tools.remux import join_videos
-from dataset_tools.video import VideoError
-from pipeline.colorize_options import ColorizeOptions, OutputSummary, Progress
-from pipeline.colorize_plan import Job, expected_frames, remove_stale_partials
-from pipeline.colorize_worker import TaskResult
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.remux import join_videos
+from nircolor.dataset_tools.video import VideoError
+from nircolor.pipeline.colorize_options import ColorizeOptions, OutputSummary, Progress
+from nircolor.pipeline.colorize_plan import Job, expected_frames, remove_stale_partials
+from nircolor.pipeline.colorize_worker import TaskResult
 
 REPORT_VERSION = 1
 

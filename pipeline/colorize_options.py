@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from models.inference import InferenceOptions
+from nircolor.models.inference import InferenceOptions
 
 Progress = Callable[..., None]  # progress(event, **fields): "planned", "frames", "finished"
 

@@ -11,14 +11,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataset_tools import atomic
-from dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
-from dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
-from dataset_tools.video import VideoError, StreamInfo, keyframe_times, probe
-from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
-from models.onnx_engine import OnnxEngine
-from pipeline.colorize_options import ColorizeOptions, OutputSummary
-from pipeline.colorize_worker import ColorizeTask, TaskResult
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
+from nircolor.dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
+from nircolor.dataset_tools.video import VideoError, StreamInfo, keyframe_times, probe
+from nircolor.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
+from nircolor.models.onnx_engine import OnnxEngine
+from nircolor.pipeline.colorize_options import ColorizeOptions, OutputSummary
+from nircolor.pipeline.colorize_worker import ColorizeTask, TaskResult
 
 
 def output_paths(out_dir: Path, name: str, options: ColorizeOptions) -> dict[str, Path]:

@@ -10,9 +10,9 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from dataset_tools import atomic
-from pipeline.colorize_plan import Job
-from pipeline.colorize_worker import TaskResult
+from nircolor.dataset_tools import atomic
+from nircolor.pipeline.colorize_plan import Job
+from nircolor.pipeline.colorize_worker import TaskResult
 
 _PLAN_FIELDS = ("nir_path", "nir_stream", "start_seconds", "end_seconds", "batch_breaks", "codec", "crf", "preset",
                 "review_path", "rgb_path", "rgb_stream")

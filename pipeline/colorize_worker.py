@@ -16,13 +16,13 @@ import cv2
 import numpy as np
 import torch
 
-from dataset_tools.pairing import NearestFrames
-from dataset_tools.video import VideoError, VideoWriter, iter_frames
-from models.checkpoint import load_generator
-from models.inference import InferenceEngine, InferenceOptions, resolve_device
-from models.onnx_engine import OnnxEngine
-from models.preprocess import nir_to_gray8, nir_to_tensor, tensor_to_rgb
-from pipeline.pipelined import run_pipelined
+from nircolor.dataset_tools.pairing import NearestFrames
+from nircolor.dataset_tools.video import VideoError, VideoWriter, iter_frames
+from nircolor.models.checkpoint import load_generator
+from nircolor.models.inference import InferenceEngine, InferenceOptions, resolve_device
+from nircolor.models.onnx_engine import OnnxEngine
+from nircolor.models.preprocess import nir_to_gray8, nir_to_tensor, tensor_to_rgb
+from nircolor.pipeline.pipelined import run_pipelined
 
 ENGINES = ("torch", "onnxruntime")
 REPORT_SECONDS = 0.5  # live progress about twice a second

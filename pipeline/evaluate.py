@@ -17,16 +17,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dataset_tools.shards import ShardError, ShardReader, open_shard
-from models import CheckpointError, count_parameters, load_generator
-from models.inference import InferenceEngine, InferenceOptions, resolve_device
-from models.preprocess import nir_to_tensor
-from models.names import training_name
-from models.zoo import paper_model
-from pipeline import metrics, shard_dataset
-from pipeline.bench import timing
-from pipeline.evaluation_report import write_reports
-from pipeline.evaluation_results import PSNR_CAP_DB, EvaluationResults, MetricTotals, ModelResult
+from nircolor.dataset_tools.shards import ShardError, ShardReader, open_shard
+from nircolor.models import CheckpointError, count_parameters, load_generator
+from nircolor.models.inference import InferenceEngine, InferenceOptions, resolve_device
+from nircolor.models.preprocess import nir_to_tensor
+from nircolor.models.names import training_name
+from nircolor.models.zoo import paper_model
+from nircolor.pipeline import metrics, shard_dataset
+from nircolor.pipeline.bench import timing
+from nircolor.pipeline.evaluation_report import write_reports
+from nircolor.pipeline.evaluation_results import PSNR_CAP_DB, EvaluationResults, MetricTotals, ModelResult
 
 BASELINE_NIR_GRAY = "baseline:nir-gray"
 BASELINE_MEAN_COLOR = "baseline:mean-color"

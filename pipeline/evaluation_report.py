@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools import atomic
-from pipeline.evaluation_results import METRIC_NOTES, EvaluationResults
+from nircolor.dataset_tools import atomic
+from nircolor.pipeline.evaluation_results import METRIC_NOTES, EvaluationResults
 
 GRID_TILE_WIDTH = 256
 GRID_HEADER_HEIGHT = 28

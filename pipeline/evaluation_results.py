@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import metrics
+from nircolor.pipeline import metrics
 
 # PSNR of an exact frame is infinite; cap it so a mean over frames stays a number.
 PSNR_CAP_DB = 100.0

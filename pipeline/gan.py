@@ -10,8 +10,8 @@ import contextlib
 import torch
 from torch import nn
 
-from models.discriminator import Discriminator, DiscriminatorConfig
-from models.losses import discriminator_loss, generator_loss, l1_loss
+from nircolor.models.discriminator import Discriminator, DiscriminatorConfig
+from nircolor.models.losses import discriminator_loss, generator_loss, l1_loss
 
 DEFAULT_LEARNING_RATE = 1e-3
 LOW_LAMBDA_LEARNING_RATE = 5e-5

@@ -21,15 +21,15 @@ from typing import Callable
 
 import ray
 
-from dataset_tools.manifest import write_manifest
-from dataset_tools.pairing import pair_timestamps
-from dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
-from dataset_tools.registration import summarize_shifts
-from dataset_tools.segment_ingest import STATE_FOLDER, SegmentIngestor, SegmentResult, SegmentTask, finished
-from dataset_tools.segments import plan_segments
-from dataset_tools.splits import SplitError, assign_splits
-from dataset_tools.video import VideoError, probe
-from pipeline.execution import Execution, run_tasks
+from nircolor.dataset_tools.manifest import write_manifest
+from nircolor.dataset_tools.pairing import pair_timestamps
+from nircolor.dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
+from nircolor.dataset_tools.registration import summarize_shifts
+from nircolor.dataset_tools.segment_ingest import STATE_FOLDER, SegmentIngestor, SegmentResult, SegmentTask, finished
+from nircolor.dataset_tools.segments import plan_segments
+from nircolor.dataset_tools.splits import SplitError, assign_splits
+from nircolor.dataset_tools.video import VideoError, probe
+from nircolor.pipeline.execution import Execution, run_tasks
 
 __all__ = ["BuildSummary", "IngestOptions", "RecordingSummary", "SegmentIngestor", "SegmentResult", "SegmentTask",
            "build_dataset"]

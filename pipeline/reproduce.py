@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dataset_tools import atomic
-from models.names import parse_model_name, split_training_flags, training_name
-from models.zoo import TABLE3_NAMES, paper_model
-from pipeline.evaluate import BASELINES, evaluate_checkpoints
-from pipeline.train import TrainConfig, TrainError, train
+from nircolor.dataset_tools import atomic
+from nircolor.models.names import parse_model_name, split_training_flags, training_name
+from nircolor.models.zoo import TABLE3_NAMES, paper_model
+from nircolor.pipeline.evaluate import BASELINES, evaluate_checkpoints
+from nircolor.pipeline.train import TrainConfig, TrainError, train
 
 # §4.3: Table 1's λ settings, (λ, conditional discriminator); λ = 1 has no discriminator at all.
 TABLE1_SETTINGS = ((0.01, False), (0.01, True), (0.99, False), (0.99, True), (1.0, False))

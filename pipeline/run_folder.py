@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from dataset_tools import atomic
-from models.checkpoint import WEIGHTS_FILE, read_checkpoint_config, save_generator
-from models.preprocess import nir_to_gray8, tensor_to_rgb
+from nircolor.dataset_tools import atomic
+from nircolor.models.checkpoint import WEIGHTS_FILE, read_checkpoint_config, save_generator
+from nircolor.models.preprocess import nir_to_gray8, tensor_to_rgb
 
 STATE_DIR = "training_state"
 STATE_FILE = "state.pt"

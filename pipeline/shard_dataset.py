@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_tools.manifest import shards_for_split
-from dataset_tools.shards import ShardError, ShardReader, open_shard
-from models.preprocess import nir_to_tensor, rgb_to_tensor
+from nircolor.dataset_tools.manifest import shards_for_split
+from nircolor.dataset_tools.shards import ShardError, ShardReader, open_shard
+from nircolor.models.preprocess import nir_to_tensor, rgb_to_tensor
 
 
 class DatasetError(ValueError):

@@ -17,10 +17,10 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from dataset_tools.pairing import NearestFrames
-from dataset_tools.recording import load_recording
-from dataset_tools.video import Frame, VideoError, iter_frames, probe
-from models.preprocess import nir_to_gray8
+from nircolor.dataset_tools.pairing import NearestFrames
+from nircolor.dataset_tools.recording import load_recording
+from nircolor.dataset_tools.video import Frame, VideoError, iter_frames, probe
+from nircolor.models.preprocess import nir_to_gray8
 
 # Forward-backward consistency thresholds of Sundaram et al. (also used by Lai et al. 2018).
 CONSISTENCY_ALPHA = 0.01

@@ -17,11 +17,11 @@ from ray.train import FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.util.queue import Queue
 
-from models.inference import resolve_device
-from pipeline.run_folder import RunFolder, RunFolderError
-from pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, split_shards
-from pipeline.train_config import RUN_DEFINING, TrainConfig, TrainError
-from pipeline.train_worker import StepHook, run_worker, train_worker
+from nircolor.models.inference import resolve_device
+from nircolor.pipeline.run_folder import RunFolder, RunFolderError
+from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, split_shards
+from nircolor.pipeline.train_config import RUN_DEFINING, TrainConfig, TrainError
+from nircolor.pipeline.train_worker import StepHook, run_worker, train_worker
 
 
 @dataclass

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-from models.names import parse_model_name, split_training_flags, training_name
-from pipeline.gan import default_learning_rate
+from nircolor.models.names import parse_model_name, split_training_flags, training_name
+from nircolor.pipeline.gan import default_learning_rate
 
 # Settings that define a run: a resume with other values would not continue the same training.
 RUN_DEFINING = ("model", "tiny", "dataset", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed")

@@ -17,13 +17,13 @@ import ray.train.torch
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from dataset_tools.shards import file_sha256
-from models.inference import resolve_device
-from models.preprocess import nir_to_tensor
-from pipeline.gan import GanTrainer, build_discriminator, unwrap
-from pipeline.run_folder import RunFolder
-from pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, collate_pairs, split_shards, step_loader
-from pipeline.train_config import TrainConfig
+from nircolor.dataset_tools.shards import file_sha256
+from nircolor.models.inference import resolve_device
+from nircolor.models.preprocess import nir_to_tensor
+from nircolor.pipeline.gan import GanTrainer, build_discriminator, unwrap
+from nircolor.pipeline.run_folder import RunFolder
+from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, collate_pairs, split_shards, step_loader
+from nircolor.pipeline.train_config import TrainConfig
 
 # Called as on_step(step, rank, device) in every worker after each optimizer step: the seam through which
 # tests inject a lost worker and benchmarks time the loop. Ray Train workers receive it pickled.

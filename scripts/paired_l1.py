@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.preprocess import nir_to_tensor
-from pipeline import metrics
-from pipeline.evaluate import load_colorizer, open_split
+from nircolor.models.preprocess import nir_to_tensor
+from nircolor.pipeline import metrics
+from nircolor.pipeline.evaluate import load_colorizer, open_split
 
 
 def per_frame_l1(dataset: Path, sources: list[str], split: str) -> dict[str, np.ndarray]:

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_tools.video import VideoWriter, probe
-from models.checkpoint import save_generator
-from models.export import export_checkpoint
-from models.names import build_generator
-from pipeline.bench.timing import mode_options
-from pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker, torch_threads
+from nircolor.dataset_tools.video import VideoWriter, probe
+from nircolor.models.checkpoint import save_generator
+from nircolor.models.export import export_checkpoint
+from nircolor.models.names import build_generator
+from nircolor.pipeline.bench.timing import mode_options
+from nircolor.pipeline.colorize_worker import Colorizer, ColorizeTask, ColorizeWorker, torch_threads
 
 
 @dataclass

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from dataset_tools.pair_sink import PairSink
-from dataset_tools.segment_ingest import SegmentIngestor, SegmentResult, SegmentTask
-from dataset_tools.video import iter_frames
-from pipeline.ingest import BuildSummary, IngestOptions, build_dataset
+from nircolor.dataset_tools.pair_sink import PairSink
+from nircolor.dataset_tools.segment_ingest import SegmentIngestor, SegmentResult, SegmentTask
+from nircolor.dataset_tools.video import iter_frames
+from nircolor.pipeline.ingest import BuildSummary, IngestOptions, build_dataset
 
 
 @dataclass

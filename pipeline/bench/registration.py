@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.pair_folders import find_pairs, read_pair
-from dataset_tools.registration import measure_shift
-from dataset_tools.video import iter_frames
+from nircolor.dataset_tools.pair_folders import find_pairs, read_pair
+from nircolor.dataset_tools.registration import measure_shift
+from nircolor.dataset_tools.video import iter_frames
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoint import save_generator
-from models.common import count_parameters
-from models.export import export_checkpoint
-from models.flops import generator_gflops
-from models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units
-from models.names import parse_model_name
-from models.onnx_engine import OnnxEngine
-from models.zoo import paper_model
+from nircolor.models.checkpoint import save_generator
+from nircolor.models.common import count_parameters
+from nircolor.models.export import export_checkpoint
+from nircolor.models.flops import generator_gflops
+from nircolor.models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units
+from nircolor.models.names import parse_model_name
+from nircolor.models.onnx_engine import OnnxEngine
+from nircolor.models.zoo import paper_model
 
 MODES = ("fp32", "bf16", "bf16-compiled", "onnxruntime")
 MODE_TITLES = {"fp32": "fp32 eager", "bf16": "bf16 eager", "bf16-compiled": "bf16 compiled", "onnxruntime": "onnxruntime fp32"}

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataset_tools import atomic
-from dataset_tools.shards import ShardWriter
-from models.inference import resolve_device
-from pipeline.train import TrainConfig, train, train_in_process
+from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.shards import ShardWriter
+from nircolor.models.inference import resolve_device
+from nircolor.pipeline.train import TrainConfig, train, train_in_process
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from dataset_tools.manifest import (
+from nircolor.dataset_tools.manifest import (
     ManifestError,
     manifest_sha256,
     read_manifest,
@@ -14,7 +14,7 @@ from dataset_tools.manifest import (
     verify_dataset,
     write_manifest,
 )
-from dataset_tools.shards import ShardWriter
+from nircolor.dataset_tools.shards import ShardWriter
 
 
 def _shard(path, recording_id, day, location, split, pairs):

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from dataset_tools.manifest import ManifestError, read_manifest, shards_for_split, verify_dataset, write_manifest
-from dataset_tools.shards import ShardWriter
+from nircolor.dataset_tools.manifest import ManifestError, read_manifest, shards_for_split, verify_dataset, write_manifest
+from nircolor.dataset_tools.shards import ShardWriter
 
 
 def _shard(path, recording_id="a", split="train"):

@@ -3,8 +3,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from dataset_tools.pairing import NearestFrames, frame_period, pair_timestamps
-from dataset_tools.video import VideoError
+from nircolor.dataset_tools.pairing import NearestFrames, frame_period, pair_timestamps
+from nircolor.dataset_tools.video import VideoError
 
 
 def times(frames, fps=25.0, offset=0.0):

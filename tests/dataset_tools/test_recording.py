@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from dataset_tools.recording import RecordingError, find_recordings, load_recording, stream_times
-from dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
+from nircolor.dataset_tools.recording import RecordingError, find_recordings, load_recording, stream_times
+from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
 
 
 @pytest.fixture(scope="module")

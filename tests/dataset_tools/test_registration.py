@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-import dataset_tools.registration as registration
-from dataset_tools.registration import (
+import nircolor.dataset_tools.registration as registration
+from nircolor.dataset_tools.registration import (
     RegistrationPolicy,
     ShiftEstimate,
     apply_shift,
@@ -15,8 +15,8 @@ from dataset_tools.registration import (
     register_pair,
     summarize_shifts,
 )
-from dataset_tools.video import iter_frames
-from pipeline.bench.registration import displace, nir_stand_in
+from nircolor.dataset_tools.video import iter_frames
+from nircolor.pipeline.bench.registration import displace, nir_stand_in
 
 
 def _scene(height=192, width=256, seed=0):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataset_tools.registration import luminance
-from dataset_tools.sampling import Sampler, SamplingOptions
+from nircolor.dataset_tools.registration import luminance
+from nircolor.dataset_tools.sampling import Sampler, SamplingOptions
 
 
 def _frame(shift=0, seed=0, level=None, nir_bits=10):

@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from dataset_tools.shards import ShardError, ShardWriter, open_shard, read_shard_header, verify_shard
+from nircolor.dataset_tools.shards import ShardError, ShardWriter, open_shard, read_shard_header, verify_shard
 
 
 def _frames(count=3, height=12, width=20, nir_bits=10, seed=0):

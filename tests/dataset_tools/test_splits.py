@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataset_tools.splits import SplitError, assign_splits, group_recordings, split_groups
+from nircolor.dataset_tools.splits import SplitError, assign_splits, group_recordings, split_groups
 
 RECORDINGS = [
     # Component A: days d1, d2 and locations city, harbour (linked through d1/harbour).

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from dataset_tools import video
-from dataset_tools.synthetic import (SynthOptions, read_frame_code, synthesize_recordings, truncate_file,
+from nircolor.dataset_tools import video
+from nircolor.dataset_tools.synthetic import (SynthOptions, read_frame_code, synthesize_recordings, truncate_file,
                                      write_frame_code)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dataset_tools import vector_state
+from nircolor.dataset_tools import vector_state
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def test_refused_executable_memory_makes_it_a_no_op(monkeypatch):
 
 
 def _active_in_child(environment: dict) -> str:
-    code = "from dataset_tools import vector_state; print(vector_state.ACTIVE)"
+    code = "from nircolor.dataset_tools import vector_state; print(vector_state.ACTIVE)"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True,
                           text=True, check=True).stdout.strip()
 

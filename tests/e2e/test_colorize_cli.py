@@ -7,10 +7,10 @@ from fractions import Fraction
 import numpy as np
 from typer.testing import CliRunner
 
-from dataset_tools.video import VideoWriter, iter_frames
-from jobs.cli import app
-from models.checkpoint import save_generator
-from models.johnson import JohnsonConfig
+from nircolor.dataset_tools.video import VideoWriter, iter_frames
+from nircolor.jobs.cli import app
+from nircolor.models.checkpoint import save_generator
+from nircolor.models.johnson import JohnsonConfig
 
 runner = CliRunner()
 

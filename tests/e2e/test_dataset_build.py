@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dataset_tools.manifest import read_manifest
-from dataset_tools.synthetic import read_frame_code
-from jobs.cli import app
+from nircolor.dataset_tools.manifest import read_manifest
+from nircolor.dataset_tools.synthetic import read_frame_code
+from nircolor.jobs.cli import app
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 

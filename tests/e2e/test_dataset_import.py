@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dataset_tools.manifest import read_manifest, shards_for_split
-from jobs.cli import app
+from nircolor.dataset_tools.manifest import read_manifest, shards_for_split
+from nircolor.jobs.cli import app
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ import json
 
 from typer.testing import CliRunner
 
-from dataset_tools.video import probe
-from jobs.cli import app
+from nircolor.dataset_tools.video import probe
+from nircolor.jobs.cli import app
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 

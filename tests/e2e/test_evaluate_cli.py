@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
-from jobs.cli import app
-from dataset_tools.video import VideoWriter
-from models import load_generator, parse_model_name, save_generator
+from nircolor.jobs.cli import app
+from nircolor.dataset_tools.video import VideoWriter
+from nircolor.models import load_generator, parse_model_name, save_generator
 from tests.pipeline.shard_factory import make_dataset
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from jobs.cli import app
+from nircolor.jobs.cli import app
 from tests.pipeline.shard_factory import make_dataset
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
-from jobs import train_cmd
-from jobs.cli import app
+from nircolor.jobs import train_cmd
+from nircolor.jobs.cli import app
 from safetensors.torch import load_file
-from models.checkpoint import load_generator, read_checkpoint_config
-from models.preprocess import nir_to_tensor, rgb_to_tensor, tensor_to_rgb
-from pipeline.train import TrainConfig, train, train_in_process
+from nircolor.models.checkpoint import load_generator, read_checkpoint_config
+from nircolor.models.preprocess import nir_to_tensor, rgb_to_tensor, tensor_to_rgb
+from nircolor.pipeline.train import TrainConfig, train, train_in_process
 from tests.pipeline.faults import LoseWorkerOnce
 from tests.pipeline.shard_factory import write_dataset
 

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 from typer.testing import CliRunner
 
-import pipeline.bench.registration as accuracy
-from dataset_tools.registration import ShiftEstimate
-from dataset_tools.synthetic import synthetic_pairs
-from jobs.cli import app
+import nircolor.pipeline.bench.registration as accuracy
+from nircolor.dataset_tools.registration import ShiftEstimate
+from nircolor.dataset_tools.synthetic import synthetic_pairs
+from nircolor.jobs.cli import app
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 

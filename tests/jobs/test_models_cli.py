@@ -7,8 +7,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from jobs.cli import app
-from models import ALL_NAMES, count_parameters, parse_model_name
+from nircolor.jobs.cli import app
+from nircolor.models import ALL_NAMES, count_parameters, parse_model_name
 
 # Wide enough that rich never truncates a name or a number.
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from models import CheckpointError, load_generator, parse_model_name, read_checkpoint_config, save_generator
-from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from nircolor.models import CheckpointError, load_generator, parse_model_name, read_checkpoint_config, save_generator
+from nircolor.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from tests.models.tiny_training import perturbed_tiny
 
 # One name per family, with the flags that change the architecture.

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from jobs.cli import app
-from models import load_generator, save_generator
-from models.checkpoint import WEIGHTS_FILE
-from models.export import (
+from nircolor.jobs.cli import app
+from nircolor.models import load_generator, save_generator
+from nircolor.models.checkpoint import WEIGHTS_FILE
+from nircolor.models.export import (
     EXPORT_FILE,
     ONNX_FILE,
     PT2_FILE,
@@ -23,7 +23,7 @@ from models.export import (
     ExportError,
     export_checkpoint,
 )
-from models.onnx_engine import OnnxEngine, is_exported_model
+from nircolor.models.onnx_engine import OnnxEngine, is_exported_model
 from tests.models.tiny_training import perturbed_tiny
 
 # Both U-Net kinds (the plain one has a 1×1 bottleneck below 257 pixels), estuary with every flag that

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from models import parse_model_name
-from models.flops import generator_gflops
+from nircolor.models import parse_model_name
+from nircolor.models.flops import generator_gflops
 
 
 def test_unet_64_s_at_1024x768_is_the_planned_144_gflops():

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-import models.inference as inference
-from models import parse_model_name
-from models.inference import (BF16_FAMILIES, Float32, InferenceEngine, InferenceOptions, keep_float32_layers,
+import nircolor.models.inference as inference
+from nircolor.models import parse_model_name
+from nircolor.models.inference import (BF16_FAMILIES, Float32, InferenceEngine, InferenceOptions, keep_float32_layers,
                               measure_bf16, resolve_precision)
 from tests.models.tiny_training import FAMILY_NAMES, textured_nir, trained_tiny
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from models.losses import discriminator_loss, generator_adversarial_loss, generator_loss, l1_loss
+from nircolor.models.losses import discriminator_loss, generator_adversarial_loss, generator_loss, l1_loss
 
 
 def _logit(probability: float) -> float:

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from models import ALL_NAMES, ModelNameError, parse_model_name
-from models.estuary import EstuaryConfig
-from models.honari import HonariConfig
-from models.johnson import JohnsonConfig
-from models.limmer import LimmerConfig
-from models.names import GRAMMAR, config_from_dict, config_to_dict, split_training_flags, training_name
-from models.unet import UNetConfig
+from nircolor.models import ALL_NAMES, ModelNameError, parse_model_name
+from nircolor.models.estuary import EstuaryConfig
+from nircolor.models.honari import HonariConfig
+from nircolor.models.johnson import JohnsonConfig
+from nircolor.models.limmer import LimmerConfig
+from nircolor.models.names import GRAMMAR, config_from_dict, config_to_dict, split_training_flags, training_name
+from nircolor.models.unet import UNetConfig
 
 # Training names: `c` (conditional discriminator) in the last flag group, parsed apart from the generator.
 FLAGGED_NAMES = {

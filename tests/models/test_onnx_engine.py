@@ -7,11 +7,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from models import save_generator
-from models.checkpoint import CheckpointError
-from models.export import EXPORT_FILE, ONNX_FILE, ExportError
-from models.onnx_engine import OnnxEngine, is_exported_model
-from models.names import parse_model_name
+from nircolor.models import save_generator
+from nircolor.models.checkpoint import CheckpointError
+from nircolor.models.export import EXPORT_FILE, ONNX_FILE, ExportError
+from nircolor.models.onnx_engine import OnnxEngine, is_exported_model
+from nircolor.models.names import parse_model_name
 
 
 def _identity_model(metadata: dict[str, str] | None = None) -> onnx.ModelProto:

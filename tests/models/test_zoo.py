@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import ALL_NAMES, TABLE3_NAMES, ModelNameError, count_parameters, parse_model_name
-from models.inception import Inception, InceptionDown, InceptionUp
-from models.zoo import paper_model
+from nircolor.models import ALL_NAMES, TABLE3_NAMES, ModelNameError, count_parameters, parse_model_name
+from nircolor.models.inception import Inception, InceptionDown, InceptionUp
+from nircolor.models.zoo import paper_model
 
 # The paper's Table 3 counts that the planning measurements reproduce closely; the others are
 # interpretations of under-specified architectures (inception modules, Honari, Limmer).

@@ -7,8 +7,8 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from models import parse_model_name
-from models.inference import textured_nir  # noqa: F401  (the tests' frames, as bench precision's)
+from nircolor.models import parse_model_name
+from nircolor.models.inference import textured_nir  # noqa: F401  (the tests' frames, as bench precision's)
 
 # One tiny config per family, with the flags that change the layers (inception, skip, residual).
 FAMILY_NAMES = ("unet-64-s", "unet-64-is", "estuary-16-isr", "estuary-32-s", "johnson-6", "honari-64-5",

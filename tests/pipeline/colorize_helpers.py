@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_tools.video import VideoWriter, iter_frames, probe
-from models.checkpoint import save_generator
-from models.johnson import JohnsonConfig
-from pipeline.colorize import ColorizeOptions
+from nircolor.dataset_tools.video import VideoWriter, iter_frames, probe
+from nircolor.models.checkpoint import save_generator
+from nircolor.models.johnson import JohnsonConfig
+from nircolor.pipeline.colorize import ColorizeOptions
 
 LOCAL = ColorizeOptions(executor="local", batch_size=4, preset="ultrafast")
 

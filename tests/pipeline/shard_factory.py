@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_tools.shards import ShardWriter
+from nircolor.dataset_tools.shards import ShardWriter
 
 
 def synthetic_pair(random: np.random.Generator, height: int, width: int, nir_bits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,8 @@
 """`nircolor bench ingest`'s measurements: timed stages and decode-only through build_dataset's worker seam."""
-from dataset_tools.manifest import read_manifest
-from dataset_tools.synthetic import SynthOptions, synthesize_recordings
-from pipeline.bench.ingest import compare
-from pipeline.ingest import IngestOptions, build_dataset
+from nircolor.dataset_tools.manifest import read_manifest
+from nircolor.dataset_tools.synthetic import SynthOptions, synthesize_recordings
+from nircolor.pipeline.bench.ingest import compare
+from nircolor.pipeline.ingest import IngestOptions, build_dataset
 
 
 def test_timed_ingest_measures_every_stage_and_writes_the_same_dataset(tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import parse_model_name
-from models.inference import resolve_device
-from pipeline.bench.timing import ModelTiming, benchmark_model, describe_device, markdown_table, time_generator
+from nircolor.models import parse_model_name
+from nircolor.models.inference import resolve_device
+from nircolor.pipeline.bench.timing import ModelTiming, benchmark_model, describe_device, markdown_table, time_generator
 
 
 def test_time_generator_times_exactly_the_requested_frames():

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from dataset_tools.segments import Segment, plan_batch_breaks, plan_segments
-from dataset_tools.video import VideoWriter, iter_frames, probe
-from models.checkpoint import load_generator, save_generator
-from pipeline.colorize import ColorizeOptions, colorize_inputs
-from pipeline.colorize_worker import Colorizer, ColorizeWorker
+from nircolor.dataset_tools.segments import Segment, plan_batch_breaks, plan_segments
+from nircolor.dataset_tools.video import VideoWriter, iter_frames, probe
+from nircolor.models.checkpoint import load_generator, save_generator
+from nircolor.pipeline.colorize import ColorizeOptions, colorize_inputs
+from nircolor.pipeline.colorize_worker import Colorizer, ColorizeWorker
 from tests.pipeline.colorize_helpers import LOCAL, instants, tiny_checkpoint, write_nir
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models.inference
-from dataset_tools.video import iter_frames
-from models.checkpoint import save_generator
-from models.export import export_checkpoint
-from models.inference import InferenceOptions
-from pipeline.colorize import ColorizeOptions, colorize_inputs
+import nircolor.models.inference
+from nircolor.dataset_tools.video import iter_frames
+from nircolor.models.checkpoint import save_generator
+from nircolor.models.export import export_checkpoint
+from nircolor.models.inference import InferenceOptions
+from nircolor.pipeline.colorize import ColorizeOptions, colorize_inputs
 from tests.models.tiny_training import trained_tiny
 from tests.pipeline.colorize_helpers import LOCAL, tiny_checkpoint, write_nir
 
@@ -65,7 +65,7 @@ def test_onnxruntime_engine_colorizes_like_pytorch_and_its_report_names_the_expo
 
 
 def test_a_long_enough_job_compiles_and_reports_the_compile_time(tmp_path, checkpoint, monkeypatch):
-    monkeypatch.setattr(models.inference, "COMPILE_MIN_FRAMES", 5)  # "long" for a 6-frame clip
+    monkeypatch.setattr(nircolor.models.inference, "COMPILE_MIN_FRAMES", 5)  # "long" for a 6-frame clip
     nir = write_nir(tmp_path / "drive.mp4", list(range(6)))
     short = write_nir(tmp_path / "short.mp4", list(range(4)))
     summary = colorize_inputs(checkpoint, [nir], tmp_path / "long", LOCAL)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings
-from dataset_tools.video import VideoWriter, iter_frames
-from pipeline.colorize import ColorizeOptions, colorize_inputs
+from nircolor.dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings
+from nircolor.dataset_tools.video import VideoWriter, iter_frames
+from nircolor.pipeline.colorize import ColorizeOptions, colorize_inputs
 from tests.pipeline.colorize_helpers import tiny_checkpoint, write_nir
 
 

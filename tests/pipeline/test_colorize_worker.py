@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dataset_tools.video import probe
-from pipeline.colorize import ColorizeOptions, colorize_inputs
-from pipeline.colorize_worker import ColorizeTask, ColorizeWorker
-from pipeline.pipelined import run_pipelined
+from nircolor.dataset_tools.video import probe
+from nircolor.pipeline.colorize import ColorizeOptions, colorize_inputs
+from nircolor.pipeline.colorize_worker import ColorizeTask, ColorizeWorker
+from nircolor.pipeline.pipelined import run_pipelined
 from tests.pipeline.colorize_helpers import LOCAL, tiny_checkpoint, write_nir
 
 
@@ -136,7 +136,7 @@ def test_worker_sets_torch_threads_only_while_it_runs_a_task(tmp_path, checkpoin
 
 
 def test_worker_reports_progress_times_its_stages_and_turns_errors_into_results(tmp_path, checkpoint, monkeypatch):
-    monkeypatch.setattr("pipeline.colorize_worker.REPORT_SECONDS", 0.0)  # report after every batch
+    monkeypatch.setattr("nircolor.pipeline.colorize_worker.REPORT_SECONDS", 0.0)  # report after every batch
     nir = write_nir(tmp_path / "clip.mp4", list(range(10)))
     worker = ColorizeWorker(str(checkpoint), "cpu", batch_size=4)
     reports = []

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from models import parse_model_name, save_generator
-from models.inference import InferenceOptions
-from pipeline import evaluate
-from pipeline.bench import timing
-from models import read_checkpoint_config
+from nircolor.models import parse_model_name, save_generator
+from nircolor.models.inference import InferenceOptions
+from nircolor.pipeline import evaluate
+from nircolor.pipeline.bench import timing
+from nircolor.models import read_checkpoint_config
 from tests.models.tiny_training import trained_tiny
 from tests.pipeline.shard_factory import make_dataset
 

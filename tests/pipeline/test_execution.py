@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pipeline.execution import RESUBMISSIONS, Execution, WorkerStartError, run_tasks
+from nircolor.pipeline.execution import RESUBMISSIONS, Execution, WorkerStartError, run_tasks
 
 
 class _Squarer:

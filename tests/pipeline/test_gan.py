@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.johnson import JohnsonConfig
-from models.losses import generator_adversarial_loss, l1_loss
-from models.names import parse_model_name, split_training_flags
-from models.preprocess import nir_to_tensor, rgb_to_tensor
-from pipeline.gan import GanTrainer, build_discriminator, default_learning_rate
+from nircolor.models.johnson import JohnsonConfig
+from nircolor.models.losses import generator_adversarial_loss, l1_loss
+from nircolor.models.names import parse_model_name, split_training_flags
+from nircolor.models.preprocess import nir_to_tensor, rgb_to_tensor
+from nircolor.pipeline.gan import GanTrainer, build_discriminator, default_learning_rate
 from tests.pipeline.shard_factory import synthetic_pair
 
 

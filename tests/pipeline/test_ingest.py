@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
-from dataset_tools.manifest import read_manifest
-from dataset_tools.pair_sink import PairSink
-from dataset_tools.shards import verify_shard
-from dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings, truncate_file, write_frame_code
-from pipeline.ingest import IngestOptions, SegmentIngestor, build_dataset
+from nircolor.dataset_tools.manifest import read_manifest
+from nircolor.dataset_tools.pair_sink import PairSink
+from nircolor.dataset_tools.shards import verify_shard
+from nircolor.dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings, truncate_file, write_frame_code
+from nircolor.pipeline.ingest import IngestOptions, SegmentIngestor, build_dataset
 
 SMALL = dict(width=128, height=96, fps=25.0)
 

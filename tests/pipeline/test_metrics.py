@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import metrics
+from nircolor.pipeline import metrics
 
 # Rows of Table 1 of Sharma, Wu & Dalal (2005): L1 a1 b1 L2 a2 b2 ΔE00. They cover the hue
 # wrap-around near ±180°, zero-chroma pairs, the blue-region rotation term and dark colours.

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from models import parse_model_name, read_checkpoint_config, save_generator
-from pipeline.reproduce import ReproduceConfig, plan_runs, reproduce
-from pipeline.train import TrainError, train_in_process
+from nircolor.models import parse_model_name, read_checkpoint_config, save_generator
+from nircolor.pipeline.reproduce import ReproduceConfig, plan_runs, reproduce
+from nircolor.pipeline.train import TrainError, train_in_process
 from tests.pipeline.shard_factory import make_dataset
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.shard_dataset import DatasetError, PairKey, ShardDataset, StepBatches, split_shards
+from nircolor.pipeline.shard_dataset import DatasetError, PairKey, ShardDataset, StepBatches, split_shards
 from tests.pipeline.shard_factory import write_dataset
 
 

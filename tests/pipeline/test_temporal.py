@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from dataset_tools.recording import RecordingError
-from dataset_tools.video import Frame, VideoError
-from pipeline import temporal
+from nircolor.dataset_tools.recording import RecordingError
+from nircolor.dataset_tools.video import Frame, VideoError
+from nircolor.pipeline import temporal
 
 FRAMES, HEIGHT, WIDTH, SHIFT = 6, 64, 96, 2
 

@@ -13,8 +13,8 @@ import torch
 from ray.cluster_utils import Cluster
 from safetensors.torch import load_file
 
-from models.checkpoint import load_generator, read_checkpoint_config
-from pipeline.train import TrainConfig, TrainError, train, train_in_process
+from nircolor.models.checkpoint import load_generator, read_checkpoint_config
+from nircolor.pipeline.train import TrainConfig, TrainError, train, train_in_process
 from tests.pipeline.shard_factory import write_dataset
 
 
