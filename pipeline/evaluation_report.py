@@ -51,6 +51,7 @@ def summary_rows(evaluation: EvaluationResults) -> list[dict]:
             "psnr_db": model.metrics["psnr"],
             "ssim": model.metrics["ssim"],
             "delta_e2000": model.metrics["delta_e"],
+            "angular_error_deg": model.metrics.get("angular_error"),
             "parameters_m": model.parameters / 1e6 if model.parameters else None,
             "paper_parameters_m": paper.get("parameters_m"),
             "ms_per_frame": model.ms_per_frame,
@@ -74,11 +75,11 @@ def summary_csv(evaluation: EvaluationResults) -> str:
 def per_recording_csv(evaluation: EvaluationResults) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "recording_id", "frames", "l1", "psnr_db", "ssim", "delta_e2000"])
+    writer.writerow(["model", "recording_id", "frames", "l1", "psnr_db", "ssim", "delta_e2000", "angular_error_deg"])
     for model in evaluation.models:
         for recording, values in sorted(model.per_recording.items()):
             writer.writerow([model.label, recording, values["frames"], values["l1"], values["psnr"],
-                             values["ssim"], values["delta_e"]])
+                             values["ssim"], values["delta_e"], values.get("angular_error")])
     return buffer.getvalue()
 
 
@@ -92,15 +93,16 @@ def markdown_tables(evaluation: EvaluationResults) -> str:
         "(800 evaluation frames at 1024×768, TITAN X Pascal); they are beside ours for reference, "
         "not measured here.",
         "",
-        "| model | λ | C | L1 ↓ | paper L1 | PSNR [dB] ↑ | SSIM ↑ | ΔE00 ↓ | params [M] | paper params [M] "
-        "| ms / 1024×768 frame | paper ms (TITAN X) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | λ | C | L1 ↓ | paper L1 | PSNR [dB] ↑ | SSIM ↑ | ΔE00 ↓ | AE [°] ↓ | params [M] "
+        "| paper params [M] | ms / 1024×768 frame | paper ms (TITAN X) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['model']} | {_cell(row['lambda'], '{:g}')} | {_flag(row['conditional'])} "
             f"| {_cell(row['l1'], '{:.6f}')} | {_cell(row['paper_l1'], '{:.6f}')} "
             f"| {_cell(row['psnr_db'], '{:.2f}')} | {_cell(row['ssim'], '{:.4f}')} | {_cell(row['delta_e2000'], '{:.2f}')} "
+            f"| {_cell(row['angular_error_deg'], '{:.2f}')} "
             f"| {_cell(row['parameters_m'], '{:.2f}')} | {_cell(row['paper_parameters_m'], '{:.1f}')} "
             f"| {_cell(row['ms_per_frame'], '{:.1f}')} | {_cell(row['paper_titan_x_ms'], '{:.0f}')} |"
         )

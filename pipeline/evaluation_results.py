@@ -15,9 +15,12 @@ PSNR_CAP_DB = 100.0
 
 METRIC_NOTES = {
     "l1": "mean |prediction − target| over pixels and RGB channels, values in [0,1] (the paper's L1 error)",
-    "psnr": f"dB, peak 1.0, mean over frames, each frame capped at {PSNR_CAP_DB:g} dB",
+    "psnr": f"dB on [0,1] RGB (peak 1.0), computed per frame, then the mean over frames (as the VCIP 2020 "
+            f"colorization papers report it); each frame capped at {PSNR_CAP_DB:g} dB",
     "ssim": "gaussian window σ=1.5 (11×11), K1=0.01, K2=0.03, on BT.601 luminance, mean over frames",
     "delta_e": "CIEDE2000 on OpenCV Lab (D65) of the float RGB, mean over pixels and frames",
+    "angular_error": "AE in degrees: per pixel the arccos of the normalized dot product of the two RGB vectors, "
+                     "mean over pixels (black pixels, which have no direction, left out), then over frames",
     "ms_per_frame": "one 1024×768 frame on the evaluation device with the model's inference settings, best of 2 after a warm-up",
 }
 
@@ -48,8 +51,8 @@ class ModelResult:
     model_name: str
     parameters: int
     frames: int
-    metrics: dict  # l1, psnr, ssim, delta_e: means over frames
-    per_recording: dict  # recording_id → {"frames": n, l1, psnr, ssim, delta_e}
+    metrics: dict  # l1, psnr, ssim, delta_e, angular_error: means over frames
+    per_recording: dict  # recording_id → {"frames": n, l1, psnr, ssim, delta_e, angular_error}
     ms_per_frame: float | None
     paper: dict | None
     training: dict

@@ -1,4 +1,5 @@
-"""Image metrics for colorization quality: the paper's L1 error (§4, Tables 1–3), PSNR, SSIM, CIEDE2000.
+"""Image metrics for colorization quality: the paper's L1 error (§4, Tables 1–3), PSNR, SSIM, CIEDE2000,
+and the angular error (AE) that NIR-colorization papers on VCIP 2020 report.
 
 Every function takes RGB as float arrays in [0,1] (or uint8, converted by `as_unit_float`) shaped
 (H,W,3) or (N,H,W,3); results are per-frame means unless a function says otherwise.
@@ -170,17 +171,37 @@ def delta_e(prediction: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean(ciede2000(rgb_to_lab(prediction), rgb_to_lab(target))))
 
 
+def angular_error(prediction: np.ndarray, target: np.ndarray) -> float:
+    """Angular error in degrees: per pixel the angle between the two RGB vectors (arccos of their
+    normalized dot product), mean over pixels; for (N,H,W,3) input the frames' mean.
+
+    Pixels where either vector is black have no direction and are left out; a frame with no
+    such pixel left scores 0.
+    """
+    prediction, target = _checked_pair(prediction, target)
+    if prediction.ndim == 4:
+        return float(np.mean([angular_error(p, t) for p, t in zip(prediction, target)]))
+    first, second = prediction.reshape(-1, 3), target.reshape(-1, 3)
+    norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+    defined = norms > 0
+    if not defined.any():
+        return 0.0
+    cosine = np.einsum("ij,ij->i", first[defined], second[defined]) / norms[defined]
+    return float(np.degrees(np.mean(np.arccos(np.clip(cosine, -1.0, 1.0)))))
+
+
 def frame_metrics(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """All four table metrics for one (H,W,3) frame pair in [0,1]."""
+    """All table metrics for one (H,W,3) frame pair in [0,1]."""
     return {
         "l1": l1_error(prediction, target),
         "psnr": psnr(prediction, target),
         "ssim": ssim(prediction, target),
         "delta_e": delta_e(prediction, target),
+        "angular_error": angular_error(prediction, target),
     }
 
 
-METRIC_NAMES = ("l1", "psnr", "ssim", "delta_e")
+METRIC_NAMES = ("l1", "psnr", "ssim", "delta_e", "angular_error")
 
 
 def _checked_pair(prediction: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,10 @@
 """evaluate_checkpoints: baselines, per-recording breakdown, paper figures, one bad checkpoint."""
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -30,6 +34,30 @@ def test_mean_colour_baseline_predicts_the_train_split_mean(tmp_path):
             errors += list(np.abs(shard["rgb"][:] / 255.0 - expected).mean(axis=(1, 2, 3)))
     assert model.metrics["l1"] == pytest.approx(np.mean(errors))
     assert model.frames == 5 and model.ms_per_frame is None and model.paper is None
+
+
+def test_angular_error_is_measured_per_frame_and_written_to_every_table(tmp_path):
+    dataset = make_dataset(tmp_path)
+    mean = evaluate.mean_color_of_split(dataset, "train")
+    results = evaluate.evaluate_checkpoints([evaluate.BASELINE_MEAN_COLOR], dataset, timing=False,
+                                            out_dir=tmp_path / "out")
+    angles = []  # recomputed directly: the angle between the constant colour and every target pixel
+    for path in sorted((dataset / "eval").glob("*.h5")):
+        with h5py.File(path) as shard:
+            for frame in shard["rgb"][:] / 255.0:
+                pixels = frame.reshape(-1, 3)
+                cosine = pixels @ mean / (np.linalg.norm(pixels, axis=1) * np.linalg.norm(mean))
+                angles.append(np.degrees(np.arccos(np.clip(cosine, -1, 1))).mean())
+    (model,) = results.models
+    assert model.metrics["angular_error"] == pytest.approx(np.mean(angles))
+    out = tmp_path / "out"
+    document = json.loads((out / "evaluation.json").read_text())
+    assert document["models"][0]["metrics"]["angular_error"] == pytest.approx(np.mean(angles))
+    (row,) = csv.DictReader(io.StringIO((out / "evaluation.csv").read_text()))
+    assert float(row["angular_error_deg"]) == pytest.approx(np.mean(angles))
+    assert all(float(r["angular_error_deg"]) > 0 for r in csv.DictReader(io.StringIO((out / "per_recording.csv").read_text())))
+    markdown = (out / "evaluation.md").read_text()
+    assert "AE [°]" in markdown and f"{np.mean(angles):.2f}" in markdown and "**angular_error**" in markdown
 
 
 def test_per_recording_rows_and_max_frames(tmp_path):

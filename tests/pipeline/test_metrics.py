@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from nircolor.pipeline import metrics
+from nircolor.pipeline.evaluate import score_frame
+from nircolor.pipeline.evaluation_results import MetricTotals
 
 # Rows of Table 1 of Sharma, Wu & Dalal (2005): L1 a1 b1 L2 a2 b2 ΔE00. They cover the hue
 # wrap-around near ±180°, zero-chroma pairs, the blue-region rotation term and dark colours.
@@ -121,3 +123,31 @@ def test_delta_e_of_rgb_images_uses_lab():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="differ in shape"):
         metrics.l1_error(np.zeros((2, 2, 3)), np.zeros((2, 3, 3)))
+
+
+def test_angular_error_is_the_mean_angle_between_rgb_vectors_in_degrees():
+    target = np.array([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.2, 0.4, 0.0]]])
+    prediction = np.array([[[0.0, 1.0, 0.0],  # orthogonal: 90°
+                            [0.1, 0.1, 0.1],  # same direction, other brightness: 0°
+                            [0.4, 0.4, 0.0]]])  # 45° vs atan2(0.4, 0.2) = 63.43°: 18.43°
+    expected = (90.0 + 0.0 + (math.degrees(math.atan2(0.4, 0.2)) - 45.0)) / 3
+    assert metrics.angular_error(prediction, target) == pytest.approx(expected)
+
+
+def test_angular_error_leaves_out_black_pixels_and_averages_frames():
+    target = np.array([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])  # the black pixel has no direction
+    prediction = np.array([[[0.0, 0.0, 1.0], [0.3, 0.1, 0.0]]])
+    assert metrics.angular_error(prediction, target) == pytest.approx(90.0)
+    frames_target = np.stack([target, np.full((1, 2, 3), 0.5)])
+    frames_prediction = np.stack([prediction, np.full((1, 2, 3), 0.5)])  # second frame: 0°
+    assert metrics.angular_error(frames_prediction, frames_target) == pytest.approx(45.0)
+    assert metrics.angular_error(np.zeros((2, 2, 3)), np.zeros((2, 2, 3))) == 0.0
+
+
+def test_evaluation_psnr_is_the_mean_of_per_frame_psnr_not_the_pooled_one():
+    target = np.zeros((4, 4, 3))
+    totals = MetricTotals()
+    for offset in (0.1, 0.01):  # MSE 1e-2 → 20 dB, MSE 1e-4 → 40 dB
+        totals.add(score_frame(np.full((4, 4, 3), offset), target))
+    assert totals.means()["psnr"] == pytest.approx(30.0)  # pooled MSE would give 22.97 dB
+    assert totals.means()["angular_error"] == pytest.approx(0.0)  # black target: no direction anywhere
