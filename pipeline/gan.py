@@ -2,6 +2,8 @@
 
 D minimizes L_AD with one-sided label smoothing; G minimizes (1−λ)·L_AG + λ·L1. λ = 1 trains G on
 L1 alone and builds no discriminator. Adam with default betas; lr 1e-3, 5e-5 for λ ≤ 0.01 (§4.2).
+Beyond the paper (all off by default): other Adam betas, a learning-rate schedule
+(pipeline/recipe.py) and an L1-only warm-up before the adversarial term starts.
 """
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ from torch import nn
 
 from nircolor.models.discriminator import Discriminator, DiscriminatorConfig
 from nircolor.models.losses import discriminator_loss, generator_loss, l1_loss
+from nircolor.pipeline.recipe import LearningRateSchedule
+
+PAPER_BETAS = (0.9, 0.999)  # torch's Adam defaults, which §4.2 does not change
+PAPER_SCHEDULE = LearningRateSchedule("constant")
 
 DEFAULT_LEARNING_RATE = 1e-3
 LOW_LAMBDA_LEARNING_RATE = 5e-5
@@ -42,7 +48,9 @@ class GanTrainer:
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module | None, *, l1_weight: float = 0.99,
-                 learning_rate: float | None = None, autocast_dtype: torch.dtype | None = None):
+                 learning_rate: float | None = None, autocast_dtype: torch.dtype | None = None,
+                 betas: tuple[float, float] = PAPER_BETAS, schedule: LearningRateSchedule = PAPER_SCHEDULE,
+                 l1_warmup_steps: int = 0):
         if not 0.0 <= l1_weight <= 1.0:
             raise ValueError(f"λ must lie in [0, 1], got {l1_weight}")
         if l1_weight < 1.0 and discriminator is None:
@@ -53,11 +61,26 @@ class GanTrainer:
         self.learning_rate = float(learning_rate if learning_rate is not None else default_learning_rate(l1_weight))
         self.autocast_dtype = autocast_dtype
         self.conditional = bool(getattr(unwrap(discriminator), "config", None) and unwrap(discriminator).config.conditional)
-        self.generator_optimizer = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
+        self.schedule = schedule
+        self.l1_warmup_steps = int(l1_warmup_steps)
+        betas = tuple(float(beta) for beta in betas)
+        self.generator_optimizer = torch.optim.Adam(generator.parameters(), lr=self.learning_rate, betas=betas)
         self.discriminator_optimizer = (
-            torch.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate) if self.discriminator is not None else None
+            torch.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate, betas=betas)
+            if self.discriminator is not None else None
         )
         self.step_count = 0
+
+    def current_learning_rate(self) -> float:
+        """η of the step about to be taken (the schedule is a function of the step alone)."""
+        return self.learning_rate * self.schedule.factor(self.step_count)
+
+    def _set_learning_rate(self) -> None:
+        rate = self.current_learning_rate()
+        for optimizer in (self.generator_optimizer, self.discriminator_optimizer):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
 
     def _autocast(self, device: torch.device):
         if self.autocast_dtype is None:
@@ -73,12 +96,15 @@ class GanTrainer:
         The losses stay on the device so a step never waits for the GPU; `losses_to_floats` reads them.
         """
         self.generator.train()
+        self._set_learning_rate()
         with self._autocast(nir.device):
             output = self.generator(nir)  # (B,3,H,W)
         output = output.float()
         losses: dict[str, torch.Tensor] = {}
         fake_logits = None
-        if self.discriminator is not None:
+        # During the L1 warm-up G learns the colours alone; D starts with the adversarial term.
+        adversarial = self.discriminator is not None and self.step_count >= self.l1_warmup_steps
+        if adversarial:
             # D sees real and fake in one batch: one forward per step keeps DDP's reducer simple,
             # and the discriminator has no cross-sample layer, so this equals two separate calls.
             self.discriminator_optimizer.zero_grad(set_to_none=True)
@@ -92,7 +118,7 @@ class GanTrainer:
             with self._autocast(nir.device):
                 fake_logits = self._discriminate(output, nir).float()
         self.generator_optimizer.zero_grad(set_to_none=True)
-        loss_g = generator_loss(fake_logits, output, rgb, self.l1_weight)
+        loss_g = generator_loss(fake_logits, output, rgb, self.l1_weight if adversarial else 1.0)
         loss_g.backward()
         self.generator_optimizer.step()
         self.step_count += 1
@@ -108,13 +134,16 @@ class GanTrainer:
 
     @torch.no_grad()
     def evaluate_l1(self, batches) -> float:
-        """Mean L1 error (paper tables) of the generator over (nir, rgb) batches, frame-weighted."""
+        """Mean L1 error (paper tables) of the generator over (nir, rgb) batches, frame-weighted.
+
+        In float32 even when training runs in bf16: the figure that picks best/ is then the one a
+        reloaded checkpoint reproduces, not one moved by autocast's rounding.
+        """
         generator = unwrap(self.generator)
         generator.eval()
         total, frames = 0.0, 0
         for nir, rgb in batches:
-            with self._autocast(nir.device):
-                output = generator(nir).float()
+            output = generator(nir).float()
             total += float((output - rgb).abs().mean(dim=(1, 2, 3)).sum())
             frames += nir.shape[0]
         generator.train()

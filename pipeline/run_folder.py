@@ -105,14 +105,18 @@ class RunFolder:
             extra={**(extra or {}), "eval_l1": float(eval_l1)},
         )
 
-    def write_config(self, document: dict, must_match: tuple[str, ...]) -> None:
-        """Write train_config.json, or check that a resumed run keeps the settings that define it."""
+    def write_config(self, document: dict, must_match: tuple[str, ...], defaults: dict | None = None) -> None:
+        """Write train_config.json, or check that a resumed run keeps the settings that define it.
+
+        `defaults` holds what a run folder written before a setting existed was trained with.
+        """
         if self.config_file.is_file():
             try:
                 previous = json.loads(self.config_file.read_text())
             except json.JSONDecodeError as error:
                 raise RunFolderError(f"{self.config_file}: invalid JSON ({error.msg})") from None
-            changed = [key for key in must_match if previous.get(key) != document.get(key)]
+            defaults = defaults or {}
+            changed = [key for key in must_match if previous.get(key, defaults.get(key)) != document.get(key)]
             if changed and self.latest_checkpoint() is not None:
                 details = ", ".join(f"{key} {previous.get(key)!r} → {document.get(key)!r}" for key in changed)
                 raise RunFolderError(

@@ -18,6 +18,7 @@ import torch
 from nircolor.dataset_tools.manifest import shards_for_split
 from nircolor.dataset_tools.shards import ShardError, ShardReader, open_shard
 from nircolor.models.preprocess import nir_to_tensor, rgb_to_tensor
+from nircolor.pipeline.recipe import PAPER_AUGMENTATION, Augmentation
 
 
 class DatasetError(ValueError):
@@ -50,16 +51,19 @@ class ShardDataset(torch.utils.data.Dataset):
     """Registered NIR/RGB pairs of one split as (nir (1,H,W), rgb (3,H,W)) float tensors in [0,1].
 
     `crop_size` takes a random square crop (full frames when None); `flip` mirrors NIR and RGB
-    together. Items are addressed by `PairKey` (or a plain int: epoch 0).
+    together; `augmentation` adds scale-crops and NIR contrast jitter (off by default, see
+    pipeline/recipe.py). Items are addressed by `PairKey` (or a plain int: epoch 0).
     """
 
-    def __init__(self, shard_paths: list[Path], *, crop_size: int | None = None, flip: bool = True, seed: int = 0):
+    def __init__(self, shard_paths: list[Path], *, crop_size: int | None = None, flip: bool = True, seed: int = 0,
+                 augmentation: Augmentation = PAPER_AUGMENTATION):
         if not shard_paths:
             raise DatasetError("no shards given")
         self.shard_paths = [Path(path) for path in shard_paths]
         self.crop_size = crop_size
         self.flip = flip
         self.seed = int(seed)
+        self.augmentation = augmentation
         self.shards: list[ShardReader] = []
         for path in self.shard_paths:
             try:
@@ -111,7 +115,12 @@ class ShardDataset(torch.utils.data.Dataset):
             key = PairKey(int(key), 0)
         nir, rgb, nir_bits = self.read_pair(key.index)
         random = np.random.default_rng([self.seed, key.epoch, key.index])
-        if self.crop_size is not None:
+        # Without augmentation the draws are exactly the paper recipe's (crop, then flip), so runs
+        # started before augmentation existed resume unchanged.
+        if self.augmentation.scales:
+            size = (self.crop_size, self.crop_size) if self.crop_size is not None else nir.shape
+            nir, rgb = self.augmentation.scale_crop(nir, rgb, size, random)
+        elif self.crop_size is not None:
             height, width = nir.shape
             top = int(random.integers(0, height - self.crop_size + 1))
             left = int(random.integers(0, width - self.crop_size + 1))
@@ -121,7 +130,7 @@ class ShardDataset(torch.utils.data.Dataset):
             nir, rgb = nir[:, ::-1], rgb[:, ::-1]
         nir_tensor = nir_to_tensor(np.ascontiguousarray(nir), nir_bits)[0]  # (1,H,W)
         rgb_tensor = rgb_to_tensor(np.ascontiguousarray(rgb))[0]  # (3,H,W)
-        return nir_tensor, rgb_tensor
+        return self.augmentation.jitter_contrast(nir_tensor, random), rgb_tensor
 
 
 class StepBatches(torch.utils.data.Sampler):

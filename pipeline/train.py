@@ -20,7 +20,7 @@ from ray.util.queue import Queue
 from nircolor.models.inference import resolve_device
 from nircolor.pipeline.run_folder import RunFolder, RunFolderError
 from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, split_shards
-from nircolor.pipeline.train_config import RUN_DEFINING, TrainConfig, TrainError
+from nircolor.pipeline.train_config import RUN_DEFAULTS, RUN_DEFINING, TrainConfig, TrainError
 from nircolor.pipeline.train_worker import StepHook, run_worker, train_worker
 
 
@@ -72,7 +72,7 @@ def prepare_run(config: TrainConfig) -> RunFolder:
     document = config.to_dict()
     document["dataset"] = str(dataset_dir.absolute())
     try:
-        run.write_config(document, RUN_DEFINING)
+        run.write_config(document, RUN_DEFINING, RUN_DEFAULTS)
     except RunFolderError as error:
         raise TrainError(str(error)) from None
     run.remove_stale_temporaries()

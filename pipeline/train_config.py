@@ -10,11 +10,20 @@ from dataclasses import dataclass
 
 import torch
 
+from nircolor.models.inference import has_bf16_units
 from nircolor.models.names import parse_model_name, split_training_flags, training_name
 from nircolor.pipeline.gan import default_learning_rate
+from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
 
 # Settings that define a run: a resume with other values would not continue the same training.
-RUN_DEFINING = ("model", "tiny", "dataset", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed")
+RUN_DEFINING = ("model", "tiny", "dataset", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed",
+                "adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "lr_step_every", "lr_gamma",
+                "l1_warmup_steps", "scale_crop_min", "contrast_jitter")
+# What a run folder written before a setting existed was trained with (the paper's recipe).
+RUN_DEFAULTS = {"adam_beta1": 0.9, "adam_beta2": 0.999, "lr_schedule": "constant", "lr_final_fraction": 0.0,
+                "lr_step_every": 0, "lr_gamma": 0.5, "l1_warmup_steps": 0, "scale_crop_min": 1.0,
+                "contrast_jitter": 0.0}
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainError(RuntimeError):
@@ -44,6 +53,33 @@ class TrainConfig:
     max_failures: int = 2
     seed: int = 0
     tiny: bool = False  # the model's test-size variant (tests, demo)
+    # Beyond the paper (pipeline/recipe.py); the defaults are §4.2's.
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    lr_schedule: str = "constant"  # constant | linear | cosine | step
+    lr_final_fraction: float = 0.0  # linear/cosine: η at the last step, as a fraction of η0
+    lr_step_every: int = 0  # step: multiply η by lr_gamma every N steps
+    lr_gamma: float = 0.5
+    l1_warmup_steps: int = 0  # G on L1 alone for this many steps before the adversarial term
+    scale_crop_min: float = 1.0  # < 1: random scale-crops of [scale_crop_min, 1]× the training size
+    contrast_jitter: float = 0.0  # NIR contrast × U[1 − j, 1 + j]
+    precision: str = "auto"  # auto: bf16 autocast + channels_last where the device has bf16 units
+
+    def schedule(self) -> LearningRateSchedule:
+        return LearningRateSchedule(self.lr_schedule, total_steps=self.steps, final_fraction=self.lr_final_fraction,
+                                    step_every=self.lr_step_every, gamma=self.lr_gamma)
+
+    def augmentation(self) -> Augmentation:
+        return Augmentation(scale_min=self.scale_crop_min, contrast=self.contrast_jitter)
+
+    def betas(self) -> tuple[float, float]:
+        return (self.adam_beta1, self.adam_beta2)
+
+    def training_precision(self, device: torch.device) -> str:
+        """"bf16" or "fp32" on this device: `auto` takes bf16 where the device has bf16 units."""
+        if self.precision == "auto":
+            return "bf16" if has_bf16_units(device) else "fp32"
+        return self.precision
 
     def generator_config(self):
         config = parse_model_name(self.model)
@@ -96,3 +132,15 @@ class TrainConfig:
             raise TrainError(f"crop must be at least 8 pixels, got {self.crop_size}")
         if self.gpus_per_worker < 0:
             raise TrainError(f"gpus_per_worker must not be negative, got {self.gpus_per_worker}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise TrainError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
+        for name, beta in (("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)):
+            if not 0.0 <= beta < 1.0:
+                raise TrainError(f"{name} must lie in [0, 1), got {beta}")
+        if self.l1_warmup_steps < 0:
+            raise TrainError(f"l1_warmup_steps must not be negative, got {self.l1_warmup_steps}")
+        try:
+            self.schedule()
+            self.augmentation()
+        except ValueError as error:
+            raise TrainError(str(error)) from None

@@ -171,13 +171,16 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
         generator.load_state_dict(generator_state)
     start_step = int(training_state["step"]) if training_state else 0
 
-    memory_format = torch.channels_last if on_gpu else torch.contiguous_format
+    # bf16 autocast runs oneDNN's AMX/AVX-512-BF16 (or CUDA's) kernels, which want channels_last.
+    bf16 = config.training_precision(device) == "bf16"
+    memory_format = torch.channels_last if bf16 or on_gpu else torch.contiguous_format
     generator = prepare_model(generator.to(memory_format=memory_format))
     if discriminator is not None:
         discriminator = prepare_model(discriminator.to(memory_format=memory_format))
     trainer = GanTrainer(generator, discriminator, l1_weight=config.l1_weight,
                          learning_rate=config.resolved_learning_rate(),
-                         autocast_dtype=torch.bfloat16 if on_gpu else None)
+                         autocast_dtype=torch.bfloat16 if bf16 else None, betas=config.betas(),
+                         schedule=config.schedule(), l1_warmup_steps=config.l1_warmup_steps)
     if training_state is not None:
         trainer.load_state_dict(training_state)
         torch.set_rng_state(training_state["rng"]["torch"])
@@ -185,7 +188,7 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
             torch.cuda.set_rng_state(training_state["rng"]["cuda"])
 
     train_set = ShardDataset.from_split(Path(config.dataset), "train", crop_size=config.crop_size, flip=True,
-                                        seed=config.seed)
+                                        seed=config.seed, augmentation=config.augmentation())
     batches = StepBatches(len(train_set), batch_size=config.batch_size, seed=config.seed, rank=rank,
                           world_size=world_size, start_step=start_step, stop_step=config.steps)
     loader_workers = config.loader_workers if config.loader_workers is not None else (2 if on_gpu else 0)
