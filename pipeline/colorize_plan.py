@@ -14,17 +14,29 @@ from pathlib import Path
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
 from nircolor.dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
-from nircolor.dataset_tools.video import VideoError, StreamInfo, keyframe_times, probe
+from nircolor.dataset_tools.video import CODEC_SUFFIXES, VideoError, StreamInfo, keyframe_times, probe, suffix_for
 from nircolor.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 from nircolor.models.onnx_engine import OnnxEngine
 from nircolor.pipeline.colorize_options import ColorizeOptions, OutputSummary
 from nircolor.pipeline.colorize_worker import ColorizeTask, TaskResult
 
 
+def output_suffix(options: ColorizeOptions) -> str:
+    """The outputs' extension: the one asked for, else the codec's (FFV1: .mkv, otherwise .mp4)."""
+    if options.suffix is None:
+        return suffix_for(options.codec)
+    allowed = CODEC_SUFFIXES.get(options.codec)
+    if allowed and options.suffix.lower() not in allowed:
+        raise ValueError(f"--codec {options.codec} videos are written as {' or '.join(allowed)}, "
+                         f"not {options.suffix}")
+    return options.suffix
+
+
 def output_paths(out_dir: Path, name: str, options: ColorizeOptions) -> dict[str, Path]:
+    suffix = output_suffix(options)
     return {
-        "video": out_dir / f"{name}{options.suffix}",
-        "review": out_dir / f"{name}.review{options.suffix}",
+        "video": out_dir / f"{name}{suffix}",
+        "review": out_dir / f"{name}.review{suffix}",
         "report": out_dir / f"{name}.json",
         "parts": out_dir / f".{name}.parts",
     }
@@ -108,8 +120,8 @@ def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, key
         if len(segments) == 1:
             output, review = paths["video"], paths["review"]
         else:
-            output = paths["parts"] / f"segment-{segment.index:05d}{options.suffix}"
-            review = paths["parts"] / f"review-{segment.index:05d}{options.suffix}"
+            output = paths["parts"] / f"segment-{segment.index:05d}{paths['video'].suffix}"
+            review = paths["parts"] / f"review-{segment.index:05d}{paths['video'].suffix}"
         tasks.append(ColorizeTask(
             name=source.name, segment=segment.index, nir_path=source.nir_path, nir_stream=source.nir_stream,
             output_path=str(output), width=info.width, height=info.height, bits=info.bits,
