@@ -126,3 +126,10 @@ def pad_to(array: np.ndarray, width: int, height: int) -> np.ndarray:
         return array
     padding = ((0, extra_rows), (0, extra_columns)) + ((0, 0),) * (array.ndim - 2)
     return np.pad(array, padding, mode="edge")
+
+
+def unpad(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Undo `pad_to` for a `width`×`height` frame stored at its even size; any other array is returned as is."""
+    if (array.shape[1], array.shape[0]) == even_size(width, height):
+        return array[:height, :width]
+    return array

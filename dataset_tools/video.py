@@ -164,6 +164,9 @@ CODECS = {
     "hevc": ("libx265", "yuv420p"),
     "ffv1": ("ffv1", "bgr0"),
 }
+# What nircolor's videos are; outputs of an older format are redone by a re-run (pipeline/colorize_plan.py).
+# 2: colour-tagged (dataset_tools/colorspace.py), 4:2:0 at every size, FFV1 in Matroska, sound passed through.
+FORMAT_VERSION = 2
 # FFV1 has no registered MP4 sample entry (players refuse it there): it goes into Matroska.
 CODEC_SUFFIXES = {"ffv1": (".mkv",)}
 
@@ -171,6 +174,14 @@ CODEC_SUFFIXES = {"ffv1": (".mkv",)}
 def suffix_for(codec: str) -> str:
     """The file extension nircolor gives a video of `codec`: .mkv for FFV1, else .mp4 (exact time base)."""
     return CODEC_SUFFIXES.get(codec, (".mp4",))[0]
+
+
+def output_format(codec: str, width: int, height: int) -> dict:
+    """What an RGB VideoWriter of `codec` stores for `width`×`height` frames: pixel format, size, colour tags."""
+    pix_fmt = CODECS[codec][1]
+    encoded = even_size(width, height) if needs_even_size(pix_fmt) else (width, height)
+    return {"pix_fmt": pix_fmt, "encoded_width": encoded[0], "encoded_height": encoded[1],
+            "color": tags_for(pix_fmt, width, height).describe()}
 
 
 def check_suffix(path: str | os.PathLike, codec: str) -> None:
