@@ -16,14 +16,15 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 # FFmpeg's AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange codes.
-MATRIX_RGB, MATRIX_BT709, MATRIX_UNSPECIFIED, MATRIX_BT601 = 0, 1, 2, 6  # 6 = SMPTE 170M (BT.601 525)
+MATRIX_RGB, MATRIX_BT709, MATRIX_BT601 = 0, 1, 6  # 6 = SMPTE 170M, the BT.601 matrix
 PRIMARIES_BT709 = 1
 TRANSFER_BT709 = 1
-RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
+RANGE_LIMITED, RANGE_FULL = 1, 2
 
 MATRIX_NAMES = {0: "rgb", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
                 9: "bt2020nc", 10: "bt2020c"}
 RANGE_NAMES = {0: "unspecified", 1: "tv", 2: "pc"}
+_BT709_NAMES = {PRIMARIES_BT709: "bt709"}  # the one primaries and transfer code nircolor writes
 
 # Matrices swscale converts with, by AVColorSpace code (PyAV takes its own enum, not every code).
 _SWSCALE_MATRIX = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
@@ -44,8 +45,8 @@ class ColorTags:
 
     def describe(self) -> dict:
         """The tags as the report states them (FFmpeg's names)."""
-        return {"matrix": MATRIX_NAMES.get(self.matrix, str(self.matrix)), "primaries": "bt709",
-                "transfer": "bt709", "range": RANGE_NAMES.get(self.range, str(self.range))}
+        return {"matrix": MATRIX_NAMES.get(self.matrix, str(self.matrix)), "primaries": _BT709_NAMES[self.primaries],
+                "transfer": _BT709_NAMES[self.transfer], "range": RANGE_NAMES.get(self.range, str(self.range))}
 
 
 def matrix_for_size(width: int, height: int) -> int:
