@@ -43,7 +43,8 @@ def find_audio(paths: Iterable[str | os.PathLike | None]) -> AudioSource | None:
         try:
             with av.open(str(path)) as container:
                 if container.streams.audio:
-                    return AudioSource(str(path), 0, container.streams.audio[0].codec_context.name)
+                    # The codec, not its decoder ("mp3", not "mp3float").
+                    return AudioSource(str(path), 0, container.streams.audio[0].codec_context.codec.canonical_name)
         except (av.FFmpegError, OSError):
             continue
     return None
