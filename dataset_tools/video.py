@@ -16,6 +16,8 @@ import av
 import numpy as np
 
 from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.colorspace import (convert_for_encoder, even_size, frame_to_rgb, needs_even_size, pad_to,
+                                               tag_codec_context, tags_for)
 
 # Formats whose first plane is the luminance (or the gray value) we treat as NIR.
 _GRAY_FORMATS = {"gray": 8, "gray10le": 10, "gray12le": 12, "gray14le": 14, "gray16le": 16}
@@ -110,10 +112,6 @@ def frame_to_gray(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(data[: frame.height, : frame.width]).astype(dtype.newbyteorder("="), copy=False)
 
 
-def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
-
-
 def iter_frames(
     path: str | os.PathLike,
     stream_index: int = 0,
@@ -166,12 +164,40 @@ CODECS = {
     "hevc": ("libx265", "yuv420p"),
     "ffv1": ("ffv1", "bgr0"),
 }
+# What nircolor's videos are; outputs of an older format are redone by a re-run (pipeline/colorize_plan.py).
+# 2: colour-tagged (dataset_tools/colorspace.py), 4:2:0 at every size, FFV1 in Matroska, sound passed through.
+FORMAT_VERSION = 2
+# FFV1 has no registered MP4 sample entry (players refuse it there): it goes into Matroska.
+CODEC_SUFFIXES = {"ffv1": (".mkv",)}
+
+
+def suffix_for(codec: str) -> str:
+    """The file extension nircolor gives a video of `codec`: .mkv for FFV1, else .mp4 (exact time base)."""
+    return CODEC_SUFFIXES.get(codec, (".mp4",))[0]
+
+
+def output_format(codec: str, width: int, height: int) -> dict:
+    """What an RGB VideoWriter of `codec` stores for `width`×`height` frames: pixel format, size, colour tags."""
+    pix_fmt = CODECS[codec][1]
+    encoded = even_size(width, height) if needs_even_size(pix_fmt) else (width, height)
+    return {"pix_fmt": pix_fmt, "encoded_width": encoded[0], "encoded_height": encoded[1],
+            "color": tags_for(pix_fmt, width, height).describe()}
+
+
+def check_suffix(path: str | os.PathLike, codec: str) -> None:
+    suffixes = CODEC_SUFFIXES.get(codec)
+    if suffixes and Path(path).suffix.lower() not in suffixes:
+        raise VideoError(f"{path}: a {codec} video cannot be written as {Path(path).suffix or 'a file without extension'}; "
+                         f"use {' or '.join(suffixes)}")
 
 
 class VideoWriter:
     """Encodes frames at given PTS into `path`, written under a temporary name and renamed on close.
 
     `kind="rgb"` takes (H,W,3) uint8; `kind="gray"` takes (H,W) uint8 or uint16 (gray16le, FFV1).
+    Every stream is colour-tagged as it is converted (dataset_tools/colorspace.py). A 4:2:0 stream
+    of odd width or height is encoded one column/row larger, the last one repeated (H.264 and HEVC
+    cannot store odd 4:2:0 sides); pixel (x, y) stays pixel (x, y).
     Use as a context manager: an exception discards the partial file.
     """
 
@@ -200,6 +226,8 @@ class VideoWriter:
             if bits > 8 and encoder != "ffv1":
                 raise VideoError(f"{path}: {bits}-bit gray video needs the ffv1 codec")
         self.input_format = {"rgb": "rgb24", "gray": "gray16le" if bits > 8 else "gray"}[kind]
+        if codec in CODECS:
+            check_suffix(path, codec)
         self.path = Path(path)
         self.tmp_path = atomic.temporary_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,8 +241,13 @@ class VideoWriter:
         self.container = av.open(str(self.tmp_path), "w", format=_muxer_for(self.path),
                                  options=container_options(self.path, time_base))
         self.stream = self.container.add_stream(encoder, rate=rate or 25, options=options)
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = pix_fmt or default_pix_fmt
+        self.pix_fmt = pix_fmt or default_pix_fmt
+        self.width, self.height = width, height
+        self.encoded_width, self.encoded_height = even_size(width, height) if needs_even_size(self.pix_fmt) else (width, height)
+        self.stream.width, self.stream.height = self.encoded_width, self.encoded_height
+        self.stream.pix_fmt = self.pix_fmt
+        self.tags = tags_for(self.pix_fmt, width, height)
+        tag_codec_context(self.stream.codec_context, self.tags)
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
         self.stream.codec_context.thread_count = threads
@@ -222,7 +255,11 @@ class VideoWriter:
         self.frames = 0
 
     def write(self, array: np.ndarray, pts: int) -> None:
+        if array.shape[:2] != (self.height, self.width):
+            raise VideoError(f"{self.path}: frame is {array.shape[1]}×{array.shape[0]}, the video {self.width}×{self.height}")
+        array = pad_to(array, self.encoded_width, self.encoded_height)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format=self.input_format)
+        frame = convert_for_encoder(frame, self.pix_fmt, self.tags)
         frame.pts, frame.time_base = int(pts), self.time_base
         self.container.mux(self.stream.encode(frame))
         self.frames += 1

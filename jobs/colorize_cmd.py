@@ -53,8 +53,8 @@ class ColorizeProgress:
 def colorize(
     checkpoint: Path = typer.Argument(..., help="Checkpoint directory (config.json + generator.safetensors); with --engine onnxruntime a `nircolor export` folder or .onnx file."),
     inputs: list[Path] = typer.Argument(..., help="Recording folders (recording.json) or NIR video files."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: <name>.mp4, <name>.json report (and <name>.review.mp4)."),
-    codec: str = typer.Option("h264", help="Output codec: h264, hevc or ffv1 (lossless)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: <name>.mp4 (<name>.mkv with --codec ffv1), <name>.json report (and <name>.review.mp4). Videos carry colour tags and the input's sound."),
+    codec: str = typer.Option("h264", help="Output codec: h264 or hevc (4:2:0, tagged BT.709 from 1280 wide or over 576 lines, BT.601 below; an odd width/height is encoded one larger, its last column/row repeated) or ffv1 (lossless RGB, Matroska)."),
     crf: int = typer.Option(18, help="Constant rate factor for h264/hevc (lower = better)."),
     preset: str = typer.Option("veryfast", help="x264/x265 preset (ultrafast … veryslow)."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Also write NIR | colorized | RGB ground truth."),

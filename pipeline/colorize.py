@@ -17,7 +17,7 @@ from nircolor.dataset_tools.video import CODECS
 from nircolor.pipeline.colorize_dispatch import check_device, run_colorize_tasks
 from nircolor.pipeline.colorize_finish import REPORT_VERSION, fail_job, finish_job
 from nircolor.pipeline.colorize_options import ColorizeOptions, ColorizeSummary, OutputSummary, Progress
-from nircolor.pipeline.colorize_plan import Job, describe_model, expected_frames, output_paths, plan_input
+from nircolor.pipeline.colorize_plan import Job, describe_model, expected_frames, output_paths, output_suffix, plan_input
 from nircolor.pipeline.colorize_resume import load_part_results, save_part_result
 from nircolor.pipeline.colorize_worker import ColorizeTask, ColorizeWorker, TaskResult
 
@@ -44,6 +44,7 @@ def colorize_inputs(
     model_name = model.pop("name")
     if options.codec not in CODECS:
         raise ValueError(f"unknown codec {options.codec!r}; choose one of {', '.join(CODECS)}")
+    output_suffix(options)  # an extension the codec cannot go into fails here, in one line
     check_device(options)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import time
 
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.remux import join_videos
-from nircolor.dataset_tools.video import VideoError
+from nircolor.dataset_tools.video import VideoError, output_format
 from nircolor.pipeline.colorize_options import ColorizeOptions, OutputSummary, Progress
 from nircolor.pipeline.colorize_plan import Job, expected_frames, remove_stale_partials
 from nircolor.pipeline.colorize_worker import TaskResult
@@ -29,11 +29,13 @@ def finish_job(job: Job, checkpoint: str, model_name: str, options: ColorizeOpti
     results = [job.results[task.segment] for task in job.tasks]
     join_seconds = 0.0
     try:
-        if len(job.tasks) > 1:
+        if len(job.tasks) > 1 or job.audio is not None:
             clock = time.perf_counter()
-            join_videos([task.output_path for task in job.tasks if job.results[task.segment].frames], job.paths["video"])
+            join_videos([task.output_path for task in job.tasks if job.results[task.segment].frames], job.paths["video"],
+                        job.audio)
             if options.side_by_side:
-                join_videos([task.review_path for task in job.tasks if job.results[task.segment].frames], job.paths["review"])
+                join_videos([task.review_path for task in job.tasks if job.results[task.segment].frames], job.paths["review"],
+                            job.audio)
             join_seconds = time.perf_counter() - clock
     except VideoError as error:
         entry = fail_job(job, str(error))
@@ -69,6 +71,8 @@ def _report(job: Job, results: list[TaskResult], checkpoint: str, model_name: st
         "rgb": {"path": job.source.rgb_path, "stream": job.source.rgb_stream} if job.source.rgb_path else None,
         "output": str(job.paths["video"]),
         "review": str(job.paths["review"]) if options.side_by_side else None,
+        "video": output_format(options.codec, job.info.width, job.info.height),
+        "audio": job.audio.describe(job.paths["video"]) if job.audio else None,
         "frames": frames,
         "width": job.info.width,
         "height": job.info.height,

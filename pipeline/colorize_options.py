@@ -25,7 +25,9 @@ class ColorizeOptions:
     # there, so segment-parallel output equals single-pass output bit for bit (dataset_tools/segments.py).
     batch_grid_seconds: float = 10.0
     device: str = "auto"
-    suffix: str = ".mp4"  # MP4 keeps the input's time base exactly (Matroska rounds to 1 ms)
+    # None: by codec (dataset_tools/video.suffix_for): MP4 keeps the input's time base exactly,
+    # FFV1 goes into Matroska (.mkv, timestamps in whole milliseconds).
+    suffix: str | None = None
     executor: str = "local"  # "local" (this process) or "ray" (actors; the caller has started Ray)
     threads: int | None = None  # torch threads per worker; None: the CPUs a Ray actor holds (or torch's default)
     overwrite: bool = False  # redo outputs even when their report says they were made the same way

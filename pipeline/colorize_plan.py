@@ -12,19 +12,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.audio import AudioSource, find_audio
 from nircolor.dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
 from nircolor.dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
-from nircolor.dataset_tools.video import VideoError, StreamInfo, keyframe_times, probe
+from nircolor.dataset_tools.video import (CODEC_SUFFIXES, FORMAT_VERSION, VideoError, StreamInfo, keyframe_times, probe,
+                                          suffix_for)
 from nircolor.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 from nircolor.models.onnx_engine import OnnxEngine
 from nircolor.pipeline.colorize_options import ColorizeOptions, OutputSummary
 from nircolor.pipeline.colorize_worker import ColorizeTask, TaskResult
 
 
+def output_suffix(options: ColorizeOptions) -> str:
+    """The outputs' extension: the one asked for, else the codec's (FFV1: .mkv, otherwise .mp4)."""
+    if options.suffix is None:
+        return suffix_for(options.codec)
+    allowed = CODEC_SUFFIXES.get(options.codec)
+    if allowed and options.suffix.lower() not in allowed:
+        raise ValueError(f"--codec {options.codec} videos are written as {' or '.join(allowed)}, "
+                         f"not {options.suffix}")
+    return options.suffix
+
+
 def output_paths(out_dir: Path, name: str, options: ColorizeOptions) -> dict[str, Path]:
+    suffix = output_suffix(options)
     return {
-        "video": out_dir / f"{name}{options.suffix}",
-        "review": out_dir / f"{name}.review{options.suffix}",
+        "video": out_dir / f"{name}{suffix}",
+        "review": out_dir / f"{name}.review{suffix}",
         "report": out_dir / f"{name}.json",
         "parts": out_dir / f".{name}.parts",
     }
@@ -42,6 +56,7 @@ class Job:
     started: float | None = None
     error: str | None = None
     made_by: dict = field(default_factory=dict)  # what the report records, for re-runs to compare
+    audio: AudioSource | None = None  # the input's sound, muxed into the outputs when they are joined
 
     @property
     def complete(self) -> bool:
@@ -83,7 +98,8 @@ def plan_input(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
     seen[source.name] = str(given)
     paths = output_paths(out_dir, source.name, options)
-    made_by = _output_fingerprint(source, model, options)
+    audio = find_audio([source.nir_path, source.rgb_path])
+    made_by = _output_fingerprint(source, model, options, audio)
     if not options.overwrite and paths["video"].is_file() and _report_fingerprint(paths["report"]) == made_by:
         return _skipped(source, paths), None
     paths["report"].unlink(missing_ok=True)  # written last: without it the old output counts as not done
@@ -95,21 +111,22 @@ def plan_input(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[
             keyframes = keyframe_times(source.nir_path, source.nir_stream)
     except VideoError as error:
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=str(error)), None
-    return None, Job(source=source, paths=paths, info=info, tasks=_tasks(source, paths, info, keyframes, options),
-                     made_by=made_by)
+    tasks = _tasks(source, paths, info, keyframes, options, audio is not None)
+    return None, Job(source=source, paths=paths, info=info, tasks=tasks, made_by=made_by, audio=audio)
 
 
 def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, keyframes: list[float],
-           options: ColorizeOptions) -> list[ColorizeTask]:
+           options: ColorizeOptions, with_audio: bool = False) -> list[ColorizeTask]:
+    """One task per segment; a single task writes the final file itself unless sound is muxed in after it."""
     breaks = plan_batch_breaks(keyframes, options.batch_grid_seconds, info.start_seconds)
     segments = plan_segments(breaks, info.duration_seconds, options.segment_seconds, info.start_seconds)
     tasks = []
     for segment in segments:
-        if len(segments) == 1:
+        if len(segments) == 1 and not with_audio:
             output, review = paths["video"], paths["review"]
         else:
-            output = paths["parts"] / f"segment-{segment.index:05d}{options.suffix}"
-            review = paths["parts"] / f"review-{segment.index:05d}{options.suffix}"
+            output = paths["parts"] / f"segment-{segment.index:05d}{paths['video'].suffix}"
+            review = paths["parts"] / f"review-{segment.index:05d}{paths['video'].suffix}"
         tasks.append(ColorizeTask(
             name=source.name, segment=segment.index, nir_path=source.nir_path, nir_stream=source.nir_stream,
             output_path=str(output), width=info.width, height=info.height, bits=info.bits,
@@ -122,11 +139,14 @@ def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, key
     return tasks
 
 
-def _output_fingerprint(source: ColorizeSource, model: dict, options: ColorizeOptions) -> dict:
+def _output_fingerprint(source: ColorizeSource, model: dict, options: ColorizeOptions,
+                        audio: AudioSource | None = None) -> dict:
     """What an output's report must match for a re-run to skip it: same input, weights and encoding."""
     return {
         "input": str(Path(source.origin).resolve()), "nir": str(source.nir_path), "nir_stream": source.nir_stream,
         "rgb": str(source.rgb_path) if source.rgb_path else None, **model,
+        # Outputs of an older format (untagged colour, 4:4:4 at odd sizes, no sound) are redone.
+        "video_format": FORMAT_VERSION, "audio": audio.path if audio else None,
         "codec": options.codec, "crf": options.crf, "preset": options.preset, "side_by_side": options.side_by_side,
         # bf16 moves outputs by a little (within models/inference.py's bound): another precision is another output.
         "engine": options.engine, "precision": options.inference.precision,

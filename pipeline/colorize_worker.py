@@ -140,13 +140,6 @@ def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray 
     return np.concatenate(panels, axis=1)  # (H, 3W, 3)
 
 
-def output_pix_fmt(codec: str, width: int, height: int) -> str | None:
-    # 4:2:0 needs even sides; x264/x265 take odd sizes in 4:4:4.
-    if codec in ("h264", "hevc") and (width % 2 or height % 2):
-        return "yuv444p"
-    return None
-
-
 class ColorizeWorker:
     """Ray actor body (also usable in-process): owns a model, runs whole tasks, returns statistics."""
 
@@ -261,8 +254,7 @@ class _TaskOutput:
     def _writer(self, path: str, width: int, height: int) -> VideoWriter:
         task = self.task
         return VideoWriter(path, width=width, height=height, time_base=task.time_base, rate=task.rate,
-                           codec=task.codec, crf=task.crf, preset=task.preset,
-                           pix_fmt=output_pix_fmt(task.codec, width, height))
+                           codec=task.codec, crf=task.crf, preset=task.preset)
 
     def write(self, colorized: tuple[list, np.ndarray]) -> None:
         batch, rgb_frames = colorized

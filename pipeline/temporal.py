@@ -19,6 +19,7 @@ import numpy as np
 
 from nircolor.dataset_tools.pairing import NearestFrames
 from nircolor.dataset_tools.recording import load_recording
+from nircolor.dataset_tools.colorspace import unpad
 from nircolor.dataset_tools.video import Frame, VideoError, iter_frames, probe
 from nircolor.models.preprocess import nir_to_gray8
 
@@ -200,7 +201,9 @@ def warping_error_of_videos(
             if colorized_frame is None or (rgb is not None and rgb_frame is None):
                 skipped += 1
                 continue
-            yield nir_frame.array, colorized_frame.array, (rgb_frame.array if rgb_frame is not None else None)
+            # A colorized video of odd-sized NIR is stored one column/row larger (4:2:0; VideoWriter).
+            colorized_array = unpad(colorized_frame.array, nir_info.width, nir_info.height)
+            yield nir_frame.array, colorized_array, (rgb_frame.array if rgb_frame is not None else None)
             kept += 1
             if max_frames is not None and kept >= max_frames:
                 return

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nircolor.dataset_tools.video import VideoWriter, probe
+from nircolor.dataset_tools.video import VideoWriter, probe, suffix_for
 from nircolor.models.checkpoint import save_generator
 from nircolor.models.export import export_checkpoint
 from nircolor.models.names import build_generator
@@ -121,7 +121,7 @@ def run_colorize_bench(model: str = "johnson-6", checkpoint: str | None = None, 
                 model_fps, model_cpu = max(model_fps, fps), min(model_cpu, cpu)
                 task = ColorizeTask(
                     name="bench", segment=0, nir_path=str(nir), nir_stream=0,
-                    output_path=str(scratch / f"out-{mode}-{repeat}.mp4"), width=info.width, height=info.height,
+                    output_path=str(scratch / f"out-{mode}-{repeat}{suffix_for(codec)}"), width=info.width, height=info.height,
                     bits=info.bits, time_base=info.time_base, rate=info.average_rate, codec=codec, preset=preset, crf=18,
                 )
                 cpu_started = time.process_time()

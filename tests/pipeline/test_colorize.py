@@ -89,8 +89,8 @@ def test_segment_parallel_equals_single_pass_with_ffv1(tmp_path, checkpoint, ray
     # Live counts and final results together show every frame exactly once.
     assert sum(fields["frames"] for event, fields in events if event == "frames") == 30
     assert json.loads((tmp_path / "parallel" / "long.json").read_text())["segments"] > 2
-    single_frames = list(iter_frames(tmp_path / "single" / "long.mp4", kind="rgb"))
-    parallel_frames = list(iter_frames(tmp_path / "parallel" / "long.mp4", kind="rgb"))
+    single_frames = list(iter_frames(tmp_path / "single" / "long.mkv", kind="rgb"))
+    parallel_frames = list(iter_frames(tmp_path / "parallel" / "long.mkv", kind="rgb"))
     assert [f.pts for f in parallel_frames] == [f.pts for f in single_frames]
     assert len(parallel_frames) == 30
     for one, other in zip(single_frames, parallel_frames):
@@ -208,7 +208,7 @@ def test_interrupted_segmented_run_resumes_with_the_remaining_segments(tmp_path,
     InterruptedWorker.ran, InterruptedWorker.interrupt_at = [], 2
     with pytest.raises(KeyboardInterrupt):
         colorize_inputs(checkpoint, [nir], tmp_path / "out", options, worker_class=InterruptedWorker)
-    assert not (tmp_path / "out" / "long.mp4").exists()
+    assert not (tmp_path / "out" / "long.mkv").exists()
     InterruptedWorker.ran, InterruptedWorker.interrupt_at = [], None
     summary = colorize_inputs(checkpoint, [nir], tmp_path / "out", options, worker_class=InterruptedWorker)
     assert [entry.status for entry in summary.outputs] == ["done"]
@@ -216,8 +216,8 @@ def test_interrupted_segmented_run_resumes_with_the_remaining_segments(tmp_path,
     single = colorize_inputs(checkpoint, [nir], tmp_path / "single", ColorizeOptions(
         executor="local", codec="ffv1", batch_size=4, batch_grid_seconds=0.2, segment_seconds=None, threads=1))
     assert not single.failed
-    resumed = list(iter_frames(tmp_path / "out" / "long.mp4", kind="rgb"))
-    reference = list(iter_frames(tmp_path / "single" / "long.mp4", kind="rgb"))
+    resumed = list(iter_frames(tmp_path / "out" / "long.mkv", kind="rgb"))
+    reference = list(iter_frames(tmp_path / "single" / "long.mkv", kind="rgb"))
     assert [frame.pts for frame in resumed] == [frame.pts for frame in reference] and len(resumed) == 20
     for one, other in zip(resumed, reference):
         np.testing.assert_array_equal(one.array, other.array)

@@ -38,14 +38,14 @@ def test_precision_is_reported_and_another_precision_redoes_the_output_within_th
     colorize_inputs(trained_unet, [nir], out, fp32)
     report = json.loads((out / "drive.json").read_text())
     assert report["inference"] == "float32" and report["made_by"]["precision"] == "fp32"
-    reference = _rgb_frames(out / "drive.mp4")
+    reference = _rgb_frames(out / "drive.mkv")
 
     bf16 = ColorizeOptions(executor="local", batch_size=2, codec="ffv1", inference=InferenceOptions("bf16"))
     summary = colorize_inputs(trained_unet, [nir], out, bf16)
     assert [entry.status for entry in summary.outputs] == ["done"]  # not "skipped": another precision
     report = json.loads((out / "drive.json").read_text())
     assert report["inference"].startswith("bf16") and report["made_by"]["precision"] == "bf16"
-    difference = np.abs(_rgb_frames(out / "drive.mp4") - reference)
+    difference = np.abs(_rgb_frames(out / "drive.mkv") - reference)
     assert difference.shape == (5, 48, 64, 3)
     assert 0 < difference.max() <= 8 and np.quantile(difference, 0.999) <= 2
 
@@ -60,7 +60,7 @@ def test_onnxruntime_engine_colorizes_like_pytorch_and_its_report_names_the_expo
     assert [entry.status for entry in summary.outputs] == ["done"] and summary.model == "unet-4-s"
     report = json.loads((tmp_path / "onnx" / "drive.json").read_text())
     assert report["engine"] == "onnxruntime" and report["inference"].startswith("onnxruntime")
-    difference = np.abs(_rgb_frames(tmp_path / "onnx" / "drive.mp4") - _rgb_frames(tmp_path / "torch" / "drive.mp4"))
+    difference = np.abs(_rgb_frames(tmp_path / "onnx" / "drive.mkv") - _rgb_frames(tmp_path / "torch" / "drive.mkv"))
     assert difference.shape == (3, 48, 64, 3) and difference.max() <= 1  # float32 both: rounding at most
 
 

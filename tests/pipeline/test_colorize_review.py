@@ -35,8 +35,8 @@ def test_side_by_side_pairs_rgb_frames_by_timestamp(tmp_path, checkpoint):
     options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True)
     summary = colorize_inputs(checkpoint, [recording], tmp_path / "out", options)
     assert not summary.failed, summary.failed
-    review = list(iter_frames(tmp_path / "out" / "take-1.review.mp4", kind="rgb"))
-    colorized = list(iter_frames(tmp_path / "out" / "take-1.mp4", kind="rgb"))
+    review = list(iter_frames(tmp_path / "out" / "take-1.review.mkv", kind="rgb"))
+    colorized = list(iter_frames(tmp_path / "out" / "take-1.mkv", kind="rgb"))
     nir = list(iter_frames(recording / "nir.mkv", kind="nir"))
     assert review[0].array.shape == (48, 3 * 64, 3)
     truth_values = [int(frame.array[:, 128:].mean()) for frame in review]
@@ -53,7 +53,7 @@ def test_synthetic_recording_with_dropped_rgb_frames(tmp_path, checkpoint):
     options = ColorizeOptions(executor="local", codec="ffv1", side_by_side=True, batch_size=4)
     summary = colorize_inputs(checkpoint, [recording.folder], tmp_path / "out", options)
     assert [entry.status for entry in summary.outputs] == ["done"]
-    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mp4", kind="rgb"))
+    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mkv", kind="rgb"))
     assert len(review) == len(recording.nir_frames) == 10
     width = review[0].array.shape[1] // 3
     for frame, number in zip(review, recording.nir_frames):
@@ -73,7 +73,7 @@ def test_truncated_ground_truth_only_blanks_the_review(tmp_path, checkpoint):
     (entry,) = summary.outputs
     assert entry.status == "done" and entry.frames == 16
     assert "rgb.mkv" in entry.warning and "black" in entry.warning
-    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mp4", kind="rgb"))
+    review = list(iter_frames(tmp_path / "out" / f"{recording.id}.review.mkv", kind="rgb"))
     width = review[0].array.shape[1] // 3
     truth_present = [bool(frame.array[:, 2 * width:].any()) for frame in review]
     assert truth_present[0] and not truth_present[-1]
