@@ -1,6 +1,7 @@
 """`nircolor train DATASET RUN_DIR --model NAME`: GAN training (§3.5, §4.2) on Ray Train, resumable."""
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 import typer
@@ -9,7 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.pipeline.recipe import SCHEDULES
 from nircolor.pipeline.train import TrainConfig, TrainError, TrainSummary, train as run_training
+from nircolor.pipeline.train_config import TRAIN_PRECISIONS
+
+
+# Options that depart from the paper's §4.2 recipe say so first (docs/training.md).
+BEYOND = "Beyond the paper:"
+Precision = enum.Enum("Precision", {name: name for name in TRAIN_PRECISIONS}, type=str)
+Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)
 
 
 class _TrainProgress:
@@ -66,6 +75,17 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for initialization, data order, crops and flips."),
     tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo), e.g. johnson-6 → johnson-1-w4."),
     max_failures: int = typer.Option(2, "--max-failures", min=0, help="Restart lost workers from the last checkpoint up to N times."),
+    precision: Precision = typer.Option("auto", "--precision", help="auto: bf16 autocast + channels_last where the device has bf16 units (CUDA, AMX or AVX-512-BF16), else float32; fp32; bf16. Eval L1 is always float32."),
+    lr_schedule: Schedule = typer.Option("constant", "--lr-schedule", help=f"{BEYOND} Learning-rate schedule: constant (§4.2), linear or cosine decay, step."),
+    lr_final: float = typer.Option(0.0, "--lr-final", min=0.0, max=1.0, help=f"{BEYOND} linear/cosine: η at the end of the decay, as a fraction of --lr."),
+    lr_decay_steps: int | None = typer.Option(None, "--lr-decay-steps", min=1, help=f"{BEYOND} linear/cosine: steps the decay spans; default --steps."),
+    lr_step_every: int = typer.Option(0, "--lr-step-every", min=0, help=f"{BEYOND} step: multiply η by --lr-gamma every N steps."),
+    lr_gamma: float = typer.Option(0.5, "--lr-gamma", min=0.0, max=1.0, help=f"{BEYOND} step: the factor."),
+    adam_beta1: float = typer.Option(0.9, "--adam-beta1", min=0.0, max=1.0, help=f"{BEYOND} Adam β1 (§4.2 keeps the default 0.9; GAN colorizers often use 0.5)."),
+    adam_beta2: float = typer.Option(0.999, "--adam-beta2", min=0.0, max=1.0, help=f"{BEYOND} Adam β2."),
+    l1_warmup: int = typer.Option(0, "--l1-warmup", min=0, help=f"{BEYOND} Train G on L1 alone for N steps before the adversarial term starts."),
+    scale_crop_min: float = typer.Option(1.0, "--scale-crop-min", min=0.1, max=1.0, help=f"{BEYOND} Below 1: random regions of [S, 1]× the training size, resized back to it."),
+    contrast_jitter: float = typer.Option(0.0, "--contrast-jitter", min=0.0, max=0.99, help=f"{BEYOND} NIR contrast × U[1 − J, 1 + J] about its mean (RGB target unchanged)."),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Train a generator with the GAN of §3.5 on Ray Train and write checkpoints into RUN_DIR."""
@@ -74,7 +94,15 @@ def train(
         crop_size=crop, l1_weight=l1_weight, learning_rate=learning_rate, checkpoint_every=checkpoint_every,
         eval_every=eval_every, sample_every=sample_every, workers=workers, gpus_per_worker=gpus_per_worker,
         cpus_per_worker=cpus_per_worker, loader_workers=loader_workers, seed=seed, tiny=tiny, max_failures=max_failures,
+        precision=precision.value, lr_schedule=lr_schedule.value, lr_final_fraction=lr_final,
+        lr_decay_steps=lr_decay_steps, lr_step_every=lr_step_every, lr_gamma=lr_gamma, adam_beta1=adam_beta1,
+        adam_beta2=adam_beta2, l1_warmup_steps=l1_warmup, scale_crop_min=scale_crop_min,
+        contrast_jitter=contrast_jitter,
     )
+    try:
+        config.check()  # before Ray starts
+    except TrainError as error:
+        fail(str(error))
     for warning in config.warnings():
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     init_ray(address)

@@ -17,11 +17,11 @@ from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
 
 # Settings that define a run: a resume with other values would not continue the same training.
 RUN_DEFINING = ("model", "tiny", "dataset", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed",
-                "adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "lr_step_every", "lr_gamma",
-                "l1_warmup_steps", "scale_crop_min", "contrast_jitter")
+                "adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "lr_decay_steps", "lr_step_every",
+                "lr_gamma", "l1_warmup_steps", "scale_crop_min", "contrast_jitter")
 # What a run folder written before a setting existed was trained with (the paper's recipe).
 RUN_DEFAULTS = {"adam_beta1": 0.9, "adam_beta2": 0.999, "lr_schedule": "constant", "lr_final_fraction": 0.0,
-                "lr_step_every": 0, "lr_gamma": 0.5, "l1_warmup_steps": 0, "scale_crop_min": 1.0,
+                "lr_decay_steps": None, "lr_step_every": 0, "lr_gamma": 0.5, "l1_warmup_steps": 0, "scale_crop_min": 1.0,
                 "contrast_jitter": 0.0}
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -58,6 +58,7 @@ class TrainConfig:
     adam_beta2: float = 0.999
     lr_schedule: str = "constant"  # constant | linear | cosine | step
     lr_final_fraction: float = 0.0  # linear/cosine: η at the last step, as a fraction of η0
+    lr_decay_steps: int | None = None  # linear/cosine horizon; None: --steps (a run extended later decays anew)
     lr_step_every: int = 0  # step: multiply η by lr_gamma every N steps
     lr_gamma: float = 0.5
     l1_warmup_steps: int = 0  # G on L1 alone for this many steps before the adversarial term
@@ -66,8 +67,9 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 autocast + channels_last where the device has bf16 units
 
     def schedule(self) -> LearningRateSchedule:
-        return LearningRateSchedule(self.lr_schedule, total_steps=self.steps, final_fraction=self.lr_final_fraction,
-                                    step_every=self.lr_step_every, gamma=self.lr_gamma)
+        return LearningRateSchedule(self.lr_schedule, total_steps=self.lr_decay_steps or self.steps,
+                                    final_fraction=self.lr_final_fraction, step_every=self.lr_step_every,
+                                    gamma=self.lr_gamma)
 
     def augmentation(self) -> Augmentation:
         return Augmentation(scale_min=self.scale_crop_min, contrast=self.contrast_jitter)

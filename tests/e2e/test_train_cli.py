@@ -3,6 +3,7 @@ colorizes eval frames."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 import h5py
@@ -96,3 +97,27 @@ def test_rerunning_the_command_resumes_exactly_through_ray(tmp_path, ray_local):
     assert resumed_weights.keys() == straight_weights.keys()
     for key, value in straight_weights.items():
         assert torch.equal(resumed_weights[key], value), key
+
+
+def test_the_recipe_options_reach_the_run_and_a_bad_one_stops_before_ray(tmp_path, ray_local):
+    dataset = write_dataset(tmp_path / "data", train_pairs=4, eval_pairs=1, height=40, width=48)
+    run = tmp_path / "run"
+    result = runner.invoke(app, [
+        "train", str(dataset), str(run), "--model", "johnson-6", "--tiny", "--steps", "2", "--crop", "32",
+        "--eval-every", "0", "--sample-every", "0", "--precision", "fp32", "--lr-schedule", "step",
+        "--lr-step-every", "1", "--lr-gamma", "0.5", "--adam-beta1", "0.5", "--l1-warmup", "1",
+        "--scale-crop-min", "0.7", "--contrast-jitter", "0.2", "--batch-size", "2",
+    ])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "train_config.json").read_text())
+    assert (saved["precision"], saved["lr_schedule"], saved["lr_step_every"], saved["adam_beta1"],
+            saved["l1_warmup_steps"], saved["scale_crop_min"], saved["contrast_jitter"]) == (
+        "fp32", "step", 1, 0.5, 1, 0.7, 0.2)
+    state = torch.load(run / "checkpoints" / "step-0000002" / "training_state" / "state.pt", weights_only=True)
+    group = state["generator_optimizer"]["param_groups"][0]
+    assert group["betas"] == (0.5, 0.999) and group["lr"] == 1e-3 * 0.5  # step 2 ran at γ¹·η0
+
+    bad = runner.invoke(app, ["train", str(dataset), str(tmp_path / "bad"), "--model", "johnson-6", "--tiny",
+                              "--lr-schedule", "step"])  # the step schedule without --lr-step-every
+    assert bad.exit_code == 1 and "--lr-step-every" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists()

@@ -1,0 +1,150 @@
+"""Training beyond the paper's recipe: learning-rate schedules, Adam betas, the L1 warm-up, paired
+scale-crops and contrast jitter, bf16 training; all resumable exactly."""
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nircolor.models.names import parse_model_name
+from nircolor.pipeline.gan import GanTrainer, build_discriminator
+from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
+from nircolor.pipeline.train import TrainError, train_in_process
+from tests.pipeline.test_gan import _batch
+from tests.pipeline.test_train import _config, _state
+from tests.pipeline.shard_factory import write_dataset
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=2, height=40, width=48)
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("constant", [1.0, 1.0, 1.0, 1.0, 1.0]),
+    ("linear", [1.0, 0.75, 0.5, 0.25, 0.0]),
+    ("cosine", [1.0, 0.5 + 0.5 * np.cos(np.pi / 4), 0.5, 0.5 - 0.5 * np.cos(np.pi / 4), 0.0]),
+    ("step", [1.0, 1.0, 0.5, 0.5, 0.25]),
+])
+def test_schedules_give_their_factor_at_each_step(kind, expected):
+    schedule = LearningRateSchedule(kind, total_steps=4, step_every=2, gamma=0.5)
+    assert [schedule.factor(step) for step in range(5)] == pytest.approx(expected)
+
+
+def test_decay_stops_at_the_final_fraction_and_bad_settings_are_refused():
+    schedule = LearningRateSchedule("linear", total_steps=10, final_fraction=0.1)
+    assert schedule.factor(5) == pytest.approx(0.55) and schedule.factor(50) == pytest.approx(0.1)
+    for bad in (dict(kind="exponential"), dict(kind="step", step_every=0), dict(final_fraction=1.5), dict(gamma=0.0)):
+        with pytest.raises(ValueError):
+            LearningRateSchedule(**{"kind": "linear", **bad})
+
+
+def _trainer(l1_weight=0.99, **options) -> GanTrainer:
+    torch.manual_seed(0)
+    generator = parse_model_name("johnson-6").tiny().build()
+    return GanTrainer(generator, build_discriminator(l1_weight), l1_weight=l1_weight, **options)
+
+
+def test_the_optimizers_follow_the_schedule_and_the_betas():
+    trainer = _trainer(schedule=LearningRateSchedule("linear", total_steps=4), betas=(0.5, 0.99))
+    nir, rgb = _batch()
+    rates = []
+    for _ in range(4):
+        trainer.step(nir, rgb)
+        rates.append([group["lr"] for optimizer in (trainer.generator_optimizer, trainer.discriminator_optimizer)
+                      for group in optimizer.param_groups])
+    assert rates == [[1e-3 * factor] * 2 for factor in (1.0, 0.75, 0.5, 0.25)]
+    assert trainer.generator_optimizer.param_groups[0]["betas"] == (0.5, 0.99)
+    assert trainer.discriminator_optimizer.param_groups[0]["betas"] == (0.5, 0.99)
+
+
+def test_the_l1_warm_up_trains_g_alone_then_starts_the_adversarial_term():
+    trainer = _trainer(l1_warmup_steps=2)
+    nir, rgb = _batch()
+    discriminator_before = copy.deepcopy(trainer.discriminator.state_dict())
+    for _ in range(2):
+        losses = trainer.step(nir, rgb)
+        assert set(losses) == {"generator", "l1"}
+        assert losses["generator"].item() == pytest.approx(losses["l1"].item(), abs=1e-6)  # L1 alone
+    for key, value in discriminator_before.items():
+        assert torch.equal(trainer.discriminator.state_dict()[key], value), key
+    losses = trainer.step(nir, rgb)
+    assert set(losses) == {"discriminator", "generator", "l1"}
+    assert losses["generator"].item() != pytest.approx(losses["l1"].item(), abs=1e-6)
+
+
+def test_scale_crops_resize_nir_and_rgb_alike_and_depend_only_on_the_generator():
+    random = np.random.default_rng(0)
+    nir = random.integers(0, 256, (40, 48), dtype=np.uint8)
+    rgb = np.stack([nir, 255 - nir, nir // 2], axis=-1)  # RGB a pixelwise function of NIR: alignment is visible
+    augmentation = Augmentation(scale_min=0.5)
+    zoomed = 0
+    for seed in range(20):
+        crop_nir, crop_rgb = augmentation.scale_crop(nir, rgb, (16, 16), np.random.default_rng(seed))
+        assert crop_nir.shape == (16, 16) and crop_rgb.shape == (16, 16, 3)
+        assert np.abs(crop_rgb[..., 0].astype(int) - crop_nir).max() <= 1  # same region, same interpolation
+        assert np.abs(crop_rgb[..., 1].astype(int) - (255 - crop_nir.astype(int))).max() <= 1
+        again = augmentation.scale_crop(nir, rgb, (16, 16), np.random.default_rng(seed))
+        assert np.array_equal(again[0], crop_nir) and np.array_equal(again[1], crop_rgb)
+        plain_crop = any(np.array_equal(nir[top:top + 16, left:left + 16], crop_nir)
+                         for top in range(25) for left in range(33))
+        zoomed += not plain_crop
+    assert zoomed >= 10  # most draws are a smaller region blown up, not a plain crop
+
+
+def test_contrast_jitter_stretches_nir_about_its_mean_within_the_range():
+    nir = torch.linspace(0.3, 0.7, 100).reshape(1, 10, 10)
+    augmentation = Augmentation(contrast=0.4)
+    factors = []
+    for seed in range(30):
+        jittered = augmentation.jitter_contrast(nir, np.random.default_rng(seed))
+        assert jittered.mean().item() == pytest.approx(nir.mean().item(), abs=1e-6)  # no clamping at these values
+        factors.append((jittered.std() / nir.std()).item())
+    assert 0.6 <= min(factors) < 0.9 and 1.1 < max(factors) <= 1.4
+    assert torch.equal(Augmentation().jitter_contrast(nir, np.random.default_rng(0)), nir)
+    with pytest.raises(ValueError):
+        Augmentation(contrast=1.0)
+
+
+def test_a_run_with_the_whole_recipe_resumes_exactly(tmp_path, dataset):
+    # The decay's horizon is fixed, as it is when a run is stopped (by --time-budget, say) and resumed.
+    recipe = dict(lr_schedule="cosine", lr_final_fraction=0.1, lr_decay_steps=8, adam_beta1=0.5, l1_warmup_steps=3, scale_crop_min=0.6,
+                  contrast_jitter=0.3, batch_size=2, precision="bf16")
+    train_in_process(_config(tmp_path, dataset, "stopped", steps=4, **recipe))
+    train_in_process(_config(tmp_path, dataset, "stopped", steps=8, **recipe))
+    train_in_process(_config(tmp_path, dataset, "straight", steps=8, **recipe))
+    weights_resumed, state_resumed = _state(tmp_path / "stopped", 8)
+    weights_straight, state_straight = _state(tmp_path / "straight", 8)
+    for key in weights_straight:
+        assert torch.equal(weights_resumed[key], weights_straight[key]), key
+    saved = json.loads((tmp_path / "straight" / "train_config.json").read_text())
+    assert saved["lr_schedule"] == "cosine" and saved["contrast_jitter"] == 0.3 and saved["precision"] == "bf16"
+    # The recipe changes the training: the paper's settings give other weights.
+    train_in_process(_config(tmp_path, dataset, "paper", steps=8, batch_size=2, precision="bf16"))
+    weights_paper, _ = _state(tmp_path / "paper", 8)
+    assert any(not torch.equal(weights_paper[key], weights_straight[key]) for key in weights_straight)
+
+
+def test_a_run_folder_from_before_the_recipe_resumes_and_a_changed_recipe_is_refused(tmp_path, dataset):
+    train_in_process(_config(tmp_path, dataset, "old", steps=2))
+    config_file = tmp_path / "old" / "train_config.json"
+    document = json.loads(config_file.read_text())
+    for key in ("adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "lr_decay_steps", "lr_step_every", "lr_gamma",
+                "l1_warmup_steps", "scale_crop_min", "contrast_jitter", "precision"):
+        document.pop(key)  # as written before these settings existed
+    config_file.write_text(json.dumps(document))
+    assert train_in_process(_config(tmp_path, dataset, "old", steps=4)).final_step == 4
+    with pytest.raises(TrainError, match="lr_schedule 'constant' → 'cosine'"):
+        train_in_process(_config(tmp_path, dataset, "old", steps=6, lr_schedule="cosine"))
+
+
+def test_bad_recipe_settings_are_refused_before_training(tmp_path, dataset):
+    for bad, message in ((dict(lr_schedule="warm"), "unknown learning-rate schedule"),
+                         (dict(adam_beta1=1.0), "adam_beta1"), (dict(scale_crop_min=0.05), "scale-crop"),
+                         (dict(precision="fp16"), "precision"), (dict(l1_warmup_steps=-1), "l1_warmup_steps")):
+        with pytest.raises(TrainError, match=message):
+            train_in_process(_config(tmp_path, dataset, "bad", **bad))
+    assert not (tmp_path / "bad").exists()
