@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from pathlib import Path
 
 import typer
@@ -17,6 +18,7 @@ from nircolor.pipeline.train_config import TRAIN_PRECISIONS
 
 # Options that depart from the paper's §4.2 recipe say so first (docs/training.md).
 BEYOND = "Beyond the paper:"
+LOG_INTERVAL = 30.0  # seconds between progress lines when stdout is not a terminal
 Precision = enum.Enum("Precision", {name: name for name in TRAIN_PRECISIONS}, type=str)
 Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)
 
@@ -24,20 +26,25 @@ Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)
 class _TrainProgress:
     """Turns rank 0's events into one bar: steps, steps/s, the latest losses, eval L1."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, log_interval: float | None = None):
         self.progress = progress
         self.task = None
         self.eval_text = ""
         self.rate_from: tuple[float, int] | None = None
+        self.steps = 0
+        self.log_interval = LOG_INTERVAL if log_interval is None else log_interval
+        self.last_line = time.monotonic()
 
     def __call__(self, event: dict) -> None:
         if event["kind"] == "start":
             if self.task is None:
                 self.task = self.progress.add_task("training", total=event["steps"], completed=event["step"], info="")
+                self.steps = event["steps"]
             else:  # the worker group restarted from its last checkpoint
                 self.progress.update(self.task, completed=event["step"])
                 self.progress.console.print(f"workers restarted from step {event['step']}")
             self.rate_from = (event["time"], event["step"])
+            self.last_line = time.monotonic()
             return
         if self.task is None or event["kind"] != "step":
             return
@@ -46,12 +53,27 @@ class _TrainProgress:
         losses = "  ".join(f"{name} {value:.4f}" for name, value in event.get("losses", {}).items())
         started, first = self.rate_from
         elapsed = event["time"] - started  # the worker's clock: queue delays do not distort the rate
-        rate = f"{(event['step'] - first) / elapsed:5.2f} steps/s  " if elapsed > 0.5 else ""
+        per_second = (event["step"] - first) / elapsed if elapsed > 0.5 else 0.0
+        rate = f"{per_second:5.2f} steps/s  " if per_second else ""
         self.progress.update(self.task, completed=event["step"], info=f"{rate}{losses}{self.eval_text}")
-        if not self.progress.console.is_terminal and ("checkpoint" in event or "eval_l1" in event):
-            # Logs (no terminal) get no live bar: one line per checkpoint/evaluation instead.
-            evaluation = self.eval_text if "eval_l1" in event else ""  # never repeat an older evaluation
-            self.progress.console.print(f"step {event['step']}: {rate}{losses}{evaluation}", soft_wrap=True)
+        if self.progress.console.is_terminal:
+            return
+        # Logs (no terminal) get no live bar: a line per checkpoint and evaluation, and at least one
+        # every log interval (step, rate, ETA, the latest evaluation).
+        now = time.monotonic()
+        if "checkpoint" in event or "eval_l1" in event or now - self.last_line >= self.log_interval:
+            self.last_line = now
+            left = self.steps - event["step"]
+            eta = f"ETA {_duration(left / per_second)}  " if per_second and left > 0 else ""
+            stopped = "  (time budget reached)" if event.get("stopped") else ""
+            self.progress.console.print(f"step {event['step']}/{self.steps}: {rate}{eta}{losses}{self.eval_text}"
+                                        f"{stopped}", soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def train(
@@ -75,6 +97,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for initialization, data order, crops and flips."),
     tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo), e.g. johnson-6 → johnson-1-w4."),
     max_failures: int = typer.Option(2, "--max-failures", min=0, help="Restart lost workers from the last checkpoint up to N times."),
+    time_budget: str | None = typer.Option(None, "--time-budget", help="Stop cleanly with a checkpoint after this much wall time (e.g. 5400, 90m, 1.5h); the same command resumes exactly."),
     precision: Precision = typer.Option("auto", "--precision", help="auto: bf16 autocast + channels_last where the device has bf16 units (CUDA, AMX or AVX-512-BF16), else float32; fp32; bf16. Eval L1 is always float32."),
     lr_schedule: Schedule = typer.Option("constant", "--lr-schedule", help=f"{BEYOND} Learning-rate schedule: constant (§4.2), linear or cosine decay, step."),
     lr_final: float = typer.Option(0.0, "--lr-final", min=0.0, max=1.0, help=f"{BEYOND} linear/cosine: η at the end of the decay, as a fraction of --lr."),
@@ -97,7 +120,7 @@ def train(
         precision=precision.value, lr_schedule=lr_schedule.value, lr_final_fraction=lr_final,
         lr_decay_steps=lr_decay_steps, lr_step_every=lr_step_every, lr_gamma=lr_gamma, adam_beta1=adam_beta1,
         adam_beta2=adam_beta2, l1_warmup_steps=l1_warmup, scale_crop_min=scale_crop_min,
-        contrast_jitter=contrast_jitter,
+        contrast_jitter=contrast_jitter, time_budget_seconds=_seconds(time_budget) if time_budget else None,
     )
     try:
         config.check()  # before Ray starts
@@ -115,10 +138,23 @@ def train(
             summary = run_training(config, on_progress=_TrainProgress(progress))
     except TrainError as error:
         fail(str(error))
-    _print_summary(summary)
+    _print_summary(summary, config.steps)
 
 
-def _print_summary(summary: TrainSummary) -> None:
+def _seconds(text: str) -> float:
+    """'5400', '90m', '1.5h', '30s' → seconds (one-line error otherwise)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value, unit = (text[:-1], text[-1].lower()) if text and text[-1].lower() in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        fail(f"--time-budget {text!r}: expected seconds or a number with s, m or h (e.g. 90m)")
+    if not seconds > 0:
+        fail(f"--time-budget {text!r} must be positive")
+    return seconds
+
+
+def _print_summary(summary: TrainSummary, steps: int) -> None:
     table = Table(title=f"training run {escape(str(summary.run_dir))}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -128,6 +164,9 @@ def _print_summary(summary: TrainSummary) -> None:
         rate = (f" ({trained / summary.training_seconds:.2f} steps/s; {summary.elapsed_seconds:.0f} s with Ray startup"
                 + (", restarts" if summary.restarts else "") + ")")
     table.add_row("steps", f"{summary.start_step} → {summary.final_step}{rate}")
+    if summary.final_step < steps:
+        table.add_row("stopped", f"at the time budget, {steps - summary.final_step} of {steps} steps to go; "
+                                 "re-run the same command to continue")
     if summary.final_losses:
         table.add_row("final losses", "  ".join(f"{k} {v:.4f}" for k, v in summary.final_losses.items()))
     table.add_row("worker restarts", str(summary.restarts))

@@ -46,7 +46,8 @@ def train_in_process(config: TrainConfig, *, device: str = "cpu", on_step: StepH
     run = prepare_run(config)
     started = time.monotonic()
     first_step, final_step = run_worker(config, rank=0, world_size=1, device=resolve_device(device),
-                                        prepare_model=lambda module: module, on_step=on_step)
+                                        prepare_model=lambda module: module, on_step=on_step,
+                                        deadline=_deadline(config))
     elapsed = time.monotonic() - started
     return _summary(run, first_step, final_step, elapsed, {}, 0, training_seconds=elapsed)
 
@@ -99,7 +100,8 @@ def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = N
     resources = {"CPU": config.cpus_per_worker}
     if use_gpu:
         resources["GPU"] = config.gpus_per_worker
-    loop = {"config": dataclasses.asdict(config), "progress_queue": progress_queue, "on_step": on_step}
+    loop = {"config": dataclasses.asdict(config), "progress_queue": progress_queue, "on_step": on_step,
+            "deadline": _deadline(config)}
     trainer = TorchTrainer(
         train_worker,
         train_loop_config=loop,
@@ -155,6 +157,11 @@ def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = N
     final_step = int(final.name.split("-")[1]) if final else 0
     return _summary(run, first_step, final_step, elapsed, last_losses, max(restarts, 0),
                     training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes)
+
+
+def _deadline(config: TrainConfig) -> float | None:
+    """When --time-budget runs out, on the wall clock every worker shares (Ray startup included)."""
+    return time.time() + config.time_budget_seconds if config.time_budget_seconds else None
 
 
 def _summary(run: RunFolder, start_step: int, final_step: int, elapsed: float,

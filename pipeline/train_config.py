@@ -65,6 +65,7 @@ class TrainConfig:
     scale_crop_min: float = 1.0  # < 1: random scale-crops of [scale_crop_min, 1]× the training size
     contrast_jitter: float = 0.0  # NIR contrast × U[1 − j, 1 + j]
     precision: str = "auto"  # auto: bf16 autocast + channels_last where the device has bf16 units
+    time_budget_seconds: float | None = None  # stop cleanly with a checkpoint after this much wall time
 
     def schedule(self) -> LearningRateSchedule:
         return LearningRateSchedule(self.lr_schedule, total_steps=self.lr_decay_steps or self.steps,
@@ -139,6 +140,8 @@ class TrainConfig:
         for name, beta in (("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)):
             if not 0.0 <= beta < 1.0:
                 raise TrainError(f"{name} must lie in [0, 1), got {beta}")
+        if self.time_budget_seconds is not None and self.time_budget_seconds <= 0:
+            raise TrainError(f"the time budget must be positive, got {self.time_budget_seconds} s")
         if self.l1_warmup_steps < 0:
             raise TrainError(f"l1_warmup_steps must not be negative, got {self.l1_warmup_steps}")
         try:

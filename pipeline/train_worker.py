@@ -46,7 +46,7 @@ def train_worker(loop: dict) -> None:
     context = ray.train.get_context()
     run_worker(config, rank=context.get_world_rank(), world_size=context.get_world_size(), device=device,
                prepare_model=ray.train.torch.prepare_model, progress_queue=loop.get("progress_queue"),
-               on_step=loop.get("on_step"))
+               on_step=loop.get("on_step"), deadline=loop.get("deadline"))
 
 
 def _sample_pairs(dataset: ShardDataset, count: int):
@@ -81,6 +81,7 @@ class _Leader:
         # Drop only what a lost run logged after its last checkpoint; the checkpoint's own step stays.
         self.writer = SummaryWriter(log_dir=str(run.tensorboard), purge_step=start_step + 1)
         self.best_l1 = run.best_eval_l1()
+        self.saved_step = start_step
         self.losses: dict = {}
         self.losses_read = 0.0  # when the losses were last copied to the host
         # What evaluators read beside the weights (evaluate.training_summary): λ and the discriminator kind.
@@ -136,7 +137,10 @@ class _Leader:
         self.run.write_sample(step, [pair[0] for pair in pairs], [pair[2] for pair in pairs], outputs,
                               [pair[1] for pair in pairs])
 
-    def save_checkpoint(self, step: int, eval_l1: float | None) -> None:
+    def save_checkpoint(self, step: int, eval_l1: float | None, *, only_if_new: bool = False) -> None:
+        if only_if_new and self.saved_step == step:
+            return
+        self.saved_step = step
         on_gpu = self.device.type == "cuda"
         state = self.trainer.state_dict()
         state["rng"] = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if on_gpu else None}
@@ -152,11 +156,25 @@ class _Leader:
         self.writer.close()
 
 
+def out_of_time(deadline: float | None, world_size: int, device: torch.device) -> bool:
+    """Whether the wall-clock budget is spent; every worker gets the same answer (else DDP would hang)."""
+    if deadline is None:
+        return False
+    spent = time.time() >= deadline
+    if world_size == 1:
+        return spent
+    flag = torch.tensor([1.0 if spent else 0.0], device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch.device, prepare_model,
-               progress_queue=None, on_step: StepHook | None = None) -> tuple[int, int]:
+               progress_queue=None, on_step: StepHook | None = None, deadline: float | None = None) -> tuple[int, int]:
     """Train from the newest checkpoint of the run folder up to `config.steps` (one worker's share).
 
-    Returns (the step it resumed from, the step it reached).
+    `deadline` (time.time() seconds) stops the loop after the step during which it passed, with a
+    checkpoint of that step, so the same command resumes exactly. Returns (the step it resumed from,
+    the step it reached).
     """
     on_gpu = device.type == "cuda"
     run = RunFolder(config.run_dir)
@@ -213,11 +231,18 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
         step += 1
         if on_step is not None:
             on_step(step, rank, device)
-        if leader is None:
-            continue
-        events, report = leader.after_step(step, step_losses)
-        if progress_queue is not None and report:
-            progress_queue.put({"kind": "step", "step": step, "losses": leader.losses, "time": time.time(), **events})
+        if leader is not None:
+            events, report = leader.after_step(step, step_losses)
+            if progress_queue is not None and report:
+                progress_queue.put({"kind": "step", "step": step, "losses": leader.losses, "time": time.time(),
+                                    **events})
+        if step < config.steps and out_of_time(deadline, world_size, device):
+            if leader is not None:
+                leader.save_checkpoint(step, None, only_if_new=True)
+                if progress_queue is not None:
+                    progress_queue.put({"kind": "step", "step": step, "losses": leader.losses, "time": time.time(),
+                                        "checkpoint": step, "stopped": True})
+            break
     if leader is not None:
         leader.close()
     train_set.close()

@@ -3,12 +3,16 @@ colorizes eval frames."""
 from __future__ import annotations
 
 import functools
+import io
+import unittest.mock
 import json
 import re
 
 import h5py
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import Progress
 from typer.testing import CliRunner
 
 from nircolor.jobs import train_cmd
@@ -121,3 +125,48 @@ def test_the_recipe_options_reach_the_run_and_a_bad_one_stops_before_ray(tmp_pat
                               "--lr-schedule", "step"])  # the step schedule without --lr-step-every
     assert bad.exit_code == 1 and "--lr-step-every" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_two_workers_stop_together_at_the_time_budget_and_the_same_command_continues(tmp_path, ray_local,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(train_cmd, "LOG_INTERVAL", 0.0)  # a progress line for every event (stdout is no terminal)
+    dataset = write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=1, height=40, width=48)
+    run = tmp_path / "run"
+    command = ["train", str(dataset), str(run), "--model", "johnson-6", "--tiny", "--steps", "6", "--crop", "32",
+               "--workers", "2", "--checkpoint-every", "6", "--eval-every", "0", "--sample-every", "0"]
+    # The budget is spent before the workers start: both stop after their first step, in agreement.
+    stopped = runner.invoke(app, command + ["--time-budget", "0.001s"])
+    assert stopped.exit_code == 0, stopped.output
+    text = stopped.output.replace("\n", "")
+    assert "0 → 1" in text and "at the time budget, 5 of 6 steps to go" in text
+    assert "step 1/6" in text and "(time budget reached)" in text
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["step-0000001"]
+    finished = runner.invoke(app, command)
+    assert finished.exit_code == 0, finished.output
+    assert "1 → 6" in finished.output.replace("\n", "") and "time budget" not in finished.output
+
+
+def test_progress_in_a_log_is_a_line_per_interval_with_rate_eta_and_the_last_evaluation():
+    buffer = io.StringIO()
+    progress = Progress(console=Console(file=buffer, force_terminal=False, width=200))
+    lines = train_cmd._TrainProgress(progress, log_interval=30.0)
+    clock = [1000.0]
+    with progress, unittest.mock.patch.object(train_cmd.time, "monotonic", lambda: clock[0]):
+        lines({"kind": "start", "step": 0, "steps": 1000, "time": 0.0})
+        for step in range(1, 101):
+            clock[0] += 1.0  # one step a second, both on the worker's clock and here
+            event = {"kind": "step", "step": step, "time": float(step), "losses": {"l1": 0.25}}
+            if step == 50:
+                event["eval_l1"] = 0.125
+            lines(event)
+    printed = [line for line in buffer.getvalue().splitlines() if line.startswith("step ")]
+    # Every 30 s, plus the evaluation at step 50.
+    assert [line.split(":")[0] for line in printed] == ["step 30/1000", "step 50/1000", "step 80/1000"]
+    assert "1.00 steps/s" in printed[0] and "ETA 16:10" in printed[0]  # 970 steps at 1/s
+    assert "eval L1 0.1250" in printed[2]  # the latest evaluation travels with later lines
+
+
+def test_a_bad_time_budget_is_one_line(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "run"), "--model", "johnson-6",
+                                 "--time-budget", "soon"])
+    assert result.exit_code == 1 and "--time-budget 'soon'" in result.output and "Traceback" not in result.output

@@ -148,3 +148,19 @@ def test_bad_recipe_settings_are_refused_before_training(tmp_path, dataset):
         with pytest.raises(TrainError, match=message):
             train_in_process(_config(tmp_path, dataset, "bad", **bad))
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, dataset):
+    # A budget that runs out during the first step: the run stops after it with a checkpoint of step 1,
+    # although checkpoints are due only every 2 steps; the same command without budget continues.
+    recipe = dict(lr_schedule="linear", lr_decay_steps=8, scale_crop_min=0.7, checkpoint_every=2)
+    stopped = train_in_process(_config(tmp_path, dataset, "stopped", steps=8, time_budget_seconds=1e-6, **recipe))
+    assert stopped.final_step == 1
+    assert (tmp_path / "stopped" / "checkpoints" / "step-0000001").is_dir()
+    resumed = train_in_process(_config(tmp_path, dataset, "stopped", steps=8, **recipe))
+    assert (resumed.start_step, resumed.final_step) == (1, 8)
+    train_in_process(_config(tmp_path, dataset, "straight", steps=8, **recipe))
+    weights_resumed, _ = _state(tmp_path / "stopped", 8)
+    weights_straight, _ = _state(tmp_path / "straight", 8)
+    for key in weights_straight:
+        assert torch.equal(weights_resumed[key], weights_straight[key]), key
