@@ -1,54 +1,100 @@
-"""The `nircolor` command: sub-commands grouped by pipeline stage (DESIGN: jobs/)."""
-import typer
+"""The `nircolor` command: sub-commands grouped by pipeline stage (DESIGN: jobs/).
 
-from nircolor.jobs import (
-    bench_colorize,
-    bench_ingest,
-    bench_models,
-    bench_precision,
-    bench_registration,
-    bench_train,
-    colorize_cmd,
-    dataset_cmd,
-    demo_cmd,
-    evaluate_cmd,
-    export_cmd,
-    models_cmd,
-    reproduce_cmd,
-    synth_cmd,
-    train_cmd,
-)
+Each command's module (and with it torch, Ray, PyAV) is imported only when that command runs:
+`nircolor --help` lists the commands from the table below, so it answers in a fraction of a second.
+"""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+import typer
+from typer.core import TyperGroup
+
+# name → (module, attribute: a function or a Typer sub-app, one-line help)
+COMMANDS = {
+    "models": ("nircolor.jobs.models_cmd", "app", "The paper's networks: list, show."),
+    "synth": ("nircolor.jobs.synth_cmd", "app", "Synthetic multi-CCD NIR/RGB drive recordings."),
+    "dataset": ("nircolor.jobs.dataset_cmd", "app", "Build, import, inspect and verify HDF5 datasets."),
+    "train": ("nircolor.jobs.train_cmd", "train", "Train a generator (GAN of §3.5) on a dataset with Ray Train."),
+    "colorize": ("nircolor.jobs.colorize_cmd", "colorize", "Colorize NIR recordings or videos into RGB videos."),
+    "evaluate": ("nircolor.jobs.evaluate_cmd", "evaluate",
+                 "Measure checkpoints like the paper's tables (L1, PSNR, SSIM, ΔE, AE, speed)."),
+    "evaluate-video": ("nircolor.jobs.evaluate_cmd", "evaluate_video",
+                       "Warping error (flicker) of a colorized video against its NIR recording."),
+    "reproduce": ("nircolor.jobs.reproduce_cmd", "reproduce",
+                  "Train a table's models with identical settings and evaluate them (Tables 1–3)."),
+    "demo": ("nircolor.jobs.demo_cmd", "demo",
+             "Synthetic data → dataset → training → evaluation → colorized video, on one machine."),
+    "export": ("nircolor.jobs.export_cmd", "export",
+               "Export a checkpoint to ONNX and torch.export (dynamic sizes), checked against PyTorch."),
+    "bench": ("nircolor.jobs.bench_cmd", "app", "Benchmarks; figures go to docs/benchmarks.md."),
+}
+
+
+def nircolor_version() -> str:
+    try:
+        return version("nircolor")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+class LazyGroup(TyperGroup):
+    """A click group whose commands are imported on first use; help lists them from COMMANDS."""
+
+    listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *COMMANDS]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return super().get_command(ctx, name)
+        module_name, attribute, help_text = COMMANDS[name]
+        if self.listing:  # the help page needs a name and a line, not the command
+            return click.Command(name, help=help_text)
+        target = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(target, typer.Typer):
+            command = typer.main.get_command(target)
+            command.help = command.help or help_text
+        else:
+            single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+            single.command(name, help=help_text)(target)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
 
 app = typer.Typer(
     name="nircolor",
+    cls=LazyGroup,
     help="Turn near-infrared drive recordings into natural RGB video (Limmer & Lensch, BMVC 2017).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(models_cmd.app, name="models", help="The paper's networks: list, show.")
-app.add_typer(synth_cmd.app, name="synth", help="Synthetic multi-CCD NIR/RGB drive recordings.")
-app.add_typer(dataset_cmd.app, name="dataset", help="Build, import, inspect and verify HDF5 datasets.")
-app.command("train", help="Train a generator (GAN of §3.5) on a dataset with Ray Train.")(train_cmd.train)
-app.command("colorize", help="Colorize NIR recordings or videos into RGB videos.")(colorize_cmd.colorize)
-app.command("evaluate", help="Measure checkpoints like the paper's tables (L1, PSNR, SSIM, ΔE, speed).")(evaluate_cmd.evaluate)
-app.command("evaluate-video", help="Warping error (flicker) of a colorized video against its NIR recording.")(
-    evaluate_cmd.evaluate_video)
-app.command("reproduce", help="Train a table's models with identical settings and evaluate them (Tables 1–3).")(reproduce_cmd.reproduce)
-app.command("demo", help="Synthetic data → dataset → training → evaluation → colorized video, on one machine.")(demo_cmd.demo)
-app.command("export", help="Export a checkpoint to ONNX and torch.export (dynamic sizes), checked against PyTorch.")(
-    export_cmd.export)
 
-bench = typer.Typer(help="Benchmarks; figures go to docs/benchmarks.md.", no_args_is_help=True)
-bench.command("models", help="ms per 1024×768 frame for each Table-3 network.")(bench_models.bench_models)
-bench.command("ingest", help="Dataset ingest pairs/s against decode-only.")(bench_ingest.bench_ingest)
-bench.command("registration", help="Accuracy of the NIR↔RGB shift measurement on injected shifts.")(
-    bench_registration.bench_registration)
-bench.command("train", help="Ray Train iterations/s against a plain loop.")(bench_train.bench_train)
-bench.command("colorize", help="End-to-end colorization frames/s against model-only.")(bench_colorize.bench_colorize)
-bench.command("precision", help="How far bf16 inference moves trained checkpoints' outputs from float32.")(
-    bench_precision.bench_precision)
-app.add_typer(bench, name="bench")
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"nircolor {nircolor_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print nircolor's version and exit."),
+) -> None:
+    """Turn near-infrared drive recordings into natural RGB video (Limmer & Lensch, BMVC 2017)."""
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""The `nircolor` command itself: --version, help without the heavy libraries, every command
+registered, and a user's own modules in the working directory shadowing nothing."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nircolor.jobs.cli import COMMANDS, app
+from nircolor.models import parse_model_name, save_generator
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+NIRCOLOR = str(Path(sys.executable).with_name("nircolor"))
+
+
+def test_version_is_the_installed_distributions():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"nircolor {version('nircolor')}"
+
+
+def test_help_lists_every_command_without_importing_torch_ray_or_pyav():
+    code = ("import sys\nfrom nircolor.jobs.cli import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('torch', 'ray', 'av', 'h5py', 'cv2') if m in sys.modules))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "COLUMNS": "200"}).stdout
+    assert output.strip().endswith("LOADED []"), output
+    for name in COMMANDS:
+        assert f" {name} " in output, name
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_loads_and_answers_help(name):
+    result = runner.invoke(app, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.mark.slow
+def test_a_users_own_modules_in_the_working_directory_break_no_command(tmp_path):
+    # Modules named like nircolor's four folders, each failing on import, where the user runs nircolor.
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("models", "pipeline", "jobs", "dataset_tools"):
+        (work / f"{name}.py").write_text(f"raise ImportError('the user\\'s own {name}.py was imported')\n")
+    (work / "recordings").mkdir()
+    checkpoint = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "checkpoint")
+    environment = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(work)}  # as if installed beside them
+
+    def nircolor(*arguments: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([NIRCOLOR, *arguments], cwd=work, capture_output=True, text=True, env=environment)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "user's own" not in result.stdout + result.stderr
+        return result
+
+    nircolor("--help")
+    nircolor("models", "list")
+    nircolor("synth", "recordings", "recordings", "--count", "2", "--frames", "8", "--size", "64x48")
+    nircolor("dataset", "build", "recordings", "dataset", "--eval-fraction", "0.5")
+    assert json.loads((work / "dataset" / "manifest.json").read_text())["recordings"]
+    recording = sorted(path for path in (work / "recordings").iterdir() if path.is_dir())[0]
+    nircolor("colorize", str(checkpoint), str(recording), "--out", "colorized")
+    assert list((work / "colorized").glob("*.mp4"))
