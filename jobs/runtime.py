@@ -12,7 +12,9 @@ from rich.markup import escape
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 error_console = Console(stderr=True, highlight=False)
 
-ADDRESS_HELP = "Ray cluster address (e.g. ray://head:10001 or head:6379); default: an embedded local Ray."
+ADDRESS_HELP = ("Ray cluster: `auto` (the cluster this machine belongs to), HOST:PORT of the head node, or "
+                "ray://HOST:10001 (Ray Client, not advised for training); default: $RAY_ADDRESS when set "
+                "(as under `ray job submit`), else an embedded local Ray.")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -23,13 +25,15 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Start an embedded Ray, or connect to a cluster when `address` is given. Idempotent."""
+    """Connect to the cluster `address` names, else the one $RAY_ADDRESS names (`ray job submit` sets
+    it for the job's driver), else start an embedded Ray. Idempotent."""
     import ray  # here, not at the top: Ray takes seconds to import and `--help` needs none of it
 
     if ray.is_initialized():
         return
     # Keep an embedded Ray quiet and light: no dashboard, logs to files only.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
