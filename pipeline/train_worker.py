@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import ray
 import ray.train
@@ -24,6 +25,11 @@ from nircolor.pipeline.gan import GanTrainer, build_discriminator, unwrap
 from nircolor.pipeline.run_folder import RunFolder
 from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, collate_pairs, split_shards, step_loader
 from nircolor.pipeline.train_config import TrainConfig
+
+# What TensorBoard's HParams tab shows of a run (plain values only).
+HPARAMS = ("model_name", "steps", "batch_size", "crop_size", "l1_weight", "learning_rate", "conditional",
+           "adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "l1_warmup_steps", "scale_crop_min",
+           "contrast_jitter", "precision", "workers", "seed")
 
 # Called as on_step(step, rank, device) in every worker after each optimizer step: the seam through which
 # tests inject a lost worker and benchmarks time the loop. Ray Train workers receive it pickled.
@@ -105,6 +111,9 @@ class _Leader:
             if logged:
                 for name, value in self.losses.items():
                     self.writer.add_scalar(f"loss/{name}", value, step)
+                # The rate this step ran at (the schedule's, pipeline/recipe.py).
+                rate = self.trainer.generator_optimizer.param_groups[0]["lr"]
+                self.writer.add_scalar("train/learning_rate", rate, step)
         if self.eval_set is not None and config.eval_every > 0 and (step % config.eval_every == 0 or is_last):
             events.update(self.evaluate(step))
         if config.sample_every > 0 and (step % config.sample_every == 0 or is_last):
@@ -134,8 +143,11 @@ class _Leader:
                        for nir, _, bits in self.sample_pairs]
         generator.train()
         pairs = self.sample_pairs
-        self.run.write_sample(step, [pair[0] for pair in pairs], [pair[2] for pair in pairs], outputs,
-                              [pair[1] for pair in pairs])
+        path = self.run.write_sample(step, [pair[0] for pair in pairs], [pair[2] for pair in pairs], outputs,
+                                     [pair[1] for pair in pairs])
+        grid = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if grid is not None:  # the same grid in TensorBoard's Images tab: NIR | output | target
+            self.writer.add_image("samples", cv2.cvtColor(grid, cv2.COLOR_BGR2RGB), step, dataformats="HWC")
 
     def save_checkpoint(self, step: int, eval_l1: float | None, *, only_if_new: bool = False) -> None:
         if only_if_new and self.saved_step == step:
@@ -153,6 +165,11 @@ class _Leader:
         self.writer.flush()
 
     def close(self) -> None:
+        # The run's settings beside its best eval L1 in TensorBoard's HParams tab (one row per sitting).
+        hyper_parameters = {key: value for key, value in self.config.to_dict().items()
+                            if key in HPARAMS and value is not None}
+        self.writer.add_hparams(hyper_parameters, {"hparam/best_eval_l1": self.best_l1 or float("nan")},
+                                run_name="hparams")
         self.writer.close()
 
 

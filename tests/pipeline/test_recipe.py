@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nircolor.models.names import parse_model_name
 from nircolor.pipeline.gan import GanTrainer, build_discriminator
@@ -164,3 +165,17 @@ def test_a_run_stopped_by_its_time_budget_resumes_to_the_weights_of_an_uninterru
     weights_straight, _ = _state(tmp_path / "straight", 8)
     for key in weights_straight:
         assert torch.equal(weights_resumed[key], weights_straight[key]), key
+
+
+def test_tensorboard_holds_the_learning_rate_sample_grids_and_the_hyper_parameters(tmp_path, dataset):
+    train_in_process(_config(tmp_path, dataset, "run", steps=4, log_every=1, lr_schedule="linear", sample_every=2,
+                             sample_frames=2))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0}).Reload()
+    rates = [event.value for event in events.Scalars("train/learning_rate")]
+    assert rates == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])  # the rate each step ran at
+    images = events.Images("samples")
+    assert [image.step for image in images] == [2, 4]
+    assert (images[0].height, images[0].width) == (2 * 40, 3 * 48)  # two frames, NIR | output | target
+    hparams = EventAccumulator(str(tmp_path / "run" / "tensorboard" / "hparams")).Reload()
+    assert "_hparams_/session_start_info" in hparams.summary_metadata
+    assert [event.value for event in hparams.Scalars("hparam/best_eval_l1")][0] > 0
