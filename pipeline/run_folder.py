@@ -118,7 +118,8 @@ class RunFolder:
             defaults = defaults or {}
             changed = [key for key in must_match if previous.get(key, defaults.get(key)) != document.get(key)]
             if changed and self.latest_checkpoint() is not None:
-                details = ", ".join(f"{key} {previous.get(key)!r} → {document.get(key)!r}" for key in changed)
+                details = ", ".join(f"{key} {previous.get(key, defaults.get(key))!r} → {document.get(key)!r}"
+                                for key in changed)
                 raise RunFolderError(
                     f"{self.path}: this run folder was trained with other settings ({details}); "
                     "use a new run folder or the original settings"

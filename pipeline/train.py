@@ -6,6 +6,7 @@ command and Ray's FailureConfig restarts share one code path; `train_in_process`
 from __future__ import annotations
 
 import dataclasses
+import json
 import queue as queue_module
 import threading
 import time
@@ -21,7 +22,7 @@ from nircolor.models.inference import resolve_device
 from nircolor.pipeline.run_folder import RunFolder, RunFolderError
 from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, split_shards
 from nircolor.pipeline.train_config import RUN_DEFAULTS, RUN_DEFINING, TrainConfig, TrainError
-from nircolor.pipeline.train_worker import StepHook, run_worker, train_worker
+from nircolor.pipeline.train_worker import StepHook, manifest_sha256, run_worker, train_worker
 
 
 @dataclass
@@ -72,12 +73,31 @@ def prepare_run(config: TrainConfig) -> RunFolder:
     run = RunFolder(config.run_dir)
     document = config.to_dict()
     document["dataset"] = str(dataset_dir.absolute())
+    document["dataset_id"] = dataset_identity(dataset_dir)
     try:
-        run.write_config(document, RUN_DEFINING, RUN_DEFAULTS)
+        run.write_config(document, RUN_DEFINING, {**RUN_DEFAULTS, "dataset_id": _older_dataset_id(run, document)})
     except RunFolderError as error:
         raise TrainError(str(error)) from None
     run.remove_stale_temporaries()
     return run
+
+
+def dataset_identity(dataset_dir: Path) -> str:
+    """What a run folder knows its dataset by: the manifest's checksum, else (no manifest) its path."""
+    checksum = manifest_sha256(dataset_dir)
+    return f"manifest sha256 {checksum}" if checksum else f"path {dataset_dir.absolute()}"
+
+
+def _older_dataset_id(run: RunFolder, document: dict) -> str | None:
+    """A run folder written before `dataset_id` existed named its dataset by path: the same path is the
+    same dataset."""
+    try:
+        previous = json.loads(run.config_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(previous, dict) and previous.get("dataset") == document["dataset"]:
+        return document["dataset_id"]
+    return f"path {previous.get('dataset')}" if isinstance(previous, dict) else None
 
 
 def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = None) -> TrainSummary:

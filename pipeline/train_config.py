@@ -16,7 +16,9 @@ from nircolor.pipeline.gan import default_learning_rate
 from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
 
 # Settings that define a run: a resume with other values would not continue the same training.
-RUN_DEFINING = ("model", "tiny", "dataset", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed",
+# The dataset is known by its manifest's checksum (`dataset_id`), not its path: a dataset copied or
+# mounted elsewhere resumes the same run.
+RUN_DEFINING = ("model", "tiny", "dataset_id", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed",
                 "adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "lr_decay_steps", "lr_step_every",
                 "lr_gamma", "l1_warmup_steps", "scale_crop_min", "contrast_jitter")
 # What a run folder written before a setting existed was trained with (the paper's recipe).

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from nircolor.dataset_tools.manifest import write_manifest
+from nircolor.dataset_tools.shards import file_sha256
 from nircolor.models.names import parse_model_name
 from nircolor.pipeline.gan import GanTrainer, build_discriminator
 from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
@@ -179,3 +182,42 @@ def test_tensorboard_holds_the_learning_rate_sample_grids_and_the_hyper_paramete
     hparams = EventAccumulator(str(tmp_path / "run" / "tensorboard" / "hparams")).Reload()
     assert "_hparams_/session_start_info" in hparams.summary_metadata
     assert [event.value for event in hparams.Scalars("hparam/best_eval_l1")][0] > 0
+
+
+def _with_manifest(root):
+    shards = [{"path": path, "split": path.parent.name, "recording_id": path.stem, "pairs": 1,
+               "sha256": file_sha256(path)} for path in sorted(root.glob("*/*.h5"))]
+    write_manifest(root, build_parameters={}, recordings={}, shards=shards)
+    return root
+
+
+def test_a_run_follows_its_dataset_to_another_path_and_refuses_another_dataset(tmp_path, dataset):
+    _with_manifest(dataset)
+    train_in_process(_config(tmp_path, dataset, "moved", steps=4))
+    moved = tmp_path / "elsewhere" / "data"
+    shutil.copytree(dataset, moved)  # staged to another disk, say
+    shutil.rmtree(dataset)
+    resumed = train_in_process(_config(tmp_path, moved, "moved", steps=8))
+    assert (resumed.start_step, resumed.final_step) == (4, 8)
+    shutil.copytree(moved, dataset)
+    train_in_process(_config(tmp_path, dataset, "straight", steps=8))
+    weights_moved, _ = _state(tmp_path / "moved", 8)
+    weights_straight, _ = _state(tmp_path / "straight", 8)
+    for key in weights_straight:
+        assert torch.equal(weights_moved[key], weights_straight[key]), key
+
+    other = _with_manifest(write_dataset(tmp_path / "other", train_pairs=6, eval_pairs=2, height=40, width=48, seed=5))
+    with pytest.raises(TrainError, match="other settings \\(dataset_id 'manifest sha256 [0-9a-f]{64}' → 'manifest sha256"):
+        train_in_process(_config(tmp_path, other, "moved", steps=10))
+
+
+def test_a_run_folder_that_named_its_dataset_by_path_resumes_on_that_path_only(tmp_path, dataset):
+    train_in_process(_config(tmp_path, dataset, "old", steps=2))
+    config_file = tmp_path / "old" / "train_config.json"
+    document = json.loads(config_file.read_text())
+    document.pop("dataset_id")  # as written before runs knew their dataset by checksum
+    config_file.write_text(json.dumps(document))
+    assert train_in_process(_config(tmp_path, dataset, "old", steps=4)).final_step == 4
+    config_file.write_text(json.dumps({**document, "dataset": str(tmp_path / "somewhere-else")}))
+    with pytest.raises(TrainError, match="dataset_id 'path .*somewhere-else'"):
+        train_in_process(_config(tmp_path, dataset, "old", steps=6))
