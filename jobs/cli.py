@@ -12,6 +12,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from nircolor.jobs.progress import set_log_interval
+
 # name → (module, attribute: a function or a Typer sub-app, one-line help)
 COMMANDS = {
     "models": ("nircolor.jobs.models_cmd", "app", "The paper's networks: list, show."),
@@ -93,8 +95,12 @@ def _print_version(value: bool) -> None:
 def main(
     show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                       help="Print nircolor's version and exit."),
+    log_interval: float = typer.Option(30.0, "--log-interval", min=0.05, metavar="SECONDS",
+                                       help="When stdout is not a terminal (logs, pipes), print a progress "
+                                            "line (counts, rate, ETA) at least this often."),
 ) -> None:
     """Turn near-infrared drive recordings into natural RGB video (Limmer & Lensch, BMVC 2017)."""
+    set_log_interval(log_interval)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
+from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
 from nircolor.models.checkpoint import CheckpointError
 from nircolor.models.export import ExportError
@@ -86,7 +87,7 @@ def colorize(
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total} frames"),
                FramesPerSecondColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
+        with LoggedProgress(*columns, console=console, transient=False) as progress:
             summary = colorize_inputs(checkpoint, inputs, out, options, progress=ColorizeProgress(progress))
     except (CheckpointError, ExportError, ValueError) as error:
         fail(str(error))

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.ingest import BuildSummary, IngestOptions, build_dataset
 
@@ -83,7 +84,7 @@ def build(
     init_ray(address)
     columns = (TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), _FramesPerSecond(),
                TextColumn("{task.fields[pairs]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with LoggedProgress(*columns, console=console, transient=False) as progress:
         summary = build_dataset(recordings_dir, dataset_dir, options, progress=_BuildProgress(progress))
     _print_summary(summary)
     if summary.error:

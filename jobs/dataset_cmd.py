@@ -12,6 +12,7 @@ from nircolor.dataset_tools.pair_folders import PairImportError, find_pairs, imp
 from nircolor.dataset_tools.registration import RegistrationPolicy
 from nircolor.dataset_tools.splits import SPLIT_BY_CHOICES
 from nircolor.jobs import dataset_build_cmd
+from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import console, fail
 
 app = typer.Typer(no_args_is_help=True)
@@ -19,7 +20,7 @@ app.command("build", help="Drive recordings → HDF5 shards + manifest, on Ray a
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    return LoggedProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, transient=True)
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nircolor.dataset_tools import atomic
+from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
 from nircolor.models.checkpoint import CheckpointError
 from nircolor.pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
@@ -55,7 +56,7 @@ def evaluate(
     columns = (TextColumn("evaluating {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
                TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console) as progress:
+        with LoggedProgress(*columns, console=console) as progress:
             models = len(sources) - sum(source in BASELINES for source in sources)
             task = progress.add_task(f"{models} model(s) + {len(sources) - models} baseline(s) on {split}", total=None)
             results = evaluate_checkpoints(

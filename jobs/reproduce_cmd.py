@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.evaluate import EvaluationError
 from nircolor.pipeline.reproduce import EXPERIMENTS, ReproduceConfig, ReproduceSummary, plan_runs, reproduce as run_reproduce
@@ -53,7 +54,7 @@ def reproduce(
         elif event["kind"] == "evaluate":
             console.print(f"[bold]evaluating[/] {event['models']} model(s) and {event['baselines']} baseline(s) on the eval split")
 
-    progress = Progress(TextColumn("  steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    progress = LoggedProgress(TextColumn("  steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=console, transient=True)
     bar = {}
 

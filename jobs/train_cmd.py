@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nircolor.jobs import progress as progress_module
+from nircolor.jobs.progress import duration
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.recipe import SCHEDULES
 from nircolor.pipeline.train import TrainConfig, TrainError, TrainSummary, train as run_training
@@ -18,7 +20,6 @@ from nircolor.pipeline.train_config import TRAIN_PRECISIONS
 
 # Options that depart from the paper's §4.2 recipe say so first (docs/training.md).
 BEYOND = "Beyond the paper:"
-LOG_INTERVAL = 30.0  # seconds between progress lines when stdout is not a terminal
 Precision = enum.Enum("Precision", {name: name for name in TRAIN_PRECISIONS}, type=str)
 Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)
 
@@ -32,7 +33,7 @@ class _TrainProgress:
         self.eval_text = ""
         self.rate_from: tuple[float, int] | None = None
         self.steps = 0
-        self.log_interval = LOG_INTERVAL if log_interval is None else log_interval
+        self.log_interval = log_interval
         self.last_line = time.monotonic()
 
     def __call__(self, event: dict) -> None:
@@ -61,19 +62,15 @@ class _TrainProgress:
         # Logs (no terminal) get no live bar: a line per checkpoint and evaluation, and at least one
         # every log interval (step, rate, ETA, the latest evaluation).
         now = time.monotonic()
-        if "checkpoint" in event or "eval_l1" in event or now - self.last_line >= self.log_interval:
+        interval = progress_module.LOG_INTERVAL if self.log_interval is None else self.log_interval
+        if "checkpoint" in event or "eval_l1" in event or now - self.last_line >= interval:
             self.last_line = now
             left = self.steps - event["step"]
-            eta = f"ETA {_duration(left / per_second)}  " if per_second and left > 0 else ""
+            eta = f"ETA {duration(left / per_second)}  " if per_second and left > 0 else ""
             stopped = "  (time budget reached)" if event.get("stopped") else ""
             self.progress.console.print(f"step {event['step']}/{self.steps}: {rate}{eta}{losses}{self.eval_text}"
                                         f"{stopped}", soft_wrap=True)
 
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def train(

@@ -10,6 +10,7 @@ import re
 
 import h5py
 import numpy as np
+import pytest
 import torch
 from rich.console import Console
 from rich.progress import Progress
@@ -127,9 +128,8 @@ def test_the_recipe_options_reach_the_run_and_a_bad_one_stops_before_ray(tmp_pat
     assert not (tmp_path / "bad").exists()
 
 
-def test_two_workers_stop_together_at_the_time_budget_and_the_same_command_continues(tmp_path, ray_local,
-                                                                                      monkeypatch):
-    monkeypatch.setattr(train_cmd, "LOG_INTERVAL", 0.0)  # a progress line for every event (stdout is no terminal)
+@pytest.mark.slow
+def test_two_workers_stop_together_at_the_time_budget_and_the_same_command_continues(tmp_path, ray_local):
     dataset = write_dataset(tmp_path / "data", train_pairs=6, eval_pairs=1, height=40, width=48)
     run = tmp_path / "run"
     command = ["train", str(dataset), str(run), "--model", "johnson-6", "--tiny", "--steps", "6", "--crop", "32",

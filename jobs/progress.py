@@ -1,0 +1,61 @@
+"""Progress for people and for logs: a rich bar on a terminal, and when stdout is not one (nohup,
+Slurm, Kubernetes logs, a pipe) a plain line per task every `nircolor --log-interval` seconds
+(count, rate, ETA), so a long command is never silent until it ends."""
+from __future__ import annotations
+
+import threading
+
+from rich.progress import Progress, Task
+
+# Seconds between progress lines when stdout is not a terminal; `nircolor --log-interval` sets it.
+LOG_INTERVAL = 30.0
+
+
+def set_log_interval(seconds: float) -> None:
+    global LOG_INTERVAL
+    LOG_INTERVAL = float(seconds)
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def task_line(task: Task) -> str:
+    """'segments: 120/480 (35.2/s, ETA 0:10) 2/4 recordings, 96 pairs kept'."""
+    done = f"{task.completed:g}" + (f"/{task.total:g}" if task.total is not None else "")
+    elapsed = task.elapsed or 0.0
+    rate = task.speed or (task.completed / elapsed if elapsed > 0 else 0.0)
+    details = []
+    if rate:
+        details.append(f"{rate:.1f}/s")
+        if task.total is not None and task.total > task.completed:
+            details.append(f"ETA {duration((task.total - task.completed) / rate)}")
+    extra = " ".join(str(value) for value in task.fields.values() if isinstance(value, str) and value)
+    return f"{task.description}: {done}" + (f" ({', '.join(details)})" if details else "") + (f" {extra}" if extra else "")
+
+
+class LoggedProgress(Progress):
+    """A rich Progress that, off a terminal, prints `task_line` for every unfinished task each interval."""
+
+    def __enter__(self) -> "LoggedProgress":
+        super().__enter__()
+        self._stop = threading.Event()
+        self._lines = None
+        if not self.console.is_terminal:
+            self._lines = threading.Thread(target=self._print_lines, name="progress-lines", daemon=True)
+            self._lines.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._lines is not None:
+            self._lines.join()
+        super().__exit__(*exc_info)
+
+    def _print_lines(self) -> None:
+        while not self._stop.wait(LOG_INTERVAL):
+            for task in self.tasks:
+                if task.visible and not task.finished:
+                    self.console.print(task_line(task), soft_wrap=True, highlight=False)
