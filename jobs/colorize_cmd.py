@@ -1,6 +1,7 @@
 """`nircolor colorize CHECKPOINT INPUTS... --out DIR`: NIR recordings or videos → RGB videos + reports."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -8,6 +9,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
+from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
 from nircolor.models.checkpoint import CheckpointError
@@ -68,6 +70,7 @@ def colorize(
     engine: str = typer.Option("torch", help="torch (the checkpoint) or onnxruntime (an exported model, CPU, float32)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs even when their report shows the same input, checkpoint and options (otherwise those are skipped and any other is redone)."),
     address: str = typer.Option(None, help=ADDRESS_HELP),
+    as_json: bool = json_option(),
 ) -> None:
     """Colorize NIR recordings or videos with a trained generator (same frame times as the input)."""
     if codec not in CODEC_CHOICES:
@@ -83,17 +86,21 @@ def colorize(
         describe_model(checkpoint, engine)  # a wrong path fails in one line, before Ray starts
     except (CheckpointError, ExportError) as error:
         fail(str(error))
-    init_ray(address)
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>7.0f}/{task.total} frames"),
-               FramesPerSecondColumn(), TimeElapsedColumn())
-    try:
-        with LoggedProgress(*columns, console=console, transient=False) as progress:
-            summary = colorize_inputs(checkpoint, inputs, out, options, progress=ColorizeProgress(progress))
-    except (CheckpointError, ExportError, ValueError) as error:
-        fail(str(error))
-    print_summary(summary)
-    if summary.failed:
-        raise typer.Exit(1)
+    with json_mode(as_json):
+        init_ray(address)
+        columns = (TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.completed:>7.0f}/{task.total} frames"), FramesPerSecondColumn(), TimeElapsedColumn())
+        try:
+            with LoggedProgress(*columns, console=console, transient=False) as progress:
+                summary = colorize_inputs(checkpoint, inputs, out, options, progress=ColorizeProgress(progress))
+        except (CheckpointError, ExportError, ValueError) as error:
+            fail(str(error))
+        print_summary(summary)
+        if as_json:
+            emit("colorize", {**dataclasses.asdict(summary), "frames": summary.frames, "fps": summary.fps,
+                              "failed": [entry.name for entry in summary.outputs if entry.status == "failed"]})
+        if summary.failed:
+            raise typer.Exit(1)
 
 
 def print_summary(summary: ColorizeSummary) -> None:

@@ -1,6 +1,7 @@
 """`nircolor dataset build RECORDINGS_DIR DATASET_DIR`: recordings → registered pairs in HDF5 shards on Ray."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -9,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.ingest import BuildSummary, IngestOptions, build_dataset
@@ -66,6 +68,7 @@ def build(
     max_shift: float = typer.Option(4.0, "--max-shift", min=0.0, help="Correct shifts up to this many px; reject beyond."),
     segment_seconds: float = typer.Option(30.0, "--segment-seconds", min=0.0,
                                           help="Cut recordings into segments of about this length (0: whole)."),
+    as_json: bool = json_option(),
 ) -> None:
     """Pair NIR and RGB frames by timestamp, sample, register, and write HDF5 shards + manifest.json."""
     if not recordings_dir.is_dir():
@@ -81,16 +84,20 @@ def build(
         split_overrides=tuple(overrides), max_shift=max_shift, segment_seconds=segment_seconds or None,
         workers=workers or None, executor="ray",
     )
-    init_ray(address)
-    columns = (TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(), _FramesPerSecond(),
-               TextColumn("{task.fields[pairs]}"), TimeElapsedColumn())
-    with LoggedProgress(*columns, console=console, transient=False) as progress:
-        summary = build_dataset(recordings_dir, dataset_dir, options, progress=_BuildProgress(progress))
-    _print_summary(summary)
-    if summary.error:
-        fail(summary.error)
-    if summary.failed:
-        raise typer.Exit(1)
+    with json_mode(as_json):
+        init_ray(address)
+        columns = (TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                   _FramesPerSecond(), TextColumn("{task.fields[pairs]}"), TimeElapsedColumn())
+        with LoggedProgress(*columns, console=console, transient=False) as progress:
+            summary = build_dataset(recordings_dir, dataset_dir, options, progress=_BuildProgress(progress))
+        _print_summary(summary)
+        if as_json:
+            emit("dataset-build", {**dataclasses.asdict(summary), "ok": summary.ok,
+                                   "failed": [recording.id for recording in summary.failed]})
+        if summary.error:
+            fail(summary.error)
+        if summary.failed:
+            raise typer.Exit(1)
 
 
 def _print_summary(summary: BuildSummary) -> None:

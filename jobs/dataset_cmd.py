@@ -12,6 +12,7 @@ from nircolor.dataset_tools.pair_folders import PairImportError, find_pairs, imp
 from nircolor.dataset_tools.registration import RegistrationPolicy
 from nircolor.dataset_tools.splits import SPLIT_BY_CHOICES
 from nircolor.jobs import dataset_build_cmd
+from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import console, fail
 
@@ -53,66 +54,78 @@ def import_pairs(
     split_by: str = typer.Option("day-location", help="With --split auto: day-location, day or location."),
     max_shift: float = typer.Option(4.0, help="Reject pairs whose measured NIR↔RGB shift exceeds this (px)."),
     min_score: float = typer.Option(RegistrationPolicy.min_score, help="Reject pairs with less shared structure than this."),
+    as_json: bool = json_option(),
 ) -> None:
     """Import still NIR/RGB pairs as shards: registration measured, corrected, rejected beyond --max-shift."""
-    if split_by not in SPLIT_BY_CHOICES:
-        fail(f"--split-by must be one of {', '.join(SPLIT_BY_CHOICES)}, got {split_by!r}")
-    policy = RegistrationPolicy(max_shift=max_shift, min_score=min_score)
-    try:
-        total = len(find_pairs(source))
-        with _progress() as progress:
-            task = progress.add_task(f"importing {source.name}", total=total)
-            result = import_pair_folder(
-                source, dataset, day=day, location=location, mapping=mapping, split=split,
-                eval_fraction=eval_fraction, split_by=split_by, policy=policy,
-                progress=lambda name: progress.advance(task),
-            )
-    except (PairImportError, ManifestError) as error:
-        fail(str(error))
+    with json_mode(as_json):
+        if split_by not in SPLIT_BY_CHOICES:
+            fail(f"--split-by must be one of {', '.join(SPLIT_BY_CHOICES)}, got {split_by!r}")
+        policy = RegistrationPolicy(max_shift=max_shift, min_score=min_score)
+        try:
+            total = len(find_pairs(source))
+            with _progress() as progress:
+                task = progress.add_task(f"importing {source.name}", total=total)
+                result = import_pair_folder(
+                    source, dataset, day=day, location=location, mapping=mapping, split=split,
+                    eval_fraction=eval_fraction, split_by=split_by, policy=policy,
+                    progress=lambda name: progress.advance(task),
+                )
+        except (PairImportError, ManifestError) as error:
+            fail(str(error))
 
-    table = Table(title=f"imported {source} → {dataset}", title_justify="left")
-    for column in ("recording", "split", "day", "location", "pairs seen", "imported", "corrected", "rejected"):
-        table.add_column(column)
-    for recording_id, record in result.recordings.items():
-        rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(record["rejected"].items())) or "-"
-        table.add_row(recording_id, record["split"], record["day"], record["location"], str(record["pairs_seen"]),
-                      str(record["pairs_imported"]), str(record["corrected"]), rejected)
-    console.print(table)
-    rows = {recording_id: record["registration"] for recording_id, record in result.recordings.items()}
-    if len(rows) > 1:
-        rows["all"] = result.registration
-    console.print(registration_table(
-        f"registration (before correction; bound {policy.max_shift:g} px, min score {policy.min_score:g})", rows))
-    for record in result.recordings.values():
-        for error in record.get("errors", [])[:5]:
-            console.print(f"[yellow]skipped:[/] {error}", soft_wrap=True)
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-    imported = {split: 0 for split in ("train", "eval")}
-    rejected: dict[str, int] = {}
-    for record in result.recordings.values():
-        imported[record["split"]] += record["pairs_imported"]
-        for reason, count in record["rejected"].items():
-            rejected[reason] = rejected.get(reason, 0) + count
-    console.print(
-        f"{sum(imported.values())} pairs imported (train {imported['train']}, eval {imported['eval']}); rejected: "
-        + (", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items())) or "none")
-    )
-    console.print(f"manifest: {result.manifest_path}", soft_wrap=True)
-    unreadable = rejected.get("unreadable", 0)
-    if unreadable:  # the readable pairs are imported; the exit status still says some input failed
-        console.print(f"[red]error:[/] {unreadable} pair(s) in {source} could not be read (listed above)", soft_wrap=True)
-        raise typer.Exit(1)
+        table = Table(title=f"imported {source} → {dataset}", title_justify="left")
+        for column in ("recording", "split", "day", "location", "pairs seen", "imported", "corrected", "rejected"):
+            table.add_column(column)
+        for recording_id, record in result.recordings.items():
+            rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(record["rejected"].items())) or "-"
+            table.add_row(recording_id, record["split"], record["day"], record["location"], str(record["pairs_seen"]),
+                          str(record["pairs_imported"]), str(record["corrected"]), rejected)
+        console.print(table)
+        rows = {recording_id: record["registration"] for recording_id, record in result.recordings.items()}
+        if len(rows) > 1:
+            rows["all"] = result.registration
+        console.print(registration_table(
+            f"registration (before correction; bound {policy.max_shift:g} px, min score {policy.min_score:g})", rows))
+        for record in result.recordings.values():
+            for error in record.get("errors", [])[:5]:
+                console.print(f"[yellow]skipped:[/] {error}", soft_wrap=True)
+        for warning in result.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        imported = {split: 0 for split in ("train", "eval")}
+        rejected: dict[str, int] = {}
+        for record in result.recordings.values():
+            imported[record["split"]] += record["pairs_imported"]
+            for reason, count in record["rejected"].items():
+                rejected[reason] = rejected.get(reason, 0) + count
+        console.print(
+            f"{sum(imported.values())} pairs imported (train {imported['train']}, eval {imported['eval']}); rejected: "
+            + (", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items())) or "none")
+        )
+        console.print(f"manifest: {result.manifest_path}", soft_wrap=True)
+        if as_json:
+            emit("dataset-import-pairs", {"source": source, "dataset": dataset, "manifest": result.manifest_path,
+                                          "imported": imported, "rejected": rejected, "recordings": result.recordings,
+                                          "registration": result.registration, "warnings": result.warnings})
+        unreadable = rejected.get("unreadable", 0)
+        if unreadable:  # the readable pairs are imported; the exit status still says some input failed
+            console.print(f"[red]error:[/] {unreadable} pair(s) in {source} could not be read (listed above)", soft_wrap=True)
+            raise typer.Exit(1)
 
 
 @app.command("info")
-def info(dataset: Path = typer.Argument(..., help="Dataset folder (holds manifest.json).")) -> None:
+def info(dataset: Path = typer.Argument(..., help="Dataset folder (holds manifest.json)."),
+         as_json: bool = json_option()) -> None:
     """Splits, days, locations, pair counts and registration statistics of a dataset."""
     try:
         manifest = read_manifest(dataset)
         registration = registration_by_split(dataset)
     except ManifestError as error:
         fail(str(error))
+    if as_json:
+        emit("dataset-info", {"dataset": dataset, "created": manifest.get("created"), "splits": manifest["splits"],
+                              "recordings": manifest["recordings"], "shards": manifest["shards"],
+                              "registration": registration})
+        return
     splits = Table(title=f"{dataset} (created {manifest.get('created', '?')})", title_justify="left")
     for column in ("split", "pairs", "shards", "recordings", "days", "locations"):
         splits.add_column(column)

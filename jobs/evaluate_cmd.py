@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 
 from nircolor.dataset_tools import atomic
+from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
 from nircolor.models.checkpoint import CheckpointError
@@ -42,8 +43,9 @@ def evaluate(
     nir: Path = typer.Option(None, "--nir", help="With --video: the NIR video, or the recording folder."),
     rgb: Path = typer.Option(None, "--rgb", help="With --video: ground-truth RGB video (default: the recording's)."),
     flow: str = typer.Option("dis", help=f"Optical flow for --video: {', '.join(FLOW_METHODS)}."),
+    as_json: bool = json_option(),
 ) -> None:
-    """Measure checkpoints (L1, PSNR, SSIM, ΔE00, parameters, speed) or a colorized video's flicker."""
+    """Measure checkpoints (L1, PSNR, SSIM, ΔE00, AE, parameters, speed) or a colorized video's flicker."""
     if video is not None:  # the old spelling of `nircolor evaluate-video`
         measure_video(video, nir, rgb, flow, max_frames, out)
         return
@@ -55,6 +57,18 @@ def evaluate(
     sources = list(checkpoints or []) + [name for name in BASELINES if baselines and name not in (checkpoints or [])]
     columns = (TextColumn("evaluating {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
                TimeElapsedColumn())
+    with json_mode(as_json):
+        results = _evaluate(sources, data, split, out, no_timing, batch_size, max_frames, grid_frames, device,
+                            inference, columns)
+        _print_results(results)
+        if as_json:
+            emit("evaluate", results.to_dict())
+        if results.failures:  # the others are measured and reported; the exit status says one was not
+            raise typer.Exit(1)
+
+
+def _evaluate(sources, data, split, out, no_timing, batch_size, max_frames, grid_frames, device, inference,
+              columns) -> EvaluationResults:
     try:
         with LoggedProgress(*columns, console=console) as progress:
             models = len(sources) - sum(source in BASELINES for source in sources)
@@ -67,9 +81,7 @@ def evaluate(
             )
     except (EvaluationError, CheckpointError) as error:
         fail(str(error))
-    _print_results(results)
-    if results.failures:  # the others are measured and reported; the exit status says one was not
-        raise typer.Exit(1)
+    return results
 
 
 def _print_results(results: EvaluationResults) -> None:

@@ -1,0 +1,61 @@
+"""`--json`: one JSON document on stdout for scripts; the tables and progress go to stderr meanwhile.
+
+Every document starts with "schema": "nircolor.<command>" and "version" (bumped when a field
+changes meaning or goes away; new fields may appear). The fields are listed in docs/json.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import typer
+
+from nircolor.jobs.runtime import console
+
+JSON_HELP = "Print one JSON document on stdout (fields: docs/json.md); tables and progress go to stderr."
+VERSION = 1
+
+
+def json_option():
+    return typer.Option(False, "--json", help=JSON_HELP)
+
+
+@contextlib.contextmanager
+def json_mode(enabled: bool):
+    """While enabled, the console writes to stderr, so stdout carries nothing but `emit`'s document."""
+    if not enabled:
+        yield
+        return
+    console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console.file = None  # back to whatever sys.stdout is
+
+
+def plain(value):
+    """Paths, dataclasses and non-finite floats as JSON can hold them (NaN and ±inf → null)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def emit(command: str, document: dict) -> None:
+    """Write the command's document to stdout, one line."""
+    body = {"schema": f"nircolor.{command}", "version": VERSION, **plain(document)}
+    sys.stdout.write(json.dumps(body, ensure_ascii=False, allow_nan=False) + "\n")
+    sys.stdout.flush()
