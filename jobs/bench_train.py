@@ -1,11 +1,13 @@
-"""`nircolor bench train`: Ray Train GAN steps/s against the same step in a plain loop (docs/benchmarks.md)."""
+"""`nircolor bench train`: Ray Train GAN steps/s against the same step in a plain loop, in float32 and
+bf16 (docs/benchmarks.md)."""
 from __future__ import annotations
 
 import typer
 from rich.table import Table
 
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
-from nircolor.pipeline.bench.train import bench_train as run_bench
+
+PRECISIONS = ("fp32", "bf16")
 
 
 def bench_train(
@@ -17,9 +19,11 @@ def bench_train(
     tiny: bool = typer.Option(False, "--tiny", help="Use the model's test-size variant."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="1 to benchmark on a GPU."),
     cpus_per_worker: int = typer.Option(1, "--cpus-per-worker", min=1, help="torch threads on both sides."),
+    precisions: str = typer.Option("fp32,bf16", "--precisions",
+                                   help="Comma-separated from fp32, bf16: each is timed as a plain loop and on Ray Train."),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
-    """Time GAN training steps in Ray Train (one worker) and in a plain loop on the same device."""
+    """Time GAN training steps in Ray Train (one worker) and in a plain loop on the same device, per precision."""
     try:
         height, width = (int(part) for part in frame.lower().split("x"))
     except ValueError:
@@ -27,24 +31,40 @@ def bench_train(
     crop_size = crop or None
     if crop_size is not None and (crop_size > height or crop_size > width):
         fail(f"--crop {crop_size} is larger than the {height}×{width} frame")
+    chosen = [name.strip() for name in precisions.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in PRECISIONS]
+    if unknown or not chosen:
+        fail(f"--precisions {precisions!r}: choose from {', '.join(PRECISIONS)}")
+    from nircolor.pipeline.bench.train import bench_train as run_bench  # torch and Ray load with the work
+
     init_ray(address)
-    with console.status(f"timing {steps} steps of {model}: plain loop, Ray Train, plain loop"):
-        try:
-            result = run_bench(model, steps=steps, crop_size=crop_size, frame_size=(height, width), tiny=tiny,
-                               gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker, l1_weight=l1_weight)
-        except ValueError as error:
-            fail(str(error))
-    table = Table(title=f"GAN training steps/s: {result.model}, λ={l1_weight}, "
-                        f"{'crop ' + str(crop_size) if crop_size else 'full ' + frame} on {result.device}",
-                  title_justify="left")
-    for column in ("", "steps/s", "CPU ms/step", "timed steps"):
+    results = []
+    for precision in chosen:
+        with console.status(f"timing {steps} steps of {model} in {precision}: plain loop, Ray Train, plain loop"):
+            try:
+                results.append(run_bench(model, steps=steps, crop_size=crop_size, frame_size=(height, width),
+                                         tiny=tiny, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                                         l1_weight=l1_weight, precision=precision))
+            except ValueError as error:
+                fail(str(error))
+    first = results[0]
+    table = Table(title=f"GAN training: {first.model}, λ={l1_weight}, "
+                        f"{'crop ' + str(crop_size) if crop_size else 'full ' + frame} on {first.device}, "
+                        f"{cpus_per_worker} thread(s)", title_justify="left")
+    for column in ("", "ms/step", "steps/s", "CPU ms/step", f"vs plain {first.precision}", "timed steps"):
         table.add_column(column, justify="right" if column else "left")
-    before, after = result.plain_runs
-    table.add_row("plain loop (mean of before/after)", f"{result.plain_steps_per_second:.2f} ({before:.2f}/{after:.2f})",
-                  f"{1000 * result.plain_cpu_seconds_per_step:.1f}", str(result.timed_steps))
-    table.add_row("Ray Train (1 worker)", f"{result.ray_steps_per_second:.2f}",
-                  f"{1000 * result.ray_cpu_seconds_per_step:.1f}", str(result.timed_steps))
+    baseline = first.plain_steps_per_second
+    for result in results:
+        before, after = result.plain_runs
+        table.add_row(f"plain loop, {result.precision} (before/after Ray)",
+                      f"{1000 / result.plain_steps_per_second:.0f} ({1000 / before:.0f}/{1000 / after:.0f})",
+                      f"{result.plain_steps_per_second:.2f}", f"{1000 * result.plain_cpu_seconds_per_step:.1f}",
+                      f"{result.plain_steps_per_second / baseline:.2f}×", str(result.timed_steps))
+        table.add_row(f"Ray Train (1 worker), {result.precision}", f"{1000 / result.ray_steps_per_second:.0f}",
+                      f"{result.ray_steps_per_second:.2f}", f"{1000 * result.ray_cpu_seconds_per_step:.1f}",
+                      f"{result.ray_steps_per_second / baseline:.2f}×", str(result.timed_steps))
     console.print(table)
-    console.print(f"Ray Train overhead: {result.overhead_percent:+.1f}% wall time, {result.cpu_overhead_percent:+.1f}% "
-                  f"CPU time per step (goal ≤ 10%); whole Ray run incl. startup and checkpoint: "
-                  f"{result.ray_wall_seconds:.1f} s")
+    for result in results:
+        console.print(f"{result.precision}: Ray Train overhead {result.overhead_percent:+.1f}% wall time, "
+                      f"{result.cpu_overhead_percent:+.1f}% CPU time per step (goal ≤ 10%); whole Ray run incl. "
+                      f"startup and checkpoint: {result.ray_wall_seconds:.1f} s")

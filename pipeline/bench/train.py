@@ -25,6 +25,7 @@ from nircolor.pipeline.train import TrainConfig, train, train_in_process
 class TrainBenchResult:
     model: str
     device: str
+    precision: str  # what the steps ran in: "fp32" or "bf16"
     crop_size: int | None
     timed_steps: int
     plain_steps_per_second: float  # mean of a plain run before and one after the Ray run (shared machines drift)
@@ -93,8 +94,9 @@ def plain_loop_rate(config: TrainConfig, device: torch.device, run_dir: Path) ->
 
 
 def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tuple[int, int], tiny: bool,
-                gpus_per_worker: float, cpus_per_worker: int, l1_weight: float = 0.99) -> TrainBenchResult:
-    """Time `steps` GAN steps both ways on the running Ray (one worker, the same device)."""
+                gpus_per_worker: float, cpus_per_worker: int, l1_weight: float = 0.99,
+                precision: str = "fp32") -> TrainBenchResult:
+    """Time `steps` GAN steps both ways on the running Ray (one worker, the same device, one precision)."""
     with tempfile.TemporaryDirectory(prefix="nircolor-bench-train-") as scratch:
         scratch = Path(scratch)
         height, width = frame_size
@@ -102,7 +104,7 @@ def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tu
         config = TrainConfig(model=model, dataset=str(dataset), run_dir=str(scratch / "run"), steps=steps,
                              crop_size=crop_size, l1_weight=l1_weight, checkpoint_every=steps, eval_every=0,
                              sample_every=0, workers=1, gpus_per_worker=gpus_per_worker,
-                             cpus_per_worker=cpus_per_worker, tiny=tiny)
+                             cpus_per_worker=cpus_per_worker, tiny=tiny, precision=precision)
         device = resolve_device("cuda" if gpus_per_worker > 0 else "cpu")
         use_gpu = device.type == "cuda"
         previous = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
@@ -121,7 +123,8 @@ def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tu
             torch.set_num_threads(previous[0])
             torch.use_deterministic_algorithms(previous[1])
     return TrainBenchResult(
-        model=config.model_name(), device=str(device), crop_size=crop_size, timed_steps=steps - 1,
+        model=config.model_name(), device=str(device), precision=config.training_precision(device),
+        crop_size=crop_size, timed_steps=steps - 1,
         plain_steps_per_second=(plain_before + plain_after) / 2, plain_runs=(plain_before, plain_after),
         plain_cpu_seconds_per_step=(cpu_before + cpu_after) / 2,
         ray_steps_per_second=ray_rate, ray_cpu_seconds_per_step=ray_cpu,
