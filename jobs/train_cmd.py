@@ -22,6 +22,7 @@ from nircolor.pipeline.train_config import TRAIN_PRECISIONS
 BEYOND = "Beyond the paper:"
 Precision = enum.Enum("Precision", {name: name for name in TRAIN_PRECISIONS}, type=str)
 Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)
+SelectBy = enum.Enum("SelectBy", {"l1": "l1", "psnr": "psnr"}, type=str)
 
 
 class _TrainProgress:
@@ -50,7 +51,8 @@ class _TrainProgress:
         if self.task is None or event["kind"] != "step":
             return
         if "eval_l1" in event:
-            self.eval_text = f"  eval L1 {event['eval_l1']:.4f}" + (" (best)" if event.get("best") else "")
+            psnr = f" PSNR {event['eval_psnr']:.2f} dB" if "eval_psnr" in event else ""
+            self.eval_text = f"  eval L1 {event['eval_l1']:.4f}{psnr}" + (" (best)" if event.get("best") else "")
         losses = "  ".join(f"{name} {value:.4f}" for name, value in event.get("losses", {}).items())
         started, first = self.rate_from
         elapsed = event["time"] - started  # the worker's clock: queue delays do not distort the rate
@@ -94,6 +96,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for initialization, data order, crops and flips."),
     tiny: bool = typer.Option(False, "--tiny", help="Train the model's test-size variant (tests, demo), e.g. johnson-6 → johnson-1-w4."),
     max_failures: int = typer.Option(2, "--max-failures", min=0, help="Restart lost workers from the last checkpoint up to N times."),
+    select_by: SelectBy = typer.Option("l1", "--select-by", help="What picks best/: eval L1 (§4, lower is better) or per-frame eval PSNR (higher)."),
     time_budget: str | None = typer.Option(None, "--time-budget", help="Stop cleanly with a checkpoint after this much wall time (e.g. 5400, 90m, 1.5h); the same command resumes exactly."),
     precision: Precision = typer.Option("auto", "--precision", help="auto: bf16 autocast + channels_last where the device has bf16 units (CUDA, AMX or AVX-512-BF16), else float32; fp32; bf16. Eval L1 is always float32."),
     lr_schedule: Schedule = typer.Option("constant", "--lr-schedule", help=f"{BEYOND} Learning-rate schedule: constant (§4.2), linear or cosine decay, step."),
@@ -117,7 +120,7 @@ def train(
         precision=precision.value, lr_schedule=lr_schedule.value, lr_final_fraction=lr_final,
         lr_decay_steps=lr_decay_steps, lr_step_every=lr_step_every, lr_gamma=lr_gamma, adam_beta1=adam_beta1,
         adam_beta2=adam_beta2, l1_warmup_steps=l1_warmup, scale_crop_min=scale_crop_min,
-        contrast_jitter=contrast_jitter, time_budget_seconds=_seconds(time_budget) if time_budget else None,
+        contrast_jitter=contrast_jitter, select_by=select_by.value, time_budget_seconds=_seconds(time_budget) if time_budget else None,
     )
     try:
         config.check()  # before Ray starts

@@ -133,21 +133,27 @@ class GanTrainer:
         return dict(zip(losses.keys(), values))
 
     @torch.no_grad()
-    def evaluate_l1(self, batches) -> float:
-        """Mean L1 error (paper tables) of the generator over (nir, rgb) batches, frame-weighted.
+    def evaluate(self, batches) -> dict[str, float]:
+        """{"l1", "psnr"} of the generator over (nir, rgb) batches: the paper's L1 error and the per-frame
+        PSNR (dB, peak 1, each frame capped at 100 dB), both means over frames.
 
         In float32 even when training runs in bf16: the figure that picks best/ is then the one a
         reloaded checkpoint reproduces, not one moved by autocast's rounding.
         """
         generator = unwrap(self.generator)
         generator.eval()
-        total, frames = 0.0, 0
+        l1, psnr, frames = 0.0, 0.0, 0
         for nir, rgb in batches:
-            output = generator(nir).float()
-            total += float((output - rgb).abs().mean(dim=(1, 2, 3)).sum())
+            output = generator(nir).float().clamp(0.0, 1.0)
+            l1 += float((output - rgb).abs().mean(dim=(1, 2, 3)).sum())
+            mse = ((output - rgb) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)  # 1e-10: the 100 dB cap
+            psnr += float((10.0 * torch.log10(1.0 / mse)).sum())
             frames += nir.shape[0]
         generator.train()
-        return total / max(frames, 1)
+        return {"l1": l1 / max(frames, 1), "psnr": psnr / max(frames, 1)}
+
+    def evaluate_l1(self, batches) -> float:
+        return self.evaluate(batches)["l1"]
 
     def state_dict(self) -> dict:
         state = {

@@ -93,9 +93,13 @@ class RunFolder:
         return generator_state, training_state
 
     def best_eval_l1(self) -> float | None:
+        return self.best_eval("l1")
+
+    def best_eval(self, metric: str) -> float | None:
+        """best/'s eval score for `metric` ("l1" or "psnr"), or None without a best/."""
         if not (self.best / "config.json").is_file():
             return None
-        value = read_checkpoint_config(self.best).get("eval_l1")
+        value = read_checkpoint_config(self.best).get(f"eval_{metric}")
         return None if value is None else float(value)
 
     def save_best(self, generator: torch.nn.Module, *, step: int, eval_l1: float, nir_bits: int,

@@ -20,11 +20,11 @@ from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
 # mounted elsewhere resumes the same run.
 RUN_DEFINING = ("model", "tiny", "dataset_id", "l1_weight", "learning_rate", "batch_size", "crop_size", "seed",
                 "adam_beta1", "adam_beta2", "lr_schedule", "lr_final_fraction", "lr_decay_steps", "lr_step_every",
-                "lr_gamma", "l1_warmup_steps", "scale_crop_min", "contrast_jitter")
+                "lr_gamma", "l1_warmup_steps", "scale_crop_min", "contrast_jitter", "select_by")
 # What a run folder written before a setting existed was trained with (the paper's recipe).
 RUN_DEFAULTS = {"adam_beta1": 0.9, "adam_beta2": 0.999, "lr_schedule": "constant", "lr_final_fraction": 0.0,
                 "lr_decay_steps": None, "lr_step_every": 0, "lr_gamma": 0.5, "l1_warmup_steps": 0, "scale_crop_min": 1.0,
-                "contrast_jitter": 0.0}
+                "contrast_jitter": 0.0, "select_by": "l1"}
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -68,6 +68,7 @@ class TrainConfig:
     contrast_jitter: float = 0.0  # NIR contrast × U[1 − j, 1 + j]
     precision: str = "auto"  # auto: bf16 autocast + channels_last where the device has bf16 units
     time_budget_seconds: float | None = None  # stop cleanly with a checkpoint after this much wall time
+    select_by: str = "l1"  # what picks best/: eval L1 (the paper's metric, lower) or per-frame PSNR (higher)
 
     def schedule(self) -> LearningRateSchedule:
         return LearningRateSchedule(self.lr_schedule, total_steps=self.lr_decay_steps or self.steps,
@@ -144,6 +145,8 @@ class TrainConfig:
                 raise TrainError(f"{name} must lie in [0, 1), got {beta}")
         if self.time_budget_seconds is not None and self.time_budget_seconds <= 0:
             raise TrainError(f"the time budget must be positive, got {self.time_budget_seconds} s")
+        if self.select_by not in ("l1", "psnr"):
+            raise TrainError(f"select_by must be l1 or psnr, got {self.select_by!r}")
         if self.l1_warmup_steps < 0:
             raise TrainError(f"l1_warmup_steps must not be negative, got {self.l1_warmup_steps}")
         try:

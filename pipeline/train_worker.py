@@ -86,7 +86,7 @@ class _Leader:
         self.sample_pairs = _sample_pairs(sample_source, config.sample_frames)
         # Drop only what a lost run logged after its last checkpoint; the checkpoint's own step stays.
         self.writer = SummaryWriter(log_dir=str(run.tensorboard), purge_step=start_step + 1)
-        self.best_l1 = run.best_eval_l1()
+        self.best_value = run.best_eval(config.select_by)  # what best/ was chosen by: eval L1 or PSNR
         self.saved_step = start_step
         self.losses: dict = {}
         self.losses_read = 0.0  # when the losses were last copied to the host
@@ -126,14 +126,20 @@ class _Leader:
     def evaluate(self, step: int) -> dict:
         batches = ((self.to_device(nir), self.to_device(rgb))
                    for nir, rgb in (collate_pairs([self.eval_set[index]]) for index in range(len(self.eval_set))))
-        eval_l1 = self.trainer.evaluate_l1(batches)
-        self.writer.add_scalar("eval/l1", eval_l1, step)
-        if self.best_l1 is not None and eval_l1 >= self.best_l1:
-            return {"eval_l1": eval_l1}
-        self.best_l1 = eval_l1
-        self.run.save_best(unwrap(self.trainer.generator), step=step, eval_l1=eval_l1, nir_bits=self.nir_bits,
-                           manifest_sha256=self.manifest_hash, extra=self.training_record)
-        return {"eval_l1": eval_l1, "best": True}
+        scores = self.trainer.evaluate(batches)
+        for name, value in scores.items():
+            self.writer.add_scalar(f"eval/{name}", value, step)
+        events = {"eval_l1": scores["l1"], "eval_psnr": scores["psnr"]}
+        value = scores[self.config.select_by]
+        higher_is_better = self.config.select_by == "psnr"
+        if self.best_value is not None and (value <= self.best_value if higher_is_better else value >= self.best_value):
+            return events
+        self.best_value = value
+        self.run.save_best(unwrap(self.trainer.generator), step=step, eval_l1=scores["l1"], nir_bits=self.nir_bits,
+                           manifest_sha256=self.manifest_hash,
+                           extra={**self.training_record, "eval_psnr": scores["psnr"],
+                                  "selected_by": self.config.select_by})
+        return {**events, "best": True}
 
     def save_sample(self, step: int) -> None:
         generator = unwrap(self.trainer.generator)
@@ -168,7 +174,7 @@ class _Leader:
         # The run's settings beside its best eval L1 in TensorBoard's HParams tab (one row per sitting).
         hyper_parameters = {key: value for key, value in self.config.to_dict().items()
                             if key in HPARAMS and value is not None}
-        self.writer.add_hparams(hyper_parameters, {"hparam/best_eval_l1": self.best_l1 or float("nan")},
+        self.writer.add_hparams(hyper_parameters, {f"hparam/best_eval_{self.config.select_by}": float("nan") if self.best_value is None else self.best_value},
                                 run_name="hparams")
         self.writer.close()
 

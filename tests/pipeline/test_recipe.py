@@ -13,9 +13,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from nircolor.dataset_tools.manifest import write_manifest
 from nircolor.dataset_tools.shards import file_sha256
+from nircolor.models.checkpoint import load_generator, read_checkpoint_config
 from nircolor.models.names import parse_model_name
 from nircolor.pipeline.gan import GanTrainer, build_discriminator
 from nircolor.pipeline.recipe import Augmentation, LearningRateSchedule
+from nircolor.pipeline.shard_dataset import ShardDataset
 from nircolor.pipeline.train import TrainError, train_in_process
 from tests.pipeline.test_gan import _batch
 from tests.pipeline.test_train import _config, _state
@@ -221,3 +223,25 @@ def test_a_run_folder_that_named_its_dataset_by_path_resumes_on_that_path_only(t
     config_file.write_text(json.dumps({**document, "dataset": str(tmp_path / "somewhere-else")}))
     with pytest.raises(TrainError, match="dataset_id 'path .*somewhere-else'"):
         train_in_process(_config(tmp_path, dataset, "old", steps=6))
+
+
+@pytest.mark.parametrize("select_by", ["l1", "psnr"])
+def test_best_is_the_evaluation_with_the_best_chosen_score(tmp_path, dataset, select_by):
+    train_in_process(_config(tmp_path, dataset, "run", steps=8, eval_every=2, sample_every=0, select_by=select_by,
+                             learning_rate=3e-3))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    scores = {event.step: event.value for event in events.Scalars(f"eval/{select_by}")}
+    assert sorted(scores) == [2, 4, 6, 8]
+    pick = max(scores, key=scores.get) if select_by == "psnr" else min(scores, key=scores.get)
+    best = read_checkpoint_config(tmp_path / "run" / "best")
+    assert best["training_step"] == pick and best["selected_by"] == select_by
+    # The recorded PSNR is what the reloaded checkpoint gives on the eval frames (per-frame mean).
+    generator = load_generator(tmp_path / "run" / "best")
+    evaluation = ShardDataset.from_split(dataset, "eval", flip=False)
+    with torch.no_grad():
+        values = []
+        for index in range(len(evaluation)):
+            nir, rgb = evaluation[index]
+            mse = ((generator(nir[None]).clamp(0, 1) - rgb[None]) ** 2).mean()
+            values.append(float(10 * torch.log10(1 / mse)))
+    assert best["eval_psnr"] == pytest.approx(np.mean(values), abs=1e-3)
