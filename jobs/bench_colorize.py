@@ -7,7 +7,7 @@ import torch
 import typer
 from rich.table import Table
 
-from nircolor.jobs.runtime import console, fail
+from nircolor.jobs.runtime import console, fail, frame_size
 from nircolor.models import CheckpointError, ModelNameError
 from nircolor.models.export import ExportError
 from nircolor.pipeline.bench.timing import MODES, describe_device
@@ -18,8 +18,9 @@ from nircolor.pipeline.colorize_worker import torch_threads
 def bench_colorize(
     model: str = typer.Option("johnson-6", help="Model name (random weights) when no --checkpoint is given."),
     checkpoint: str = typer.Option(None, help="A trained checkpoint instead of --model."),
-    width: int = typer.Option(320, min=16),
-    height: int = typer.Option(240, min=16),
+    size: str | None = typer.Option(None, "--size", help="Synthetic clip frame size WxH (default 320x240)."),
+    width: int = typer.Option(320, min=16, hidden=True, help="Older spelling of --size."),
+    height: int = typer.Option(240, min=16, hidden=True, help="Older spelling of --size."),
     frames: int = typer.Option(64, min=1, help="Frames of the synthetic NIR clip."),
     batch_size: int = typer.Option(8, min=1),
     device: str = typer.Option("auto", help="auto, cpu or cuda (bf16 + channels_last)."),
@@ -30,6 +31,8 @@ def bench_colorize(
     modes: str = typer.Option("fp32,bf16,bf16-compiled,onnxruntime", help=f"Comma-separated, from {', '.join(MODES)}."),
 ) -> None:
     """Colorize a synthetic clip end to end and compare with the model alone (same batch, device)."""
+    if size is not None:
+        width, height = frame_size(size, minimum=16)
     chosen = tuple(mode.strip() for mode in modes.split(",") if mode.strip())
     if not chosen or any(mode not in MODES for mode in chosen):
         fail(f"--modes {modes!r}: choose from {', '.join(MODES)}")

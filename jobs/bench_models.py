@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nircolor.dataset_tools import atomic
-from nircolor.jobs.runtime import console, fail
+from nircolor.jobs.runtime import console, fail, frame_size
 from nircolor.models import TABLE3_NAMES, ModelNameError, parse_model_name
 from nircolor.models.inference import resolve_device
 from nircolor.pipeline.bench.timing import MODE_TITLES, MODES, benchmark_model, default_modes, describe_device, markdown_table
@@ -24,14 +24,17 @@ def bench_models(
     names: list[str] = typer.Option(None, "--names", help="Models to time (repeat or comma-separate); default: every Table-3 network."),
     repeats: int = typer.Option(3, min=1, help="Timed frames per model (the median is reported)."),
     warmup: int = typer.Option(1, min=0, help="Untimed frames first (allocation, cuDNN autotuning)."),
-    height: int = typer.Option(768, min=1, help="Frame height."),
-    width: int = typer.Option(1024, min=1, help="Frame width."),
+    size: str | None = typer.Option(None, "--size", help="Frame size WxH (default 1024x768)."),
+    height: int = typer.Option(768, min=1, hidden=True, help="Older spelling of --size."),
+    width: int = typer.Option(1024, min=1, hidden=True, help="Older spelling of --size."),
     quick: bool = typer.Option(False, help=f"A {QUICK_WIDTH}×{QUICK_HEIGHT} frame instead (a quarter of the pixels)."),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     modes: str = typer.Option(None, help=f"Comma-separated, from {', '.join(MODES)}; default: every mode the device runs."),
     output: Path = typer.Option(None, help="Also write the results as a markdown table to this file."),
 ) -> None:
     """Time each network on one frame in float32, bf16, bf16 compiled and onnxruntime, side by side."""
+    if size is not None:
+        width, height = frame_size(size, minimum=1)
     if quick:
         height, width = QUICK_HEIGHT, QUICK_WIDTH
     try:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from nircolor.dataset_tools import atomic
-from nircolor.jobs.runtime import console, fail
+from nircolor.jobs.runtime import console, fail, frame_size
 from nircolor.models import CheckpointError, load_generator
 from nircolor.models.inference import (BOUND_MAXIMUM, BOUND_QUANTILE, BOUND_TYPICAL, cpu_bf16_units, measure_bf16,
                               resolve_device, resolve_precision, textured_nir)
@@ -28,12 +28,15 @@ def bench_precision(
     data: Path = typer.Option(None, "--data", help="Dataset whose frames to run (default: synthetic texture)."),
     split: str = typer.Option("eval", help="Split of --data."),
     frames: int = typer.Option(8, min=1, help="Frames per checkpoint."),
-    height: int = typer.Option(256, min=8, help="Synthetic frame height (without --data)."),
-    width: int = typer.Option(256, min=8, help="Synthetic frame width (without --data)."),
+    size: str | None = typer.Option(None, "--size", help="Synthetic frame size WxH without --data (default 256x256)."),
+    height: int = typer.Option(256, min=8, hidden=True, help="Older spelling of --size."),
+    width: int = typer.Option(256, min=8, hidden=True, help="Older spelling of --size."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     output: Path = typer.Option(None, help="Also write the table as markdown to this file."),
 ) -> None:
     """bf16 (with float32 image layers and normalization) against float32, per checkpoint."""
+    if size is not None:
+        width, height = frame_size(size, minimum=8)
     try:
         target = resolve_device(device)
         nir = _frames(data, split, frames, height, width)

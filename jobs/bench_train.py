@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
+from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, frame_size, init_ray
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -14,7 +14,8 @@ def bench_train(
     model: str = typer.Option("johnson-6", "--model", help="Generator name (`nircolor models list`)."),
     steps: int = typer.Option(60, "--steps", min=3, help="Steps per side; the first is warm-up and not timed."),
     crop: int | None = typer.Option(64, "--crop", min=8, help="Random crop size; 0 trains on the full frames."),
-    frame: str = typer.Option("256x256", "--frame", help="Synthetic frame size HxW (1024x768 frames are 768x1024)."),
+    size: str = typer.Option("256x256", "--size", help="Synthetic frame size WxH."),
+    frame: str | None = typer.Option(None, "--frame", hidden=True, help="Older spelling: HxW."),
     l1_weight: float = typer.Option(0.99, "--lambda", min=0.0, max=1.0, help="λ; below 1 the discriminator is trained too."),
     tiny: bool = typer.Option(False, "--tiny", help="Use the model's test-size variant."),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="1 to benchmark on a GPU."),
@@ -24,10 +25,10 @@ def bench_train(
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Time GAN training steps in Ray Train (one worker) and in a plain loop on the same device, per precision."""
-    try:
-        height, width = (int(part) for part in frame.lower().split("x"))
-    except ValueError:
-        fail(f"--frame {frame!r}: expected HxW, e.g. 768x1024")
+    if frame is not None:  # the older HxW spelling
+        height, width = frame_size(frame, "--frame")
+    else:
+        width, height = frame_size(size)
     crop_size = crop or None
     if crop_size is not None and (crop_size > height or crop_size > width):
         fail(f"--crop {crop_size} is larger than the {height}×{width} frame")
@@ -49,7 +50,7 @@ def bench_train(
                 fail(str(error))
     first = results[0]
     table = Table(title=f"GAN training: {first.model}, λ={l1_weight}, "
-                        f"{'crop ' + str(crop_size) if crop_size else 'full ' + frame} on {first.device}, "
+                        f"{'crop ' + str(crop_size) if crop_size else f'full {width}x{height}'} on {first.device}, "
                         f"{cpus_per_worker} thread(s)", title_justify="left")
     for column in ("", "ms/step", "steps/s", "CPU ms/step", f"vs plain {first.precision}", "timed steps"):
         table.add_column(column, justify="right" if column else "left")

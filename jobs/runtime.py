@@ -17,6 +17,18 @@ ADDRESS_HELP = ("Ray cluster: `auto` (the cluster this machine belongs to), HOST
                 "(as under `ray job submit`), else an embedded local Ray.")
 
 
+def frame_size(text: str, option: str = "--size", minimum: int = 1) -> tuple[int, int]:
+    """'1024x768' → (width, height): the one frame-size convention of every command (WxH)."""
+    width, separator, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = None
+    if not separator or size is None or min(size) < minimum:
+        fail(f"{option} {text!r}: expected WxH with sides of at least {minimum} pixels, e.g. 1024x768")
+    return size
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print one clear line and exit non-zero (never a traceback)."""
     # Escape: messages quote user input and grammars like `[-i][c]` that rich would eat as markup.

@@ -31,13 +31,13 @@ python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; print
 "${nircolor[@]}" bench models --device cuda --modes fp32,bf16,bf16-compiled --output "$out/models.md" 2>&1 | tee "$out/models.log"
 if ! python3 -c "import ray" 2>/dev/null && [ ! -x .venv/bin/nircolor ]; then
     echo "Ray is not installed here: skipping bench train and the training run (they use Ray Train)"
-    "${nircolor[@]}" bench colorize --model unet-64-s --width 1024 --height 768 --frames 64 --device cuda \
+    "${nircolor[@]}" bench colorize --model unet-64-s --size 1024x768 --frames 64 --device cuda \
         --modes fp32,bf16,bf16-compiled 2>&1 | tee "$out/colorize.log"
     exit 0
 fi
-"${nircolor[@]}" bench train --model estuary-16-is --frame 256x256 --crop 0 --gpus-per-worker 1 --cpus-per-worker 4 \
+"${nircolor[@]}" bench train --model estuary-16-is --size 256x256 --crop 0 --gpus-per-worker 1 --cpus-per-worker 4 \
     --steps 60 2>&1 | tee "$out/train-bench.log"
-"${nircolor[@]}" bench colorize --model unet-64-s --width 1024 --height 768 --frames 64 --device cuda \
+"${nircolor[@]}" bench colorize --model unet-64-s --size 1024x768 --frames 64 --device cuda \
     --modes fp32,bf16,bf16-compiled 2>&1 | tee "$out/colorize.log"
 
 # A short training with the paper's settings on synthetic drives: steps/s on the GPU and a sample.

@@ -10,9 +10,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from nircolor.jobs.cli import COMMANDS, app
+from nircolor.jobs.runtime import frame_size
 from nircolor.models import parse_model_name, save_generator
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
@@ -66,3 +68,15 @@ def test_a_users_own_modules_in_the_working_directory_break_no_command(tmp_path)
     recording = sorted(path for path in (work / "recordings").iterdir() if path.is_dir())[0]
     nircolor("colorize", str(checkpoint), str(recording), "--out", "colorized")
     assert list((work / "colorized").glob("*.mp4"))
+
+
+def test_frame_sizes_are_width_x_height_everywhere_and_bad_ones_are_one_line():
+    assert frame_size("1024x768") == (1024, 768) and frame_size("97X73") == (97, 73)
+    for bad in ("1024", "x768", "1024x", "ax3", "0x10", "-4x4"):
+        with pytest.raises(typer.Exit):
+            frame_size(bad)
+    for command in (["bench", "train", "--size", "256"], ["bench", "models", "--size", "12x"],
+                    ["bench", "colorize", "--size", "8x8"], ["bench", "precision", "x", "--size", "a"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and "--size" in result.output and "WxH" in result.output, (command, result.output)
+        assert "Traceback" not in result.output
