@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -12,6 +13,7 @@ from rich.text import Text
 from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
+from nircolor.models.inference import PRECISIONS
 from nircolor.models.checkpoint import CheckpointError
 from nircolor.models.export import ExportError
 from nircolor.pipeline.colorize import ColorizeOptions, ColorizeSummary, colorize_inputs, describe_model
@@ -57,7 +59,7 @@ def colorize(
     checkpoint: Path = typer.Argument(..., help="Checkpoint directory (config.json + generator.safetensors); with --engine onnxruntime a `nircolor export` folder or .onnx file."),
     inputs: list[Path] = typer.Argument(..., help="Recording folders (recording.json) or NIR video files."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: <name>.mp4 (<name>.mkv with --codec ffv1), <name>.json report (and <name>.review.mp4). Videos carry colour tags and the input's sound."),
-    codec: str = typer.Option("h264", help="Output codec: h264 or hevc (4:2:0, tagged BT.709 from 1280 wide or over 576 lines, BT.601 below; an odd width/height is encoded one larger, its last column/row repeated) or ffv1 (lossless RGB, Matroska)."),
+    codec: Literal[CODEC_CHOICES] = typer.Option("h264", help="Output codec: h264 or hevc (4:2:0, tagged BT.709 from 1280 wide or over 576 lines, BT.601 below; an odd width/height is encoded one larger, its last column/row repeated) or ffv1 (lossless RGB, Matroska)."),
     crf: int = typer.Option(18, help="Constant rate factor for h264/hevc (lower = better)."),
     preset: str = typer.Option("veryfast", help="x264/x265 preset (ultrafast … veryslow)."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Also write NIR | colorized | RGB ground truth."),
@@ -65,9 +67,9 @@ def colorize(
     workers: int = typer.Option(0, min=0, help="Actors; 0 = one per GPU, or one per 2 CPUs."),
     segment_seconds: float = typer.Option(20.0, min=0.0, help="Cut longer recordings into segments of about this length, colorized in parallel (0 = never). Cuts fall on keyframes at least 10 s apart."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    precision: Literal[PRECISIONS] = typer.Option("auto", help=PRECISION_HELP),
     compile_model: bool = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP, show_default=False),
-    engine: str = typer.Option("torch", help="torch (the checkpoint) or onnxruntime (an exported model, CPU, float32)."),
+    engine: Literal["torch", "onnxruntime"] = typer.Option("torch", help="torch (the checkpoint) or onnxruntime (an exported model, CPU, float32)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo outputs even when their report shows the same input, checkpoint and options (otherwise those are skipped and any other is redone)."),
     address: str = typer.Option(None, help=ADDRESS_HELP),
     as_json: bool = json_option(),

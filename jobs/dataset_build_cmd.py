@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.markup import escape
@@ -12,6 +13,7 @@ from rich.text import Text
 
 from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
+from nircolor.dataset_tools.splits import SPLIT_BY_CHOICES
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.ingest import BuildSummary, IngestOptions, build_dataset
 
@@ -63,7 +65,8 @@ def build(
     every: int = typer.Option(1, "--every", min=1, help="Keep at most one of every N paired frames."),
     every_seconds: float | None = typer.Option(None, "--every-seconds", min=0.0, help="...and at least T seconds apart."),
     eval_fraction: float = typer.Option(0.2, "--eval-fraction", min=0.0, max=0.99, help="Share of pairs for evaluation."),
-    split_by: str = typer.Option("day-location", "--split-by", help="day-location, day or location."),
+    split_by: Literal[SPLIT_BY_CHOICES] = typer.Option("day-location", "--split-by",
+                                 help="Whole groups go to one split: by day and location, by day, or by location."),
     split_override: list[str] = typer.Option([], "--split-override", help="ID=train|eval (repeatable)."),
     max_shift: float = typer.Option(4.0, "--max-shift", min=0.0, help="Correct shifts up to this many px; reject beyond."),
     segment_seconds: float = typer.Option(30.0, "--segment-seconds", min=0.0,

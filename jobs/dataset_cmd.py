@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -49,9 +50,10 @@ def import_pairs(
     day: str = typer.Option(None, help="Day of every pair (YYYY-MM-DD); default 'unknown'."),
     location: str = typer.Option(None, help="Location of every pair; default: the source folder's name."),
     mapping: Path = typer.Option(None, help="JSON {pattern: {day, location[, split]}} or CSV name,day,location[,split]."),
-    split: str = typer.Option(None, help="train, eval or auto (by day–location groups); default: auto with --mapping, else train."),
+    split: Literal["train", "eval", "auto"] | None = typer.Option(None, help="train, eval or auto (by day–location groups); default: auto with --mapping, else train."),
     eval_fraction: float = typer.Option(0.2, help="With --split auto: share of pairs to hold out."),
-    split_by: str = typer.Option("day-location", help="With --split auto: day-location, day or location."),
+    split_by: Literal[SPLIT_BY_CHOICES] = typer.Option("day-location",
+                                 help="With --split auto: groups by day and location, by day, or by location."),
     max_shift: float = typer.Option(4.0, help="Reject pairs whose measured NIR↔RGB shift exceeds this (px)."),
     min_score: float = typer.Option(RegistrationPolicy.min_score, help="Reject pairs with less shared structure than this."),
     as_json: bool = json_option(),

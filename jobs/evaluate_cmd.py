@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.markup import escape
@@ -16,6 +17,7 @@ from nircolor.dataset_tools import atomic
 from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
+from nircolor.models.inference import PRECISIONS
 from nircolor.models.checkpoint import CheckpointError
 from nircolor.pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
 from nircolor.pipeline.evaluation_report import json_safe
@@ -28,7 +30,7 @@ def evaluate(
         None, help=f"Checkpoint directories; also {' or '.join(BASELINES)} in place of a checkpoint."
     ),
     data: Path = typer.Option(None, "--data", help="Dataset folder (manifest.json + <split>/*.h5)."),
-    split: str = typer.Option("eval", help="Split to evaluate on."),
+    split: Literal["eval", "train"] = typer.Option("eval", help="Split to evaluate on."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for tables, JSON and grid.png (default: ./evaluation)."),
     baselines: bool = typer.Option(False, "--baselines", help="Add the NIR-as-gray and train-mean-colour baselines."),
     no_timing: bool = typer.Option(False, "--no-timing", help="Skip timing a 1024×768 frame per model."),
@@ -36,13 +38,13 @@ def evaluate(
     max_frames: int = typer.Option(None, min=1, help="At most this many frames per shard (quick looks)."),
     grid_frames: int = typer.Option(4, min=1, help="Evenly spaced frames shown in grid.png."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    precision: Literal[PRECISIONS] = typer.Option("auto", help=PRECISION_HELP),
     compile_model: bool = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP, show_default=False),
     video: Path = typer.Option(None, "--video", help="Colorized video: measure its warping error instead "
                                "(the same as `nircolor evaluate-video VIDEO`)."),
     nir: Path = typer.Option(None, "--nir", help="With --video: the NIR video, or the recording folder."),
     rgb: Path = typer.Option(None, "--rgb", help="With --video: ground-truth RGB video (default: the recording's)."),
-    flow: str = typer.Option("dis", help=f"Optical flow for --video: {', '.join(FLOW_METHODS)}."),
+    flow: Literal[FLOW_METHODS] = typer.Option("dis", help="Optical flow for --video."),
     as_json: bool = json_option(),
 ) -> None:
     """Measure checkpoints (L1, PSNR, SSIM, ΔE00, AE, parameters, speed) or a colorized video's flicker."""
@@ -112,7 +114,7 @@ def evaluate_video(
     nir: Path = typer.Option(None, "--nir", "--recording",
                              help="The NIR video it was colorized from, or the recording folder."),
     rgb: Path = typer.Option(None, "--rgb", help="Ground-truth RGB video (default: the recording's)."),
-    flow: str = typer.Option("dis", help=f"Optical flow on the NIR: {', '.join(FLOW_METHODS)}."),
+    flow: Literal[FLOW_METHODS] = typer.Option("dis", help="Optical flow on the NIR."),
     max_frames: int = typer.Option(None, min=1, help="At most this many NIR frames (quick looks)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for <video>.warping.json (per-pair errors)."),
 ) -> None:

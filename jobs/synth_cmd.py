@@ -3,6 +3,7 @@ multi-CCD drives, or a real RGB video with its gray version as the NIR stream.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -33,7 +34,8 @@ def recordings(
     locations: int = typer.Option(2, "--locations", min=1, help="Distinct locations."),
     nir_bits: int = typer.Option(8, "--nir-bits", help="NIR bit depth: 8 (gray) or 16 (gray16le)."),
     drop_frames: int = typer.Option(0, "--drop-frames", min=0, help="Frames dropped from one stream per recording."),
-    drop_stream: str = typer.Option("rgb", "--drop-stream", help="Stream that loses frames: nir or rgb."),
+    drop_stream: Literal["nir", "rgb"] = typer.Option("rgb", "--drop-stream",
+                                    help="Stream that loses frames."),
     shift: str = typer.Option("0,0", "--shift", help="Misregistration DY,DX of the RGB camera in pixels."),
     drift: bool = typer.Option(False, "--drift", help="Shift ramps from 0 to --shift over each recording."),
     truncate: bool = typer.Option(False, "--truncate", help="Cut the last recording's RGB file in half."),
