@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray
-from ray.train import FailureConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.util.queue import Queue
 
@@ -38,6 +38,11 @@ class TrainSummary:
     restarts: int
     training_seconds: float = 0.0  # from the first worker start to the end, without Ray's startup
     worker_nodes: dict = dataclasses.field(default_factory=dict)  # rank → Ray node id of the last start
+    # What Ray Train's Result holds: the last reported metrics and checkpoint, and the kept checkpoints
+    # with their metrics (best by eval score first).
+    reported_metrics: dict = dataclasses.field(default_factory=dict)
+    reported_checkpoint: Path | None = None
+    kept_checkpoints: list = dataclasses.field(default_factory=list)
 
 
 def train_in_process(config: TrainConfig, *, device: str = "cpu", on_step: StepHook | None = None) -> TrainSummary:
@@ -115,6 +120,7 @@ def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = N
     if first_step >= config.steps:
         return _summary(run, first_step, first_step, 0.0, {}, 0)
 
+    _forget_a_stale_snapshot(run)
     progress_queue = Queue(actor_options={"num_cpus": 0})
     use_gpu = config.gpus_per_worker > 0
     resources = {"CPU": config.cpus_per_worker}
@@ -127,7 +133,11 @@ def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = N
         train_loop_config=loop,
         scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=use_gpu, resources_per_worker=resources),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        run_config=RunConfig(name="train", storage_path=str(run.ray_storage),
+        # The run folder is Ray Train's experiment folder: the checkpoints workers report are its own
+        # checkpoints/step-N folders (nothing copied), and Ray's CheckpointConfig keeps the best by eval
+        # score plus the newest.
+        run_config=RunConfig(name=run.path.name, storage_path=str(run.path.parent),
+                             checkpoint_config=checkpoint_config(config),
                              failure_config=FailureConfig(max_failures=config.max_failures)),
     )
     outcome: dict = {}
@@ -175,13 +185,52 @@ def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = N
         raise TrainError(f"training failed: {_describe_failure(error)}{resume}")
     final = run.latest_checkpoint()
     final_step = int(final.name.split("-")[1]) if final else 0
+    result = outcome.get("result")
     return _summary(run, first_step, final_step, elapsed, last_losses, max(restarts, 0),
-                    training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes)
+                    training_seconds=finished - first_start if first_start else 0.0, worker_nodes=worker_nodes,
+                    **_reported(result))
+
+
+RAY_SNAPSHOT = "checkpoint_manager_snapshot.json"  # Ray Train's list of the checkpoints reported in a run
+
+
+def _forget_a_stale_snapshot(run: RunFolder) -> None:
+    """Ray Train refuses to start when its snapshot names a checkpoint folder that is gone (removed by
+    hand, or a kill during retention). The run folder's own checkpoints are what a resume trusts, so
+    such a snapshot is dropped; the worker then resumes from the newest checkpoint folder."""
+    snapshot = run.path / RAY_SNAPSHOT
+    if not snapshot.is_file():
+        return
+    try:
+        document = json.loads(snapshot.read_text())
+        names = [entry["checkpoint_dir_name"] for entry in document["checkpoint_results"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        names = None
+    if names is None or not all((run.path / name).is_dir() for name in names):
+        snapshot.unlink(missing_ok=True)
+
+
+def checkpoint_config(config: TrainConfig) -> CheckpointConfig:
+    """Keep `keep_checkpoints`: the best by the eval score that picks best/ (the newest is always kept)."""
+    if config.eval_every <= 0:
+        return CheckpointConfig(num_to_keep=config.keep_checkpoints)
+    return CheckpointConfig(num_to_keep=config.keep_checkpoints, checkpoint_score_attribute=f"eval_{config.select_by}",
+                            checkpoint_score_order="max" if config.select_by == "psnr" else "min")
 
 
 def _deadline(config: TrainConfig) -> float | None:
     """When --time-budget runs out, on the wall clock every worker shares (Ray startup included)."""
     return time.time() + config.time_budget_seconds if config.time_budget_seconds else None
+
+
+def _reported(result) -> dict:
+    """The Result of TorchTrainer.fit() as plain values (paths of the kept checkpoint folders)."""
+    if result is None:
+        return {}
+    kept = [(Path(checkpoint.path), dict(metrics)) for checkpoint, metrics in (result.best_checkpoints or [])]
+    return {"reported_metrics": dict(result.metrics or {}),
+            "reported_checkpoint": Path(result.checkpoint.path) if result.checkpoint is not None else None,
+            "kept_checkpoints": kept}
 
 
 def _summary(run: RunFolder, start_step: int, final_step: int, elapsed: float,

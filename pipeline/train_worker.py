@@ -22,7 +22,7 @@ from nircolor.dataset_tools.shards import file_sha256
 from nircolor.models.inference import resolve_device
 from nircolor.models.preprocess import nir_to_tensor
 from nircolor.pipeline.gan import GanTrainer, build_discriminator, unwrap
-from nircolor.pipeline.run_folder import RunFolder
+from nircolor.pipeline.run_folder import RunFolder, step_name
 from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, collate_pairs, split_shards, step_loader
 from nircolor.pipeline.train_config import TrainConfig
 
@@ -50,9 +50,18 @@ def train_worker(loop: dict) -> None:
         # CPU runs are reproducible to the bit: a resume equals an uninterrupted run.
         torch.use_deterministic_algorithms(True, warn_only=True)
     context = ray.train.get_context()
+    resume = ray.train.get_checkpoint()  # the newest checkpoint reported to Ray Train, on a restart or re-run
     run_worker(config, rank=context.get_world_rank(), world_size=context.get_world_size(), device=device,
                prepare_model=ray.train.torch.prepare_model, progress_queue=loop.get("progress_queue"),
-               on_step=loop.get("on_step"), deadline=loop.get("deadline"))
+               on_step=loop.get("on_step"), deadline=loop.get("deadline"), report=report_to_ray_train,
+               resume_from=Path(resume.path) if resume is not None else None)
+
+
+def report_to_ray_train(metrics: dict, checkpoint: Path | None) -> None:
+    """Every worker reports at every checkpoint step; rank 0 names the checkpoint folder it wrote. The
+    folder lies inside the run folder, which is Ray Train's experiment folder: nothing is copied."""
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(checkpoint)) if checkpoint else None,
+                     checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD)
 
 
 def _sample_pairs(dataset: ShardDataset, count: int):
@@ -74,7 +83,8 @@ class _Leader:
     """Rank 0's duties between steps: losses to TensorBoard, eval L1 and best/, samples, checkpoints."""
 
     def __init__(self, config: TrainConfig, run: RunFolder, trainer: GanTrainer, *, start_step: int,
-                 steps_per_epoch: int, nir_bits: int, device: torch.device, memory_format, world_size: int):
+                 steps_per_epoch: int, nir_bits: int, device: torch.device, memory_format, world_size: int,
+                 keep: int):
         self.config, self.run, self.trainer = config, run, trainer
         self.steps_per_epoch, self.nir_bits, self.world_size = steps_per_epoch, nir_bits, world_size
         self.device, self.memory_format = device, memory_format
@@ -88,6 +98,10 @@ class _Leader:
         self.writer = SummaryWriter(log_dir=str(run.tensorboard), purge_step=start_step + 1)
         self.best_value = run.best_eval(config.select_by)  # what best/ was chosen by: eval L1 or PSNR
         self.saved_step = start_step
+        self.last_eval: dict = {}
+        # Under Ray Train its CheckpointConfig keeps checkpoints (the best by eval and the newest);
+        # in a plain process the run folder keeps the newest `keep_checkpoints`.
+        self.keep = keep
         self.losses: dict = {}
         self.losses_read = 0.0  # when the losses were last copied to the host
         # What evaluators read beside the weights (evaluate.training_summary): λ and the discriminator kind.
@@ -118,7 +132,7 @@ class _Leader:
             events.update(self.evaluate(step))
         if config.sample_every > 0 and (step % config.sample_every == 0 or is_last):
             self.save_sample(step)
-        if step % config.checkpoint_every == 0 or is_last:
+        if checkpoint_due(config, step):
             self.save_checkpoint(step, events.get("eval_l1"))
             events["checkpoint"] = step
         return events, bool(events) or refresh
@@ -127,6 +141,7 @@ class _Leader:
         batches = ((self.to_device(nir), self.to_device(rgb))
                    for nir, rgb in (collate_pairs([self.eval_set[index]]) for index in range(len(self.eval_set))))
         scores = self.trainer.evaluate(batches)
+        self.last_eval = scores
         for name, value in scores.items():
             self.writer.add_scalar(f"eval/{name}", value, step)
         events = {"eval_l1": scores["l1"], "eval_psnr": scores["psnr"]}
@@ -155,6 +170,16 @@ class _Leader:
         if grid is not None:  # the same grid in TensorBoard's Images tab: NIR | output | target
             self.writer.add_image("samples", cv2.cvtColor(grid, cv2.COLOR_BGR2RGB), step, dataformats="HWC")
 
+    def report_metrics(self, step: int) -> dict:
+        """What Ray Train records with the checkpoint of `step`: the losses and the latest evaluation.
+
+        The score Ray keeps checkpoints by is always present: before the first evaluation it is the
+        worst possible value."""
+        worst = float("-inf") if self.config.select_by == "psnr" else float("inf")
+        return {"step": step, **{f"loss_{name}": value for name, value in self.losses.items()},
+                "eval_l1": self.last_eval.get("l1", float("inf")), "eval_psnr": self.last_eval.get("psnr", float("-inf")),
+                f"eval_{self.config.select_by}": self.last_eval.get(self.config.select_by, worst)}
+
     def save_checkpoint(self, step: int, eval_l1: float | None, *, only_if_new: bool = False) -> None:
         if only_if_new and self.saved_step == step:
             return
@@ -166,7 +191,7 @@ class _Leader:
         state["data_position"] = {"step": step, "epoch": epoch, "batch_in_epoch": position,
                                   "world_size": self.world_size, "seed": self.config.seed}
         self.run.save_checkpoint(unwrap(self.trainer.generator), state, step=step, nir_bits=self.nir_bits,
-                                 manifest_sha256=self.manifest_hash, keep=self.config.keep_checkpoints,
+                                 manifest_sha256=self.manifest_hash, keep=self.keep,
                                  extra={**self.training_record, "eval_l1": eval_l1})
         self.writer.flush()
 
@@ -177,6 +202,10 @@ class _Leader:
         self.writer.add_hparams(hyper_parameters, {f"hparam/best_eval_{self.config.select_by}": float("nan") if self.best_value is None else self.best_value},
                                 run_name="hparams")
         self.writer.close()
+
+
+def checkpoint_due(config: TrainConfig, step: int) -> bool:
+    return step % config.checkpoint_every == 0 or step == config.steps
 
 
 def out_of_time(deadline: float | None, world_size: int, device: torch.device) -> bool:
@@ -192,7 +221,9 @@ def out_of_time(deadline: float | None, world_size: int, device: torch.device) -
 
 
 def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch.device, prepare_model,
-               progress_queue=None, on_step: StepHook | None = None, deadline: float | None = None) -> tuple[int, int]:
+               progress_queue=None, on_step: StepHook | None = None, deadline: float | None = None,
+               report: Callable[[dict, Path | None], None] | None = None,
+               resume_from: Path | None = None) -> tuple[int, int]:
     """Train from the newest checkpoint of the run folder up to `config.steps` (one worker's share).
 
     `deadline` (time.time() seconds) stops the loop after the step during which it passed, with a
@@ -205,7 +236,7 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     generator = config.generator_config().build()
     discriminator = build_discriminator(config.l1_weight, conditional=config.conditional)
 
-    latest = run.latest_checkpoint()
+    latest = resume_from or run.latest_checkpoint()
     training_state = None
     if latest is not None:
         generator_state, training_state = run.load_checkpoint(latest)
@@ -238,7 +269,7 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
     if rank == 0:
         leader = _Leader(config, run, trainer, start_step=start_step, steps_per_epoch=batches.steps_per_epoch,
                          nir_bits=train_set.headers[0].nir_bits, device=device, memory_format=memory_format,
-                         world_size=world_size)
+                         world_size=world_size, keep=0 if report is not None else config.keep_checkpoints)
 
     def to_device(tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(device, non_blocking=True, memory_format=memory_format)
@@ -255,16 +286,20 @@ def run_worker(config: TrainConfig, *, rank: int, world_size: int, device: torch
         if on_step is not None:
             on_step(step, rank, device)
         if leader is not None:
-            events, report = leader.after_step(step, step_losses)
-            if progress_queue is not None and report:
+            events, changed = leader.after_step(step, step_losses)
+            if progress_queue is not None and changed:
                 progress_queue.put({"kind": "step", "step": step, "losses": leader.losses, "time": time.time(),
                                     **events})
-        if step < config.steps and out_of_time(deadline, world_size, device):
-            if leader is not None:
-                leader.save_checkpoint(step, None, only_if_new=True)
-                if progress_queue is not None:
-                    progress_queue.put({"kind": "step", "step": step, "losses": leader.losses, "time": time.time(),
-                                        "checkpoint": step, "stopped": True})
+        stopping = step < config.steps and out_of_time(deadline, world_size, device)
+        if stopping and leader is not None:
+            leader.save_checkpoint(step, None, only_if_new=True)
+            if progress_queue is not None:
+                progress_queue.put({"kind": "step", "step": step, "losses": leader.losses, "time": time.time(),
+                                    "checkpoint": step, "stopped": True})
+        if report is not None and (stopping or checkpoint_due(config, step)):
+            report(leader.report_metrics(step) if leader else {"step": step},
+                   leader.run.checkpoints / step_name(step) if leader else None)
+        if stopping:
             break
     if leader is not None:
         leader.close()

@@ -5,6 +5,7 @@ A lost worker and the 2-worker CLI run are tested end to end in tests/e2e/test_t
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import pytest
@@ -12,6 +13,7 @@ import ray
 import torch
 from ray.cluster_utils import Cluster
 from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nircolor.models.checkpoint import load_generator, read_checkpoint_config
 from nircolor.pipeline.train import TrainConfig, TrainError, train, train_in_process
@@ -130,3 +132,29 @@ def test_a_crop_below_the_networks_smallest_input_is_warned_about(tmp_path, data
                                                   crop_size=128).warnings()[0]
     assert _config(tmp_path, dataset, "b", model="johnson-6", crop_size=32).warnings() == []
     assert _config(tmp_path, dataset, "c", model="estuary-16-s", crop_size=None).warnings() == []
+
+
+def test_ray_train_reports_every_checkpoint_and_keeps_the_best_by_eval_and_the_newest(tmp_path, dataset, ray_local):
+    run = tmp_path / "run"
+    summary = train(_config(tmp_path, dataset, "run", steps=8, checkpoint_every=2, eval_every=2, sample_every=0,
+                            keep_checkpoints=1, learning_rate=3e-3))
+    # Result of fit(): the newest checkpoint (the run's own folder: nothing copied) and its metrics.
+    assert summary.reported_checkpoint == run / "checkpoints" / "step-0000008"
+    assert summary.reported_metrics["step"] == 8 and summary.reported_metrics["eval_l1"] > 0
+    scores = {event.step: event.value for event in EventAccumulator(str(run / "tensorboard")).Reload().Scalars("eval/l1")}
+    assert sorted(scores) == [2, 4, 6, 8]
+    best_step = min(scores, key=scores.get)
+    # CheckpointConfig(num_to_keep=1, score eval_l1, min): the best by eval, and the newest, which Ray always keeps.
+    kept = sorted(path.name for path in (run / "checkpoints").iterdir())
+    assert kept == sorted({f"step-{best_step:07d}", "step-0000008"})
+    assert {path.name for path, _ in summary.kept_checkpoints} == set(kept)
+    assert read_checkpoint_config(run / "best")["training_step"] == best_step
+
+
+def test_a_checkpoint_removed_by_hand_does_not_stop_the_resume(tmp_path, dataset, ray_local):
+    run = tmp_path / "run"
+    train(_config(tmp_path, dataset, "run", steps=4, checkpoint_every=2, eval_every=0, sample_every=0))
+    assert (run / "checkpoint_manager_snapshot.json").is_file()  # Ray Train's record of the reported checkpoints
+    shutil.rmtree(run / "checkpoints" / "step-0000004")  # the newest, gone: the run continues from step 2
+    summary = train(_config(tmp_path, dataset, "run", steps=6, checkpoint_every=2, eval_every=0, sample_every=0))
+    assert (summary.start_step, summary.final_step) == (2, 6)
