@@ -80,3 +80,21 @@ def test_frame_sizes_are_width_x_height_everywhere_and_bad_ones_are_one_line():
         result = runner.invoke(app, command)
         assert result.exit_code == 1 and "--size" in result.output and "WxH" in result.output, (command, result.output)
         assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("arguments", [
+    ["dataset", "build", "{tmp}", "s3://bucket/ds"],
+    ["train", "gs://bucket/ds", "{tmp}/run", "--model", "johnson-6"],
+    ["colorize", "{tmp}", "{tmp}", "--out=https://example.com/out"],
+    ["dataset", "info", "file:///data/ds"],
+])
+def test_a_uri_given_as_a_location_is_one_line_and_creates_nothing(tmp_path, monkeypatch, arguments):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    result = runner.invoke(app, [argument.replace("{tmp}", str(tmp_path)) for argument in arguments])
+    assert result.exit_code == 1 and "not supported as locations" in result.output
+    assert "Traceback" not in result.output and sorted(tmp_path.rglob("*")) == before  # no ./s3:/bucket/ds
+
+
+def test_a_ray_client_address_is_not_taken_for_a_location():
+    assert runner.invoke(app, ["train", "--help", "--address", "ray://head:10001"]).exit_code == 0
