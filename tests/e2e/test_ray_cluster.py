@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,11 @@ def cluster(tmp_path_factory):
     environment["RAY_AUTH_MODE"] = "disabled"  # a throwaway cluster on 127.0.0.1
     subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--num-cpus", "2", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-                    "--include-dashboard", "true", "--temp-dir", str(temp_dir), "--disable-usage-stats"],
+                    "--include-dashboard", "true", "--temp-dir", str(temp_dir), "--disable-usage-stats",
+                    # Ports of its own: the test session's embedded Ray holds the default agent ports.
+                    "--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port",
+                    str(_free_port()), "--metrics-export-port", str(_free_port()), "--runtime-env-agent-port",
+                    str(_free_port())],
                    check=True, capture_output=True, env=environment, start_new_session=True)
     groups = {pgid for pid, _, pgid in _process_table() if str(temp_dir) in _command_line(pid)}
     try:
@@ -88,10 +93,14 @@ def test_ray_address_and_ray_job_submit_run_on_the_cluster(tmp_path, cluster):
     assert build.returncode == 0, build.stdout + build.stderr
     assert json.loads((tmp_path / "dataset" / "manifest.json").read_text())["recordings"]
     # 2. `ray job submit` runs the training driver on the cluster (Ray sets RAY_ADDRESS for it).
-    submit = subprocess.run([str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--",
-                             nircolor, "train", str(tmp_path / "dataset"), str(tmp_path / "run"), "--model",
-                             "johnson-6", "--tiny", "--steps", "2", "--crop", "32", "--eval-every", "0",
-                             "--sample-every", "0"], capture_output=True, text=True, env=environment)
+    command = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--", nircolor, "train",
+               str(tmp_path / "dataset"), str(tmp_path / "run"), "--model", "johnson-6", "--tiny", "--steps", "2",
+               "--crop", "32", "--eval-every", "0", "--sample-every", "0"]
+    for _ in range(15):  # the head's job agent can register a while after `ray start` returns (a loaded machine)
+        submit = subprocess.run(command, capture_output=True, text=True, env=environment)
+        if "No available agent to submit job" not in submit.stderr + submit.stdout:
+            break
+        time.sleep(2)
     assert submit.returncode == 0, submit.stdout + submit.stderr
     assert (tmp_path / "run" / "checkpoints" / "step-0000002").is_dir()
 
