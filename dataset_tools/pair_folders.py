@@ -23,6 +23,7 @@ from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.registration import RegistrationPolicy, summarize_shifts
 from nircolor.dataset_tools.shards import SPLITS, ShardWriter
 from nircolor.dataset_tools.splits import SplitError, assign_splits, split_groups
+from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 
 NIR_SUFFIX = "_nir.png"
 RGB_SUFFIX = "_rgb.png"
@@ -127,7 +128,16 @@ def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:
     return nir, rgb, 8 if nir.dtype == np.uint8 else 16
 
 
-def import_pair_folder(
+def import_pair_folder(source: str | os.PathLike, dataset_dir: str | os.PathLike, **options) -> ImportResult:
+    """`_import_pair_folder` holding the dataset's writer lock: a concurrent build or import refuses at once."""
+    try:
+        with writer_lock(dataset_dir, "dataset import-pairs"):
+            return _import_pair_folder(source, dataset_dir, **options)
+    except WriterBusy as error:
+        raise PairImportError(str(error)) from None
+
+
+def _import_pair_folder(
     source: str | os.PathLike,
     dataset_dir: str | os.PathLike,
     *,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from nircolor.dataset_tools.video import CODECS
+from nircolor.dataset_tools.writer_lock import writer_lock
 from nircolor.pipeline.colorize_dispatch import check_device, run_colorize_tasks
 from nircolor.pipeline.colorize_finish import REPORT_VERSION, fail_job, finish_job
 from nircolor.pipeline.colorize_options import ColorizeOptions, ColorizeSummary, OutputSummary, Progress
@@ -26,6 +27,19 @@ __all__ = ["REPORT_VERSION", "ColorizeOptions", "ColorizeSummary", "OutputSummar
 
 
 def colorize_inputs(
+    checkpoint: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    options: ColorizeOptions = ColorizeOptions(),
+    progress: Progress | None = None,
+    worker_class: type = ColorizeWorker,
+) -> ColorizeSummary:
+    """`_colorize_inputs` holding `out_dir`'s writer lock: a concurrent colorize into it refuses at once (WriterBusy)."""
+    with writer_lock(out_dir, "colorize"):
+        return _colorize_inputs(checkpoint, inputs, out_dir, options, progress, worker_class)
+
+
+def _colorize_inputs(
     checkpoint: str | os.PathLike,
     inputs: Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,

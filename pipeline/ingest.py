@@ -29,6 +29,7 @@ from nircolor.dataset_tools.segment_ingest import STATE_FOLDER, SegmentIngestor,
 from nircolor.dataset_tools.segments import plan_segments
 from nircolor.dataset_tools.splits import SplitError, assign_splits
 from nircolor.dataset_tools.video import VideoError, probe
+from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 from nircolor.pipeline.execution import Execution, run_tasks
 
 __all__ = ["BuildSummary", "IngestOptions", "RecordingSummary", "SegmentIngestor", "SegmentResult", "SegmentTask",
@@ -222,6 +223,17 @@ def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Call
 def build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.PathLike,
                   options: IngestOptions | None = None, progress: Callable[[dict], None] | None = None,
                   worker_class: type = SegmentIngestor) -> BuildSummary:
+    """`_build_dataset` holding the dataset's writer lock: a concurrent build or import refuses at once."""
+    try:
+        with writer_lock(dataset_dir, "dataset build"):
+            return _build_dataset(recordings_root, dataset_dir, options, progress, worker_class)
+    except WriterBusy as error:
+        return BuildSummary(Path(dataset_dir), None, [], error=str(error))
+
+
+def _build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.PathLike,
+                   options: IngestOptions | None = None, progress: Callable[[dict], None] | None = None,
+                   worker_class: type = SegmentIngestor) -> BuildSummary:
     """Ingest every recording under `recordings_root` into `dataset_dir` (shards + manifest.json).
 
     `progress(event)`: "planned" per folder, "start" once planned, "segment" per finished segment

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import contextmanager
 import queue as queue_module
 import threading
 import time
@@ -18,6 +19,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.util.queue import Queue
 
+from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 from nircolor.models.inference import resolve_device
 from nircolor.pipeline.run_folder import RunFolder, RunFolderError
 from nircolor.pipeline.shard_dataset import DatasetError, ShardDataset, StepBatches, split_shards
@@ -46,6 +48,33 @@ class TrainSummary:
 
 
 def train_in_process(config: TrainConfig, *, device: str = "cpu", on_step: StepHook | None = None) -> TrainSummary:
+    """`_train_in_process` holding the run folder's writer lock."""
+    with _run_lock(config):
+        return _train_in_process(config, device=device, on_step=on_step)
+
+
+def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = None) -> TrainSummary:
+    """`_train` holding the run folder's writer lock: a second run into it refuses at once (TrainError)."""
+    with _run_lock(config):
+        return _train(config, on_progress, on_step=on_step)
+
+
+@contextmanager
+def _run_lock(config: TrainConfig):
+    config.check()  # a bad setting is refused before anything is created
+    folder = Path(config.run_dir)
+    created = not folder.exists()
+    try:
+        with writer_lock(config.run_dir, "train"):
+            yield
+    except WriterBusy as error:
+        raise TrainError(str(error)) from None
+    finally:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a run that could not start leaves no empty run folder behind
+
+
+def _train_in_process(config: TrainConfig, *, device: str = "cpu", on_step: StepHook | None = None) -> TrainSummary:
     """The same training without Ray: one process (tests, debugging, the benchmark's plain loop)."""
     config = dataclasses.replace(config, dataset=str(Path(config.dataset).absolute()),
                                  run_dir=str(Path(config.run_dir).absolute()), workers=1)
@@ -105,7 +134,7 @@ def _older_dataset_id(run: RunFolder, document: dict) -> str | None:
     return f"path {previous.get('dataset')}" if isinstance(previous, dict) else None
 
 
-def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = None) -> TrainSummary:
+def _train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = None) -> TrainSummary:
     """Train on the running Ray (jobs.runtime.init_ray starts it); `on_progress(event)` sees rank 0's events.
 
     Events: {"kind": "start", "step", "steps", "world_size"} at every (re)start of the workers,
