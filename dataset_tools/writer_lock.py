@@ -26,6 +26,7 @@ def writer_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
     """Hold the folder's lock for the block (creating the folder); WriterBusy when another process holds it."""
     folder = Path(folder)
     path = folder / LOCK_NAME
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = _acquire(path, folder)
@@ -42,6 +43,8 @@ def writer_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
                 path.unlink()
         finally:
             os.close(descriptor)
+            if created and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # work that could not start leaves no empty folder behind
 
 
 def _acquire(path: Path, folder: Path) -> int:
