@@ -6,12 +6,16 @@ choose their format by it), so a crash leaves only dot-files that `remove_leftov
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 
 def temporary_path(path: str | os.PathLike) -> Path:
@@ -108,3 +112,21 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def json_safe(value):
+    """`value` as JSON can hold it: dataclasses and dicts → objects, tuples and sets → lists, Paths →
+    strings, numpy scalars → numbers, NaN and ±inf → null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json_safe(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -6,14 +6,12 @@ changes meaning or goes away; new fields may appear). The fields are listed in d
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import math
 import sys
-from pathlib import Path
 
 import typer
 
+from nircolor.dataset_tools.atomic import json_safe
 from nircolor.jobs.runtime import console
 
 JSON_HELP = "Print one JSON document on stdout (fields: docs/json.md); tables and progress go to stderr."
@@ -37,25 +35,8 @@ def json_mode(enabled: bool):
         console.file = None  # back to whatever sys.stdout is
 
 
-def plain(value):
-    """Paths, dataclasses and non-finite floats as JSON can hold them (NaN and ±inf → null)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return plain(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [plain(item) for item in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def emit(command: str, document: dict) -> None:
     """Write the command's document to stdout, one line."""
-    body = {"schema": f"nircolor.{command}", "version": VERSION, **plain(document)}
+    body = {"schema": f"nircolor.{command}", "version": VERSION, **json_safe(document)}
     sys.stdout.write(json.dumps(body, ensure_ascii=False, allow_nan=False) + "\n")
     sys.stdout.flush()

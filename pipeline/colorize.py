@@ -39,14 +39,8 @@ def colorize_inputs(
         return _colorize_inputs(checkpoint, inputs, out_dir, options, progress, worker_class)
 
 
-def _colorize_inputs(
-    checkpoint: str | os.PathLike,
-    inputs: Iterable[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    options: ColorizeOptions = ColorizeOptions(),
-    progress: Progress | None = None,
-    worker_class: type = ColorizeWorker,
-) -> ColorizeSummary:
+def _colorize_inputs(checkpoint, inputs, out_dir, options: ColorizeOptions, progress: Progress | None,
+                     worker_class: type) -> ColorizeSummary:
     """Colorize every input into `out_dir`, in this process or on Ray actors (`options.executor`).
 
     Raises CheckpointError for an unusable checkpoint; every per-input problem lands in the summary.

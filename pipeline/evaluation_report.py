@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.atomic import json_safe
 from nircolor.pipeline.evaluation_results import METRIC_NOTES, EvaluationResults
 
 GRID_TILE_WIDTH = 256
@@ -172,13 +173,3 @@ def _flag(value) -> str:
     return "—" if value is None else ("yes" if value else "no")
 
 
-def json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

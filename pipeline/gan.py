@@ -152,9 +152,6 @@ class GanTrainer:
         generator.train()
         return {"l1": l1 / max(frames, 1), "psnr": psnr / max(frames, 1)}
 
-    def evaluate_l1(self, batches) -> float:
-        return self.evaluate(batches)["l1"]
-
     def state_dict(self) -> dict:
         state = {
             "step": self.step_count,

@@ -61,17 +61,11 @@ def train(config: TrainConfig, on_progress=None, *, on_step: StepHook | None = N
 
 @contextmanager
 def _run_lock(config: TrainConfig):
-    config.check()  # a bad setting is refused before anything is created
-    folder = Path(config.run_dir)
-    created = not folder.exists()
     try:
         with writer_lock(config.run_dir, "train"):
             yield
     except WriterBusy as error:
         raise TrainError(str(error)) from None
-    finally:
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()  # a run that could not start leaves no empty run folder behind
 
 
 def _train_in_process(config: TrainConfig, *, device: str = "cpu", on_step: StepHook | None = None) -> TrainSummary:

@@ -174,11 +174,10 @@ class _Leader:
         """What Ray Train records with the checkpoint of `step`: the losses and the latest evaluation.
 
         The score Ray keeps checkpoints by is always present: before the first evaluation it is the
-        worst possible value."""
-        worst = float("-inf") if self.config.select_by == "psnr" else float("inf")
+        worst possible value (inf for L1, -inf for PSNR)."""
         return {"step": step, **{f"loss_{name}": value for name, value in self.losses.items()},
-                "eval_l1": self.last_eval.get("l1", float("inf")), "eval_psnr": self.last_eval.get("psnr", float("-inf")),
-                f"eval_{self.config.select_by}": self.last_eval.get(self.config.select_by, worst)}
+                "eval_l1": self.last_eval.get("l1", float("inf")),
+                "eval_psnr": self.last_eval.get("psnr", float("-inf"))}
 
     def save_checkpoint(self, step: int, eval_l1: float | None, *, only_if_new: bool = False) -> None:
         if only_if_new and self.saved_step == step:
