@@ -3,8 +3,10 @@ Slurm, Kubernetes logs, a pipe) a plain line per task every `nircolor --log-inte
 (count, rate, ETA), so a long command is never silent until it ends."""
 from __future__ import annotations
 
+import os
 import threading
 
+from rich.console import Console
 from rich.progress import Progress, Task
 
 # Seconds between progress lines when stdout is not a terminal; `nircolor --log-interval` sets it.
@@ -36,14 +38,29 @@ def task_line(task: Task) -> str:
     return f"{task.description}: {done}" + (f" ({', '.join(details)})" if details else "") + (f" {extra}" if extra else "")
 
 
+def is_interactive(console: Console) -> bool:
+    """A terminal a person watches. FORCE_COLOR or TTY_COMPATIBLE make rich treat a pipe or a log
+    file as a terminal, where a live bar becomes one endless line: the stream itself decides."""
+    if not console.is_terminal:
+        return False
+    try:
+        return os.isatty(console.file.fileno())
+    except (AttributeError, OSError, ValueError):  # no descriptor (a buffer forced to act as a terminal)
+        return True
+
+
 class LoggedProgress(Progress):
-    """A rich Progress that, off a terminal, prints `task_line` for every unfinished task each interval."""
+    """A rich Progress that, off a terminal, prints `task_line` for every unfinished task each interval
+    instead of drawing the live bar."""
 
     def __enter__(self) -> "LoggedProgress":
-        super().__enter__()
         self._stop = threading.Event()
         self._lines = None
-        if not self.console.is_terminal:
+        logging = not self.disable and not is_interactive(self.console)
+        if logging:
+            self.disable = True  # no live bar: lines instead, and the final state once at the end
+        super().__enter__()
+        if logging:
             self._lines = threading.Thread(target=self._print_lines, name="progress-lines", daemon=True)
             self._lines.start()
         return self
@@ -52,6 +69,7 @@ class LoggedProgress(Progress):
         self._stop.set()
         if self._lines is not None:
             self._lines.join()
+            self.console.print(self.get_renderable())
         super().__exit__(*exc_info)
 
     def _print_lines(self) -> None:

@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from nircolor.jobs import progress as progress_module
-from nircolor.jobs.progress import duration
+from nircolor.jobs.progress import duration, is_interactive
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.recipe import SCHEDULES
 from nircolor.pipeline.train import TrainConfig, TrainError, TrainSummary, train as run_training
@@ -23,6 +24,16 @@ BEYOND = "Beyond the paper:"
 Precision = enum.Enum("Precision", {name: name for name in TRAIN_PRECISIONS}, type=str)
 Schedule = enum.Enum("Schedule", {name: name for name in SCHEDULES}, type=str)
 SelectBy = enum.Enum("SelectBy", {"l1": "l1", "psnr": "psnr"}, type=str)
+
+
+def training_progress(console: Console) -> Progress:
+    """The live bar on a terminal; disabled in logs, where `_TrainProgress` prints lines instead of a
+    bar redrawn into one endless line."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
+        disable=not is_interactive(console),
+    )
 
 
 class _TrainProgress:
@@ -59,7 +70,7 @@ class _TrainProgress:
         per_second = (event["step"] - first) / elapsed if elapsed > 0.5 else 0.0
         rate = f"{per_second:5.2f} steps/s  " if per_second else ""
         self.progress.update(self.task, completed=event["step"], info=f"{rate}{losses}{self.eval_text}")
-        if self.progress.console.is_terminal:
+        if not self.progress.disable:  # the live bar shows it
             return
         # Logs (no terminal) get no live bar: a line per checkpoint and evaluation, and at least one
         # every log interval (step, rate, ETA, the latest evaluation).
@@ -129,10 +140,7 @@ def train(
     for warning in config.warnings():
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     init_ray(address)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
-    )
+    progress = training_progress(console)
     try:
         with progress:
             summary = run_training(config, on_progress=_TrainProgress(progress))

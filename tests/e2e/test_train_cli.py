@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from rich.progress import Progress
 from typer.testing import CliRunner
 
 from nircolor.jobs import train_cmd
@@ -148,7 +147,7 @@ def test_two_workers_stop_together_at_the_time_budget_and_the_same_command_conti
 
 def test_progress_in_a_log_is_a_line_per_interval_with_rate_eta_and_the_last_evaluation():
     buffer = io.StringIO()
-    progress = Progress(console=Console(file=buffer, force_terminal=False, width=200))
+    progress = train_cmd.training_progress(Console(file=buffer, force_terminal=False, width=200))
     lines = train_cmd._TrainProgress(progress, log_interval=30.0)
     clock = [1000.0]
     with progress, unittest.mock.patch.object(train_cmd.time, "monotonic", lambda: clock[0]):

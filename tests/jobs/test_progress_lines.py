@@ -47,6 +47,24 @@ def test_a_terminal_gets_the_bar_and_no_lines(monkeypatch):
     assert "frames: " not in buffer.getvalue()
 
 
+def test_a_pipe_that_rich_is_told_is_a_terminal_still_gets_lines_and_no_bar(monkeypatch):
+    # FORCE_COLOR (set by many CI systems) makes rich call a pipe a terminal; a live bar there is
+    # one endless line of redraws, so the stream itself decides.
+    monkeypatch.setattr(progress, "LOG_INTERVAL", 0.05)
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe, os.fdopen(read_end) as reader:
+        console = Console(file=pipe, force_terminal=True, width=120)
+        with LoggedProgress(TextColumn("{task.description}"), console=console) as bar:
+            task = bar.add_task("frames", total=10)
+            bar.advance(task, 3)
+            time.sleep(0.3)
+            bar.advance(task, 7)
+        pipe.close()
+        printed = reader.read()
+    assert "frames: 3/10 (" in printed
+    assert "\r" not in printed and "\x1b[2K" not in printed  # no redraws
+
+
 def test_task_line_without_a_total_or_a_rate():
     bar = LoggedProgress(console=Console(file=io.StringIO(), force_terminal=False))
     identifier = bar.add_task("reading recordings", total=None, pairs="")
@@ -57,7 +75,7 @@ def test_task_line_without_a_total_or_a_rate():
 @pytest.mark.slow
 def test_a_piped_colorize_prints_progress_lines_before_it_ends(tmp_path):
     checkpoint = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "checkpoint")
-    environment = {**os.environ, "COLUMNS": "200"}
+    environment = {**os.environ, "COLUMNS": "200", "FORCE_COLOR": "1"}  # the CI case: rich told "terminal"
     subprocess.run([NIRCOLOR, "synth", "recordings", str(tmp_path / "recordings"), "--count", "1", "--frames", "150",
                     "--size", "160x120"], check=True, capture_output=True, env=environment)
     recording = next(path for path in (tmp_path / "recordings").iterdir() if path.is_dir())
