@@ -58,7 +58,7 @@ class LoggedProgress(Progress):
         self._lines = None
         logging = not self.disable and not is_interactive(self.console)
         if logging:
-            self.disable = True  # no live bar: lines instead, and the final state once at the end
+            self.disable = True  # no live bar: lines instead, and (unless transient) the final state at the end
         super().__enter__()
         if logging:
             self._lines = threading.Thread(target=self._print_lines, name="progress-lines", daemon=True)
@@ -69,7 +69,8 @@ class LoggedProgress(Progress):
         self._stop.set()
         if self._lines is not None:
             self._lines.join()
-            self.console.print(self.get_renderable())
+            if not self.live.transient:  # what the live bar would have left behind
+                self.console.print(self.get_renderable())
         super().__exit__(*exc_info)
 
     def _print_lines(self) -> None:
