@@ -69,8 +69,10 @@ class LoggedProgress(Progress):
         self._stop.set()
         if self._lines is not None:
             self._lines.join()
-            if not self.live.transient:  # what the live bar would have left behind
-                self.console.print(self.get_renderable())
+            if not self.live.transient:  # what the live bar would have left behind, as lines
+                for task in self.tasks:
+                    if task.visible:
+                        self.console.print(task_line(task), soft_wrap=True, highlight=False)
         super().__exit__(*exc_info)
 
     def _print_lines(self) -> None:

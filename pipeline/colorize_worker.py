@@ -248,7 +248,7 @@ class _TaskOutput:
         self.task, self.result, self.report_frames = task, result, report_frames
         self.with_truth = bool(task.rgb_path)
         self.review: VideoWriter | None = None
-        self.last_report = time.perf_counter()
+        self.last_report = float("-inf")  # the first batch is reported at once: frames are flowing
         self.video: VideoWriter | None = self._writer(task.output_path, task.width, task.height)
 
     def _writer(self, path: str, width: int, height: int) -> VideoWriter:
