@@ -6,13 +6,13 @@ Each command's module (and with it torch, Ray, PyAV) is imported only when that 
 from __future__ import annotations
 
 import importlib
-import re
 from importlib.metadata import PackageNotFoundError, version
 
 import click
 import typer
 from typer.core import TyperGroup
 
+from nircolor.jobs import object_storage
 from nircolor.jobs.progress import set_log_interval
 from nircolor.jobs.runtime import fail
 
@@ -44,27 +44,20 @@ def nircolor_version() -> str:
         return "unknown"
 
 
-# A location such as s3://bucket/ds; Path() would fold it into a local folder `s3:/bucket/ds`.
-URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-URI_OPTIONS = ("--address",)  # options whose values are rightly URIs (ray://head:10001)
-
-
-def refuse_uris(arguments: list[str]) -> None:
-    """One line for a URI given as a file or folder: object storage is not read or written yet."""
-    for index, argument in enumerate(arguments):
-        value = argument.split("=", 1)[1] if argument.startswith("--") and "=" in argument else argument
-        after_uri_option = index > 0 and arguments[index - 1] in URI_OPTIONS
-        if URI.match(value) and not after_uri_option and not argument.startswith(URI_OPTIONS):
-            fail(f"{value}: object storage and URLs are not supported as locations; give a local or mounted path")
-
-
 class LazyGroup(TyperGroup):
     """A click group whose commands are imported on first use; help lists them from COMMANDS."""
 
     listing = False
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        refuse_uris(args)
+        # s3:// locations become local mirrors now, and what the command wrote goes up when it ends,
+        # whether it succeeded or not (everything under a final name is complete).
+        try:
+            args = object_storage.localize(args)
+        except object_storage.StorageError as error:
+            fail(str(error))
+        if object_storage.MIRRORS:
+            ctx.call_on_close(_final_push)
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -103,6 +96,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _final_push() -> None:
+    try:
+        object_storage.push_all(final=True)
+    except object_storage.StorageError as error:
+        fail(str(error))
 
 
 def _print_version(value: bool) -> None:

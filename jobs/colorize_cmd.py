@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
+from nircolor.jobs import object_storage
 from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import ADDRESS_HELP, COMPILE_HELP, PRECISION_HELP, console, fail, inference_options, init_ray
@@ -53,6 +54,7 @@ class ColorizeProgress:
                 done = self.progress.tasks[task].completed
                 self.progress.update(task, total=done, description=f"{entry.name} [{_status_style(entry.status)}]")
                 self.progress.stop_task(task)
+            object_storage.push_now()  # an --out in object storage gets each video as it is finished
 
 
 def colorize(

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from nircolor.dataset_tools.atomic import json_safe
+from nircolor.jobs.object_storage import shown
 from nircolor.jobs.runtime import console
 
 JSON_HELP = "Print one JSON document on stdout (fields: docs/json.md); tables and progress go to stderr."
@@ -38,5 +39,5 @@ def json_mode(enabled: bool):
 def emit(command: str, document: dict) -> None:
     """Write the command's document to stdout, one line."""
     body = {"schema": f"nircolor.{command}", "version": VERSION, **json_safe(document)}
-    sys.stdout.write(json.dumps(body, ensure_ascii=False, allow_nan=False) + "\n")
+    sys.stdout.write(shown(json.dumps(body, ensure_ascii=False, allow_nan=False)) + "\n")  # URIs, not mirrors
     sys.stdout.flush()

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from nircolor.jobs.object_storage import shown
+
 # Logs and CI output are not terminals; rich would squeeze tables into 80 columns there.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 error_console = Console(stderr=True, highlight=False)
@@ -32,7 +34,7 @@ def frame_size(text: str, option: str = "--size", minimum: int = 1) -> tuple[int
 def fail(message: str, code: int = 1) -> None:
     """Print one clear line and exit non-zero (never a traceback)."""
     # Escape: messages quote user input and grammars like `[-i][c]` that rich would eat as markup.
-    error_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    error_console.print(f"[bold red]error:[/] {escape(shown(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nircolor.jobs import progress as progress_module
+from nircolor.jobs import object_storage, progress as progress_module
 from nircolor.jobs.progress import duration, is_interactive
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.recipe import SCHEDULES
@@ -70,6 +70,8 @@ class _TrainProgress:
         per_second = (event["step"] - first) / elapsed if elapsed > 0.5 else 0.0
         rate = f"{per_second:5.2f} steps/s  " if per_second else ""
         self.progress.update(self.task, completed=event["step"], info=f"{rate}{losses}{self.eval_text}")
+        if "checkpoint" in event:  # a run folder in object storage gets each checkpoint as it is written
+            object_storage.push_now()
         if not self.progress.disable:  # the live bar shows it
             return
         # Logs (no terminal) get no live bar: a line per checkpoint and evaluation, and at least one

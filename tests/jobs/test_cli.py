@@ -83,16 +83,16 @@ def test_frame_sizes_are_width_x_height_everywhere_and_bad_ones_are_one_line():
 
 
 @pytest.mark.parametrize("arguments", [
-    ["dataset", "build", "{tmp}", "s3://bucket/ds"],
+    ["dataset", "build", "{tmp}", "s3a://bucket/ds"],
     ["train", "gs://bucket/ds", "{tmp}/run", "--model", "johnson-6"],
     ["colorize", "{tmp}", "{tmp}", "--out=https://example.com/out"],
     ["dataset", "info", "file:///data/ds"],
 ])
-def test_a_uri_given_as_a_location_is_one_line_and_creates_nothing(tmp_path, monkeypatch, arguments):
+def test_a_location_with_an_unsupported_scheme_is_one_line_and_creates_nothing(tmp_path, monkeypatch, arguments):
     monkeypatch.chdir(tmp_path)
     before = sorted(tmp_path.rglob("*"))
     result = runner.invoke(app, [argument.replace("{tmp}", str(tmp_path)) for argument in arguments])
-    assert result.exit_code == 1 and "not supported as locations" in result.output
+    assert result.exit_code == 1 and "unsupported scheme" in result.output and "s3://" in result.output
     assert "Traceback" not in result.output and sorted(tmp_path.rglob("*")) == before  # no ./s3:/bucket/ds
 
 
