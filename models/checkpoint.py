@@ -57,6 +57,21 @@ def save_generator(
     return path
 
 
+def _check_shape(document, config_path: Path) -> None:
+    """The sections every reader indexes, with the types it expects: a wrong one is one line here,
+    never an AttributeError deep in colorize or evaluate."""
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{config_path}: not a checkpoint config (a JSON object expected)")
+    model, preprocessing = document.get("model"), document.get("preprocessing", {})
+    if not isinstance(model, dict) or not isinstance(model.get("config"), dict) or not isinstance(model.get("name", ""), str):
+        raise CheckpointError(f"{config_path}: bad model config (the model section must be an object with a name and a config)")
+    if not isinstance(preprocessing, dict):
+        raise CheckpointError(f"{config_path}: the preprocessing section must be an object")
+    bits = preprocessing.get("nir_bits", 8)
+    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 16:
+        raise CheckpointError(f"{config_path}: nir_bits {bits!r} is not an integer from 1 to 16")
+
+
 def read_checkpoint_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     config_path = path / CONFIG_FILE
@@ -68,6 +83,13 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict:
         document = json.loads(config_path.read_text())
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{config_path}: invalid JSON ({error.msg} at line {error.lineno})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{config_path}: not UTF-8 text") from None
+    except RecursionError:
+        raise CheckpointError(f"{config_path}: invalid JSON (nested too deeply to parse)") from None
+    except OSError as error:
+        raise CheckpointError(f"{config_path}: cannot be read ({error.strerror or error})") from None
+    _check_shape(document, config_path)
     if document.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{config_path}: checkpoint format {document.get('format_version')!r}, this nircolor reads {FORMAT_VERSION}"

@@ -152,3 +152,19 @@ def test_a_checkpoint_whose_config_carries_the_old_conditional_field_loads(saved
 def test_read_checkpoint_config_without_weights(saved):
     (saved / WEIGHTS_FILE).unlink()
     assert read_checkpoint_config(saved)["model"]["name"] == "honari-4-5"
+
+
+@pytest.mark.parametrize("content", [
+    b"\xff\xfe\x00", b"[" * 100_000 + b"]" * 100_000, b"[]", b'{"format_version": 1, "model": 5}',
+    b'{"format_version": 1, "model": {"name": "x", "config": []}}',
+    b'{"format_version": 1, "model": {"name": "x", "config": {}}, "preprocessing": {"nir_bits": "ten"}}',
+    b'{"format_version": 1, "model": {"name": "x", "config": {}}, "preprocessing": {"nir_bits": 4000}}',
+    b'{"format_version": 1, "model": {"name": "x", "config": {}}, "preprocessing": []}',
+])
+def test_a_malformed_config_is_one_checkpoint_error_naming_the_file(tmp_path, content):
+    checkpoint = save_generator(parse_model_name("johnson-6").tiny().build(), tmp_path / "checkpoint")
+    (checkpoint / CONFIG_FILE).write_bytes(content)
+    for read in (read_checkpoint_config, load_generator):
+        with pytest.raises(CheckpointError) as error:
+            read(checkpoint)
+        assert str(checkpoint / CONFIG_FILE) in str(error.value) and "\n" not in str(error.value)
