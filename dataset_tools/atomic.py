@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,15 @@ def temporary_path(path: str | os.PathLike) -> Path:
     """This process's temporary sibling of `path`: `.NAME.PID.tmp` + the final suffix."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+
+
+# `.NAME.PID.tmp[.suffix]` (temporary_path) and `.NAME.PID.old` (a folder being replaced).
+_IN_PROGRESS = re.compile(r"^\..+\.\d+\.(tmp(\..*)?|old)$")
+
+
+def in_progress(name: str) -> bool:
+    """Whether a file or folder name is one of this module's unfinished-write names."""
+    return bool(_IN_PROGRESS.match(name))
 
 
 def leftovers(path: str | os.PathLike) -> list[Path]:

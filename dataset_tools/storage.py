@@ -37,10 +37,6 @@ class StorageError(Exception):
     """Object storage could not be reached or refused the operation (one line, naming the URI)."""
 
 
-def is_uri(text: str) -> bool:
-    return bool(URI.match(text))
-
-
 def cache_root() -> Path:
     if os.environ.get("NIRCOLOR_CACHE"):
         return Path(os.environ["NIRCOLOR_CACHE"]).absolute()
@@ -65,8 +61,8 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 def _filesystem():
-    """pyarrow's S3 filesystem (pyarrow comes with Ray); the AWS SDK reads the endpoint, region
-    and credentials from the environment. Few retries: an unreachable endpoint fails in seconds."""
+    """pyarrow's S3 filesystem: endpoint and region from the AWS variables, credentials found by the
+    AWS SDK (environment, ~/.aws). Few retries: an unreachable endpoint fails in seconds."""
     from pyarrow import fs  # here: pyarrow's S3 client costs a second to load, and most commands never need it
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -181,7 +177,7 @@ class Mirror:
 
     # -- local → remote --------------------------------------------------------------------------
 
-    def push(self, on_file: Callable[[str, int], None] | None = None) -> int:
+    def push(self) -> int:
         """Upload complete files that are new or changed since the last sync (descriptions last),
         then delete remote files the command removed. Returns files uploaded."""
         from pyarrow import fs
@@ -194,8 +190,6 @@ class Mirror:
         filesystem = _filesystem()
         try:
             for name in changed:
-                if on_file is not None:
-                    on_file(name, local[name][0])
                 fs.copy_files(str(self._path(name)), self._key(name), source_filesystem=fs.LocalFileSystem(),
                               destination_filesystem=filesystem)
                 # The local copy takes the object's time, so the next pull sees nothing to fetch.
@@ -250,7 +244,7 @@ def _complete(relative: Path) -> bool:
     name = relative.name
     if name in (LOCK_NAME, RAY_MARKER) or name.endswith(SYNC_SUFFIX):
         return False
-    return not any(part.startswith(".") and (".tmp" in part or part.endswith(".old")) for part in relative.parts)
+    return not any(atomic.in_progress(part) for part in relative.parts)
 
 
 def _describes_others(name: str) -> bool:

@@ -1,7 +1,7 @@
 """s3:// locations on the command line: each becomes its local mirror before the command runs,
 and what the command wrote is uploaded when it ends (dataset_tools/storage.py).
 
-Long commands also push at safe points (a training checkpoint, a finished video) through `push_all`,
+Long commands also push at safe points (a training checkpoint, a finished video) through `push_now`,
 so a run stopped half-way keeps its last checkpoint in the bucket.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _mirror(uri: str) -> Mirror:
         if known.local == mirror.local:
             return known
     fetched = mirror.pull(on_file=lambda name, size: _progress.print(
-        f"fetching {mirror.uri}/{name} ({size / 1e6:.1f} MB)".replace("/ (", " ("), soft_wrap=True))
+        f"fetching {mirror.uri}{'/' + name if name else ''} ({size / 1e6:.1f} MB)", soft_wrap=True))
     if fetched:
         _progress.print(f"{mirror.uri}: {fetched} file(s) fetched into {mirror.local}", soft_wrap=True)
     MIRRORS.append(mirror)

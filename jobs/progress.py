@@ -70,13 +70,14 @@ class LoggedProgress(Progress):
         if self._lines is not None:
             self._lines.join()
             if not self.live.transient:  # what the live bar would have left behind, as lines
-                for task in self.tasks:
-                    if task.visible:
-                        self.console.print(task_line(task), soft_wrap=True, highlight=False)
+                self._print_tasks(unfinished_only=False)
         super().__exit__(*exc_info)
 
     def _print_lines(self) -> None:
         while not self._stop.wait(LOG_INTERVAL):
-            for task in self.tasks:
-                if task.visible and not task.finished:
-                    self.console.print(task_line(task), soft_wrap=True, highlight=False)
+            self._print_tasks(unfinished_only=True)
+
+    def _print_tasks(self, unfinished_only: bool) -> None:
+        for task in self.tasks:
+            if task.visible and not (unfinished_only and task.finished):
+                self.console.print(task_line(task), soft_wrap=True, highlight=False)
