@@ -8,10 +8,21 @@ place a family name maps to code.
 """
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import asdict
+from dataclasses import asdict, fields
+
+import torch
 
 CONDITIONAL_FLAG = "c"
+# Resource bounds, checked before any weight is allocated: a name or a checkpoint's config.json may ask
+# for any size. Widths are at most MAX_WIDTH, counts of layers, blocks, scales and branches at most
+# MAX_DEPTH (which also keeps the meta-device parameter count below fast), and the whole generator
+# at most MAX_PARAMETERS (4 GB of float32 weights; unet-64-s has 54.4M).
+MAX_WIDTH = 1024
+MAX_DEPTH = 64
+WIDTH_FIELDS = ("base_channels", "width", "filters")
+MAX_PARAMETERS = 1_000_000_000
 # `-w<channels>`, always last: the width of families whose paper name does not carry it (johnson, limmer).
 WIDTH_SUFFIX = re.compile(r"w(\d+)")
 
@@ -101,11 +112,36 @@ def parse_model_name(name: str):
         )
     parts = rest.split("-") if rest else []
     try:
-        return families[family].from_name_parts(parts)
+        return check_config(families[family].from_name_parts(parts))
     except ModelNameError as error:
         raise ModelNameError(f"{error}; got {name!r}") from None
     except (ValueError, IndexError) as error:
         raise ModelNameError(f"invalid model name {name!r} ({error}); valid names: {GRAMMAR}") from None
+
+
+def check_config(config):
+    """`config` itself when its fields have their types and the network it builds fits the bounds."""
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if field.type in ("int", int):
+            bound = MAX_WIDTH if field.name in WIDTH_FIELDS else MAX_DEPTH
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= bound:
+                raise ModelNameError(f"{config.family} {field.name} must be an integer from 1 to {bound}, got {value!r}")
+        elif field.type in ("bool", bool) and not isinstance(value, bool):
+            raise ModelNameError(f"{config.family} {field.name} must be true or false, got {value!r}")
+    parameters = _parameter_count(config)
+    if parameters > MAX_PARAMETERS:
+        raise ModelNameError(f"{config.name} would have {parameters / 1e9:.1f}G parameters, "
+                             f"more than nircolor builds ({MAX_PARAMETERS / 1e9:.0f}G)")
+    return config
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter_count(config) -> int:
+    # Built on PyTorch's meta device: shapes only, no memory.
+    with torch.device("meta"):
+        generator = config.build()
+    return sum(parameter.numel() for parameter in generator.parameters())
 
 
 def config_to_dict(config) -> dict:
@@ -120,7 +156,7 @@ def config_from_dict(data: dict):
     families = _families()
     if family not in families:
         raise ModelNameError(f"unknown model family {family!r}; valid names: {GRAMMAR}")
-    return families[family](**data)
+    return check_config(families[family](**data))
 
 
 def build_generator(name_or_config):

@@ -116,3 +116,38 @@ def test_grammar_names_every_family():
 def test_unknown_family_in_a_stored_config_is_a_name_error():
     with pytest.raises(ModelNameError, match="unknown model family 'resnet'"):
         config_from_dict({"family": "resnet", "blocks": 9})
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("unet-99999-s", "base_channels must be an integer from 1 to 1024"),
+        ("johnson-99999", "blocks must be an integer from 1 to 64"),
+        ("limmer-1000-1000-1000-bp", "scales must be an integer from 1 to 64"),
+        ("unet-512-s", "would have 3.5G parameters"),  # every field in range, the whole too big
+        ("estuary-1024-isr", "G parameters"),
+    ],
+)
+def test_a_name_whose_network_would_exhaust_memory_is_refused_before_building(name, reason):
+    with pytest.raises(ModelNameError, match=reason):
+        parse_model_name(name)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ({"family": "unet", "base_channels": -3, "inception": False}, "from 1 to 1024, got -3"),
+        ({"family": "unet", "base_channels": "64", "inception": False}, "got '64'"),
+        ({"family": "unet", "base_channels": True, "inception": False}, "got True"),
+        ({"family": "estuary", "base_channels": 16, "skip": "yes"}, "skip must be true or false"),
+        ({"family": "limmer", "scales": 3, "layers": 10**9, "fusion_layers": 3}, "layers must be"),
+    ],
+)
+def test_a_stored_config_with_wrong_types_or_sizes_is_a_name_error(data, reason):
+    with pytest.raises(ModelNameError, match=reason):
+        config_from_dict(data)
+
+
+def test_the_largest_paper_networks_are_within_the_bounds():
+    for name in ("unet-64-is", "estuary-32-isr", "johnson-9", "limmer-3-12-3-bp", "honari-64-5-i"):
+        assert parse_model_name(name).name == name
