@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nircolor.dataset_tools.folders import name_problem
 from nircolor.dataset_tools.recording import RecordingError, load_recording
 
 
@@ -32,6 +33,9 @@ def resolve_source(path: str | os.PathLike) -> ColorizeSource:
     if path.is_dir():
         return _source_from_recording(path)
     if path.is_file():
+        problem = name_problem(path.stem)
+        if problem:
+            raise SourceError(f"{path}: its name cannot name the outputs: {path.stem[:60]!r} {problem}; rename it")
         return ColorizeSource(name=path.stem, origin=str(path), nir_path=str(path))
     raise SourceError(f"{path}: no such file or recording folder")
 

@@ -107,7 +107,8 @@ def _lookup(mapping, name: str) -> dict | None:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "pairs"
+    # A file-name part: no leading dots (hidden files, `..`), and short enough for any file system.
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:100] or "pairs"
 
 
 def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:

@@ -1,7 +1,9 @@
 """Recording folders (DESIGN "Data contracts": recording.json beside its NIR and RGB videos).
 
 `load_recording` reads and checks one folder and names the file and the problem in one sentence
-when something is wrong; `find_recordings` lists the folders under a root that hold a recording.json.
+when something is wrong; `find_recordings` lists the folders under a root that hold a recording.json,
+and `find_unlabelled` the folders that hold drive files but no recording.json (a build reports them
+instead of silently passing them by).
 """
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from pathlib import Path
 
 import av
 
-from nircolor.dataset_tools.folders import leaves_folder
+from nircolor.dataset_tools.folders import leaves_folder, name_problem
 from nircolor.dataset_tools.video import VideoError, _reason, _video_stream, count_streams, open_input
 
 RECORDING_FILE = "recording.json"
+# Files a drive recorder writes: a folder holding one of these outside any recording folder is
+# probably a recording whose recording.json is missing.
+DRIVE_SUFFIXES = {".mkv", ".mp4", ".mov", ".m4v", ".avi", ".nut", ".ts", ".bag", ".mcap", ".db3"}
 
 
 class RecordingError(ValueError):
@@ -40,6 +45,19 @@ def find_recordings(root: str | os.PathLike) -> list[Path]:
     if (root / RECORDING_FILE).is_file():
         return [root]
     return sorted(path.parent for path in root.rglob(RECORDING_FILE))
+
+
+def find_unlabelled(root: str | os.PathLike, recordings: list[Path]) -> list[Path]:
+    """Folders under `root` holding drive files (videos, bags) but inside no folder of `recordings`."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = set()
+    for path in root.rglob("*"):
+        if path.suffix.lower() in DRIVE_SUFFIXES and path.is_file() and not any(
+                path.parent == folder or folder in path.parents for folder in recordings):
+            found.add(path.parent)
+    return sorted(found)
 
 
 def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, require_rgb: bool = True) -> Recording:
@@ -70,8 +88,9 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, req
     for key in ("id", "day", "location"):
         if not isinstance(document[key], str) or not document[key].strip():
             raise RecordingError(f"{description}: {key!r} must be a non-empty string")
-    if "/" in document["id"] or "\\" in document["id"] or document["id"].startswith("."):
-        raise RecordingError(f"{description}: id {document['id']!r} cannot be used as a file name")
+    problem = name_problem(document["id"])
+    if problem:
+        raise RecordingError(f"{description}: id {document['id'][:60]!r} cannot name files: it {problem}")
     if two_files:
         nir_path = _inside(folder, description, document["nir"])
         rgb_path = None if nir_only else _inside(folder, description, document["rgb"])

@@ -23,6 +23,7 @@ MAX_WIDTH = 1024
 MAX_DEPTH = 64
 WIDTH_FIELDS = ("base_channels", "width", "filters")
 MAX_PARAMETERS = 1_000_000_000
+MAX_NAME_LENGTH = 100
 # `-w<channels>`, always last: the width of families whose paper name does not carry it (johnson, limmer).
 WIDTH_SUFFIX = re.compile(r"w(\d+)")
 
@@ -101,6 +102,9 @@ def training_name(generator_name: str, conditional: bool) -> str:
 
 def parse_model_name(name: str):
     """Return the frozen generator config for a paper model name (case-insensitive; a `c` flag is parsed apart)."""
+    if len(name) > MAX_NAME_LENGTH:  # quoted whole, it would flood the one error line
+        raise ModelNameError(f"model name {name[:40]!r}… is {len(name)} characters long, more than any valid "
+                             f"name ({MAX_NAME_LENGTH}); valid names: {GRAMMAR}")
     text, _ = split_training_flags(name)
     if not text:
         raise ModelNameError(f"empty model name; valid names: {GRAMMAR}")

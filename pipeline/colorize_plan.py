@@ -93,10 +93,11 @@ def plan_input(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[
         source = resolve_source(given)
     except SourceError as error:
         return OutputSummary(name=given.stem or given.name, origin=str(given), status="failed", error=str(error)), None
-    if source.name in seen:
-        message = f"{given}: output name {source.name!r} is already used by {seen[source.name]}"
+    # casefold: `Drive` and `drive` are one file on case-insensitive file systems (macOS, Windows).
+    if source.name.casefold() in seen:
+        message = f"{given}: output name {source.name!r} is already used by {seen[source.name.casefold()]}"
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
-    seen[source.name] = str(given)
+    seen[source.name.casefold()] = str(given)
     paths = output_paths(out_dir, source.name, options)
     audio = find_audio([source.nir_path, source.rgb_path])
     made_by = _output_fingerprint(source, model, options, audio)

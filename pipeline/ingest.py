@@ -23,7 +23,9 @@ import ray
 
 from nircolor.dataset_tools.manifest import write_manifest
 from nircolor.dataset_tools.pairing import pair_timestamps
-from nircolor.dataset_tools.recording import Recording, RecordingError, find_recordings, load_recording, stream_times
+from nircolor.dataset_tools.recording import (
+    RECORDING_FILE, Recording, RecordingError, find_recordings, find_unlabelled, load_recording, stream_times,
+)
 from nircolor.dataset_tools.registration import summarize_shifts
 from nircolor.dataset_tools.segment_ingest import STATE_FOLDER, SegmentIngestor, SegmentResult, SegmentTask, finished
 from nircolor.dataset_tools.segments import plan_segments
@@ -245,18 +247,25 @@ def _build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Pat
     recordings_root, dataset_dir = Path(recordings_root), Path(dataset_dir)
     progress = progress or (lambda event: None)
     folders = find_recordings(recordings_root)
-    if not folders:
+    unlabelled = find_unlabelled(recordings_root, folders)
+    if not folders and not unlabelled:
         return BuildSummary(dataset_dir, None, [], error=f"{recordings_root}: no recording folders (recording.json) found")
-    plans = []
+    # Drive files with no recording.json are reported as failed recordings, so the build exits non-zero.
+    plans = [RecordingPlan(folder, error=f"{folder}: holds drive files but no {RECORDING_FILE}; write one "
+                                         f"(id, day, location, nir, rgb) to ingest it")
+             for folder in unlabelled]
+    for plan in plans:
+        progress({"type": "planned", "folder": str(plan.folder), "error": plan.error})
     seen_ids: dict[str, Path] = {}
     for folder in folders:
         plan = _plan_recording(folder, options)
         if plan.error is None:
-            if plan.recording.id in seen_ids:
+            key = plan.recording.id.casefold()  # ids name shard files: one file on case-insensitive systems
+            if key in seen_ids:
                 plan.error = (f"{folder / 'recording.json'}: id {plan.recording.id!r} is already used by "
-                              f"{seen_ids[plan.recording.id]}")
+                              f"{seen_ids[key]}")
             else:
-                seen_ids[plan.recording.id] = folder
+                seen_ids[key] = folder
         plans.append(plan)
         progress({"type": "planned", "folder": str(folder), "error": plan.error})
     good = [plan for plan in plans if plan.error is None]

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/python -m pytest -q -m "not robustness" "$@"  # robustness: work in progress (tests/robustness)
+.venv/bin/python -m pytest -q -m "" "$@"

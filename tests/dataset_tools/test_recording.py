@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from nircolor.dataset_tools.recording import RecordingError, find_recordings, load_recording, stream_times
+from nircolor.dataset_tools.recording import RecordingError, find_recordings, find_unlabelled, load_recording, stream_times
 from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
 
 
@@ -34,6 +34,17 @@ def test_find_recordings(recording, tmp_path):
     assert find_recordings(recording.folder.parent) == [recording.folder]
     assert find_recordings(recording.folder) == [recording.folder]
     assert find_recordings(tmp_path) == []
+
+
+def test_folders_with_drive_files_but_no_recording_json_are_found(tmp_path):
+    for path in ("good/recording.json", "good/nir.mkv", "good/frames/x.mp4",  # inside a recording: not reported
+                 "lost/nir.MKV", "deeper/day2/drive.bag", "notes/readme.txt", "loose.mp4"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(b"")
+    recordings = find_recordings(tmp_path)
+    assert recordings == [tmp_path / "good"]
+    assert find_unlabelled(tmp_path, recordings) == [tmp_path, tmp_path / "deeper/day2", tmp_path / "lost"]
+    assert find_unlabelled(tmp_path / "good", [tmp_path / "good"]) == []
 
 
 BASE = {"id": "take", "day": "2017-05-10", "location": "estuary", "nir": "nir.mkv", "rgb": "rgb.mkv"}
@@ -102,3 +113,15 @@ def test_a_nir_only_folder_loads_only_when_rgb_is_optional(recording, tmp_path):
         load_recording(folder)
     loaded = load_recording(folder, require_rgb=False)
     assert loaded.nir_path == folder / "nir.mkv" and loaded.rgb_path is None
+
+
+@pytest.mark.parametrize("identifier, problem", [
+    ("a/b", "path separator"), ("..", "starts with a dot"), (".hidden", "starts with a dot"),
+    ("take\x00", "control character"), ("x" * 300, "longer than 200 bytes"),
+    ("take.review", "ending of side-by-side review videos"), ("Take.REVIEW", "ending of side-by-side"),
+])
+def test_an_id_that_cannot_name_files_is_refused(recording, tmp_path, identifier, problem):
+    folder = _folder_with(tmp_path, recording, {**BASE, "id": identifier})
+    with pytest.raises(RecordingError, match=problem) as error:
+        load_recording(folder)
+    assert "recording.json" in str(error.value) and len(str(error.value)) < 300

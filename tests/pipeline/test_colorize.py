@@ -251,3 +251,16 @@ def test_rerun_with_another_checkpoint_or_overwrite_redoes_the_output(tmp_path, 
     assert [entry.status for entry in colorize_inputs(other, [video], out, LOCAL).outputs] == ["skipped"]
     forced = colorize_inputs(other, [video], out, dataclasses.replace(LOCAL, overwrite=True))
     assert [entry.status for entry in forced.outputs] == ["done"]
+
+
+def test_names_that_would_share_an_output_file_are_refused_and_the_rest_complete(tmp_path, checkpoint):
+    # `x.review` would write x's side-by-side video; `Clip` and `clip` are one file on macOS.
+    videos = [write_nir(tmp_path / name, list(range(2))) for name in ("x.mp4", "x.review.mp4")]
+    (tmp_path / "upper").mkdir()
+    videos += [write_nir(tmp_path / "upper" / "X.mp4", list(range(2)))]
+    out = tmp_path / "out"
+    summary = colorize_inputs(checkpoint, videos, out, dataclasses.replace(LOCAL, side_by_side=True))
+    assert [entry.status for entry in summary.outputs] == ["done", "failed", "failed"]
+    assert "review" in summary.outputs[1].error and "already used" in summary.outputs[2].error
+    assert sorted(path.name for path in out.iterdir() if not path.name.startswith(".")) == [
+        "x.json", "x.mp4", "x.review.mp4"]
