@@ -233,14 +233,50 @@ def verify_dataset(dataset_dir: str | os.PathLike, progress=None) -> list[str]:
                 problems.append(f"{path}: holds {header.pairs} pairs, manifest says {entry.get('pairs')}")
             if header.split != entry.get("split"):
                 problems.append(f"{path}: split attribute {header.split!r}, manifest says {entry.get('split')!r}")
+            if header.recording_id != entry["recording_id"]:
+                problems.append(f"{path}: recording_id attribute {header.recording_id!r}, "
+                                f"manifest says {entry['recording_id']!r}")
+        problems.extend(_entry_against_recordings(entry, manifest, path))
         if progress is not None:
             progress(entry)
+    problems.extend(_splits_against_shards(manifest, _manifest_path(dataset_dir)))
     for split in SPLITS:
         folder = root / split
         if folder.is_dir():
             for path in sorted(folder.glob("*.h5")):
                 if path.resolve() not in named:
                     problems.append(f"{path}: shard is not in the manifest")
+    return problems
+
+
+def _entry_against_recordings(entry: dict, manifest: dict, path: Path) -> list[str]:
+    """A shard must belong to a listed recording, in that recording's split (else the split leaks)."""
+    recordings = manifest.get("recordings") or {}
+    if not recordings:  # datasets written before recordings were listed
+        return []
+    record = recordings.get(entry["recording_id"])
+    if not isinstance(record, dict):
+        return [f"{path}: recording {entry['recording_id']!r} is not among the manifest's recordings"]
+    if record.get("split") != entry["split"]:
+        return [f"{path}: in {entry['split']}, but its recording {entry['recording_id']!r} is in "
+                f"{record.get('split')!r}: one recording on both sides of the split"]
+    return []
+
+
+def _splits_against_shards(manifest: dict, manifest_path: Path) -> list[str]:
+    """The splits section (what `dataset info` prints) must count what the shards hold."""
+    problems = []
+    for split in SPLITS:
+        section = manifest["splits"].get(split)
+        shards = [entry for entry in manifest["shards"] if entry["split"] == split]
+        counted = {"pairs": sum(entry["pairs"] for entry in shards), "shards": len(shards)}
+        if not isinstance(section, dict):
+            if shards:
+                problems.append(f"{manifest_path}: splits has no {split} section, but {len(shards)} shards are {split}")
+            continue
+        for key, value in counted.items():
+            if section.get(key) != value:
+                problems.append(f"{manifest_path}: splits.{split}.{key} is {section.get(key)!r}, the shards hold {value}")
     return problems
 
 

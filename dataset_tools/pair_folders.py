@@ -24,6 +24,7 @@ from nircolor.dataset_tools.registration import RegistrationPolicy, summarize_sh
 from nircolor.dataset_tools.shards import SPLITS, ShardWriter
 from nircolor.dataset_tools.splits import SplitError, assign_splits, split_groups
 from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
+from nircolor.dataset_tools.video import check_frame_size
 
 NIR_SUFFIX = "_nir.png"
 RGB_SUFFIX = "_rgb.png"
@@ -111,8 +112,24 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:100] or "pairs"
 
 
+def png_size(path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk without decoding it; None for other files."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:
     """(nir (H,W) uint8|uint16, rgb (H,W,3) uint8, nir_bits); ValueError names the file on bad input."""
+    for path in (pair.nir, pair.rgb):
+        size = png_size(path)
+        if size:
+            check_frame_size(path, *size, ValueError)  # before decoding: a header may claim any size
     nir = cv2.imread(str(pair.nir), cv2.IMREAD_UNCHANGED)
     if nir is None:
         raise ValueError(f"{pair.nir}: cannot decode image")
@@ -123,6 +140,7 @@ def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:
     rgb = cv2.imread(str(pair.rgb), cv2.IMREAD_COLOR)
     if rgb is None:
         raise ValueError(f"{pair.rgb}: cannot decode image")
+    check_frame_size(pair.nir, nir.shape[1], nir.shape[0], ValueError)  # formats without a PNG header
     rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
     if rgb.shape[:2] != nir.shape:
         raise ValueError(f"{pair.rgb}: RGB is {rgb.shape[1]}×{rgb.shape[0]}, NIR is {nir.shape[1]}×{nir.shape[0]}")

@@ -77,6 +77,17 @@ def pixel_bits(pix_fmt: str) -> int:
     return 8
 
 
+# The largest frame nircolor takes (8K: 8192×4352): a header may claim any size, and one frame goes
+# through the network as float32 at several times its size. Checked per input, before decoding.
+MAX_FRAME_PIXELS = 8192 * 4352
+
+
+def check_frame_size(path, width: int, height: int, error: type[Exception]) -> None:
+    if width * height > MAX_FRAME_PIXELS:
+        raise error(f"{path}: frames of {width}x{height} are larger than nircolor takes "
+                    f"({MAX_FRAME_PIXELS / 1e6:.1f} megapixels, 8K)")
+
+
 def probe(path: str | os.PathLike, stream_index: int = 0) -> StreamInfo:
     """Read a video stream's geometry, codec, bit depth and timing without decoding."""
     with open_input(path) as container:
@@ -84,6 +95,7 @@ def probe(path: str | os.PathLike, stream_index: int = 0) -> StreamInfo:
         context = stream.codec_context
         if not context.width or not context.height:
             raise VideoError(f"{path}: video stream {stream_index} has no frame size (corrupt header?)")
+        check_frame_size(path, context.width, context.height, VideoError)
         pix_fmt = context.pix_fmt or "unknown"
         duration = float(stream.duration * stream.time_base) if stream.duration else (
             container.duration / 1e6 if container.duration else None

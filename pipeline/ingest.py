@@ -21,7 +21,7 @@ from typing import Callable
 
 import ray
 
-from nircolor.dataset_tools.manifest import write_manifest
+from nircolor.dataset_tools.manifest import ManifestError, read_manifest, write_manifest
 from nircolor.dataset_tools.pairing import pair_timestamps
 from nircolor.dataset_tools.recording import (
     RECORDING_FILE, Recording, RecordingError, find_recordings, find_unlabelled, load_recording, stream_times,
@@ -193,6 +193,34 @@ def _tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -
     return tasks
 
 
+def _would_drop_entries(dataset_dir: Path, plans: list[RecordingPlan], root: Path) -> str | None:
+    """Why building into `dataset_dir` would lose what its manifest lists, or None.
+
+    A re-run of a build (same recordings, some added, some now failing) rewrites the manifest it made;
+    a manifest naming recordings this build does not make (another recordings folder, import-pairs) or
+    one that cannot be read is never replaced silently."""
+    if not (dataset_dir / "manifest.json").exists():
+        return None
+    try:
+        existing = read_manifest(dataset_dir)
+    except ManifestError as error:
+        return f"{error}; refusing to replace it (build into a new folder)"
+    ids = {plan.recording.id for plan in plans if plan.recording is not None}
+    unreadable = {_relative(plan.folder, root) for plan in plans if plan.recording is None}  # listed by folder
+
+    def made_here(key, entry) -> bool:
+        if not isinstance(entry, dict) or entry.get("kind") == "pair-folder":
+            return False
+        return key in ids or entry.get("folder") in unreadable
+
+    others = sorted(key for key, entry in existing.get("recordings", {}).items() if not made_here(key, entry))
+    if not others:
+        return None
+    listed = ", ".join(repr(key[:40]) for key in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    return (f"{dataset_dir / 'manifest.json'}: lists recordings this build does not make ({listed}); building "
+            f"here would drop them: build into a new folder, or import them again there")
+
+
 def _remove_stale_shards(dataset_dir: Path, plans: list[RecordingPlan], tasks: list[SegmentTask]) -> None:
     """Shards an earlier build wrote for these recordings that this plan does not make (another split,
     other segment bounds) would sit beside the dataset unlisted: remove them."""
@@ -268,6 +296,9 @@ def _build_dataset(recordings_root: str | os.PathLike, dataset_dir: str | os.Pat
                 seen_ids[key] = folder
         plans.append(plan)
         progress({"type": "planned", "folder": str(folder), "error": plan.error})
+    refusal = _would_drop_entries(dataset_dir, plans, recordings_root)
+    if refusal:
+        return BuildSummary(dataset_dir, None, [], error=refusal)
     good = [plan for plan in plans if plan.error is None]
     try:
         splits = assign_splits(

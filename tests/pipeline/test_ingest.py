@@ -209,3 +209,22 @@ def test_single_file_recording_with_two_streams(tmp_path):
     for path, nir, rgb, frame_index, attrs in _stored_pairs(tmp_path / "out"):
         for nir_frame, rgb_frame in zip(nir, rgb):
             assert read_frame_code(rgb_frame) == read_frame_code(nir_frame) + 100
+
+
+def test_a_build_never_silently_drops_what_the_dataset_already_lists(tmp_path):
+    synthesize_recordings(tmp_path / "a", SynthOptions(count=3, frames=4, **SMALL))
+    other = synthesize_recordings(tmp_path / "b", SynthOptions(count=2, frames=4, **SMALL))
+    for recording in other:  # another drive: other ids
+        description = recording.folder / "recording.json"
+        description.write_text(json.dumps({**json.loads(description.read_text()), "id": f"other-{recording.id}"}))
+    options = IngestOptions(executor="local", split_overrides=(("drive-000", "eval"),))
+    assert build_dataset(tmp_path / "a", tmp_path / "out", options).ok
+    before = (tmp_path / "out" / "manifest.json").read_bytes()
+    refused = build_dataset(tmp_path / "b", tmp_path / "out", IngestOptions(executor="local"))
+    assert not refused.ok and "lists recordings this build does not make ('drive-000', 'drive-001', 'drive-002')" in refused.error
+    assert (tmp_path / "out" / "manifest.json").read_bytes() == before
+    (tmp_path / "a" / "drive-002" / "recording.json").write_text("{")  # a re-run may fail a recording it made
+    rerun = build_dataset(tmp_path / "a", tmp_path / "out", options)
+    assert rerun.error is None and not rerun.ok and sorted(read_manifest(tmp_path / "out")["recordings"]) == ["drive-000", "drive-001", "drive-002"]
+    (tmp_path / "out" / "manifest.json").write_text("{not json")
+    assert "refusing to replace it" in build_dataset(tmp_path / "a", tmp_path / "out", options).error
