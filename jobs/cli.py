@@ -80,6 +80,22 @@ class LazyGroup(TyperGroup):
         command.name = name
         return command
 
+    def invoke(self, ctx: click.Context):
+        # The one error boundary: commands turn the errors they expect into one line themselves; an
+        # unexpected one still reaches the user as one line (the traceback only with --debug).
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted; what was complete is kept under its final name, re-run to resume", code=130)
+        except Exception as error:  # noqa: BLE001 - the boundary itself
+            if DEBUG["on"]:
+                raise
+            first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+            fail(f"{ctx.invoked_subcommand or 'nircolor'} stopped: {type(error).__name__}"
+                 f"{': ' + first[:300] if first else ''} (run `nircolor --debug ...` for the traceback)")
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self.listing = True
         try:
@@ -87,6 +103,8 @@ class LazyGroup(TyperGroup):
         finally:
             self.listing = False
 
+
+DEBUG = {"on": False}  # set by the global --debug option
 
 app = typer.Typer(
     name="nircolor",
@@ -118,9 +136,12 @@ def main(
     log_interval: float = typer.Option(30.0, "--log-interval", min=0.05, metavar="SECONDS",
                                        help="When stdout is not a terminal (logs, pipes), print a progress "
                                             "line (counts, rate, ETA) at least this often."),
+    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an unexpected error "
+                                                      "instead of its one-line summary."),
 ) -> None:
     """Turn near-infrared drive recordings into natural RGB video (Limmer & Lensch, BMVC 2017)."""
     set_log_interval(log_interval)
+    DEBUG["on"] = debug
 
 
 if __name__ == "__main__":

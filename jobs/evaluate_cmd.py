@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 
 from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import COMPILE_HELP, PRECISION_HELP, console, fail, inference_options
@@ -72,7 +73,8 @@ def evaluate(
 def _evaluate(sources, data, split, out, no_timing, batch_size, max_frames, grid_frames, device, inference,
               columns) -> EvaluationResults:
     try:
-        with LoggedProgress(*columns, console=console) as progress:
+        # One evaluate per report folder: two would interleave one's tables with the other's grid.
+        with writer_lock(out or Path("evaluation"), "evaluate"), LoggedProgress(*columns, console=console) as progress:
             models = len(sources) - sum(source in BASELINES for source in sources)
             task = progress.add_task(f"{models} model(s) + {len(sources) - models} baseline(s) on {split}", total=None)
             results = evaluate_checkpoints(
@@ -81,7 +83,7 @@ def _evaluate(sources, data, split, out, no_timing, batch_size, max_frames, grid
                 inference=inference,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except (EvaluationError, CheckpointError) as error:
+    except (EvaluationError, CheckpointError, WriterBusy) as error:
         fail(str(error))
     return results
 

@@ -78,3 +78,13 @@ def test_stage_refuses_before_touching_the_folder(tmp_path, held, stage):
         stage(tmp_path, folder)
     assert f"another nircolor holder (pid {pid}) is writing here" in str(caught.value)
     assert sorted(path.name for path in folder.iterdir()) == before
+
+
+def test_evaluate_refuses_a_report_folder_another_evaluate_is_writing(tmp_path, held):
+    folder, pid = held
+    before = sorted(path.name for path in folder.iterdir())
+    result = runner.invoke(app, ["evaluate", "baseline:nir-gray", "--data", str(tmp_path / "no-dataset"),
+                                 "--out", str(folder)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"pid {pid}" in result.output and "another nircolor" in result.output, result.output
+    assert sorted(path.name for path in folder.iterdir()) == before

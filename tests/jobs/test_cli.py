@@ -98,3 +98,31 @@ def test_a_location_with_an_unsupported_scheme_is_one_line_and_creates_nothing(t
 
 def test_a_ray_client_address_is_not_taken_for_a_location():
     assert runner.invoke(app, ["train", "--help", "--address", "ray://head:10001"]).exit_code == 0
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, tmp_path):
+    import nircolor.jobs.models_cmd as models_cmd
+
+    def broken(name):
+        raise OSError(28, "No space left on device", str(tmp_path / "out.mp4"))
+
+    monkeypatch.setattr(models_cmd, "parse_model_name", broken)
+    result = runner.invoke(app, ["models", "show", "unet-64-s"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert "OSError" in lines[0] and "No space left on device" in lines[0] and "out.mp4" in lines[0]
+    assert "--debug" in lines[0]
+    debugged = runner.invoke(app, ["--debug", "models", "show", "unet-64-s"])
+    assert isinstance(debugged.exception, OSError)  # the real exception, traceback and all
+
+
+def test_an_interrupt_exits_130_with_one_line(monkeypatch):
+    import nircolor.jobs.models_cmd as models_cmd
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models_cmd, "parse_model_name", interrupted)
+    result = runner.invoke(app, ["models", "show", "unet-64-s"])
+    assert result.exit_code == 130 and "interrupted" in result.output
