@@ -85,7 +85,7 @@ class LazyGroup(TyperGroup):
         # unexpected one still reaches the user as one line (the traceback only with --debug).
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+        except PASSED_THROUGH:
             raise
         except KeyboardInterrupt:
             fail("interrupted; what was complete is kept under its final name, re-run to resume", code=130)
@@ -105,6 +105,10 @@ class LazyGroup(TyperGroup):
 
 
 DEBUG = {"on": False}  # set by the global --debug option
+
+# Exits the CLI layer means: typer >= 0.25 has its own Exit and Abort classes beside click's.
+PASSED_THROUGH = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                  typer.Exit, typer.Abort, SystemExit)
 
 app = typer.Typer(
     name="nircolor",

@@ -127,6 +127,10 @@ def _recording_breaks():
         ("nir-video-empty", lambda w: write(w / NIR_VIDEO, b""), "nir.mkv"),
         ("nir-video-truncated", lambda w: write(w / NIR_VIDEO, (w / NIR_VIDEO).read_bytes()[:300]), "nir.mkv"),
         ("recording-day-a-number", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("day", 20170510)), "recording.json"),
+        ("recording-id-nul", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "drive\x00")), "recording.json"),
+        ("recording-id-long", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "d" * 300)), "recording.json"),
+        ("recording-id-review", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "drive-001.review")), "recording.json"),
+        ("recording-id-dotdot", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "..")), "recording.json"),
     ]
 
 
