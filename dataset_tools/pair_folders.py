@@ -18,6 +18,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from nircolor.dataset_tools.image_files import png_header_size
 from nircolor.dataset_tools.manifest import ManifestError, read_manifest, write_manifest
 from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.registration import RegistrationPolicy, summarize_shifts
@@ -116,12 +117,9 @@ def png_size(path) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR chunk without decoding it; None for other files."""
     try:
         with open(path, "rb") as file:
-            head = file.read(24)
+            return png_header_size(file.read(24))
     except OSError:
         return None
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:

@@ -1,7 +1,8 @@
 """The per-pair work of every dataset writer: sample → register → append, with the statistics the
 manifest reports (paper §4: registered pairs sampled from drives).
 
-`dataset build` feeds one sink per segment (with a sampler), `dataset import-pairs` one per
+`dataset build` feeds one sink per segment (with a sampler, and for two-camera rigs the homography
+that maps RGB onto the NIR grid), `dataset import-pairs` one per
 recording (no sampler: every still pair counts). Shards open on the first stored pair of each
 (height, width, nir_bits), so a source whose pairs differ in size gets one shard per size.
 """
@@ -12,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from nircolor.dataset_tools.calibration import warp_to_nir
 from nircolor.dataset_tools.registration import Registered, RegistrationPolicy, register_pair
 from nircolor.dataset_tools.sampling import Decision, Sampler
 from nircolor.dataset_tools.shards import ShardInfo, ShardWriter
@@ -23,8 +25,10 @@ OpenWriter = Callable[[int, int, int], ShardWriter]
 class PairSink:
     """Decide, register and store pairs; `.statistics()` sums up what became of them."""
 
-    def __init__(self, open_writer: OpenWriter, policy: RegistrationPolicy, sampler: Sampler | None = None):
+    def __init__(self, open_writer: OpenWriter, policy: RegistrationPolicy, sampler: Sampler | None = None,
+                 homography: np.ndarray | None = None):
         self.open_writer = open_writer
+        self.homography = homography  # two-camera rigs: RGB pixel → NIR pixel, applied first
         self.policy = policy
         self.sampler = sampler
         self.writers: dict[tuple[int, int, int], ShardWriter] = {}
@@ -35,6 +39,8 @@ class PairSink:
 
     def add(self, nir: np.ndarray, rgb: np.ndarray, nir_bits: int, frame_index: int, seconds: float) -> str | None:
         """Sample, register and store one pair; the reason it was left out, or None when stored."""
+        if self.homography is not None:
+            rgb = warp_to_nir(rgb, self.homography, *nir.shape[:2])
         rgb_luminance = None
         if self.sampler is not None:
             decision = self.sample(nir, rgb, seconds, nir_bits)

@@ -1,4 +1,4 @@
-"""Recording folders (DESIGN "Data contracts": recording.json beside its NIR and RGB videos).
+"""Recording folders (DESIGN "Data contracts": recording.json beside its videos, bag or image sequences).
 
 `load_recording` reads and checks one folder and names the file and the problem in one sentence
 when something is wrong; `find_recordings` lists the folders under a root that hold a recording.json,
@@ -7,14 +7,19 @@ instead of silently passing them by).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 
+from nircolor.dataset_tools.bags import BagReader
 from nircolor.dataset_tools.folders import leaves_folder, name_problem
+from nircolor.dataset_tools.image_files import is_sequence, list_frames
+from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, shifted
 from nircolor.dataset_tools.video import VideoError, _reason, _video_stream, count_streams, open_input
 
 RECORDING_FILE = "recording.json"
@@ -33,10 +38,13 @@ class Recording:
     id: str
     day: str
     location: str
-    nir_path: Path
+    nir_path: Path  # the NIR video, bag or frame sequence
     rgb_path: Path | None  # None only from load_recording(require_rgb=False) of a NIR-only folder
     nir_stream: int = 0  # index among the file's video streams
     rgb_stream: int = 0
+    nir: StreamSource | None = None  # how to read each stream (every form of recording.json)
+    rgb: StreamSource | None = None
+    homography: tuple[float, ...] | None = None  # 3×3 row-major, RGB pixel → NIR pixel
 
 
 def find_recordings(root: str | os.PathLike) -> list[Path]:
@@ -61,13 +69,64 @@ def find_unlabelled(root: str | os.PathLike, recordings: list[Path]) -> list[Pat
 
 
 def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, require_rgb: bool = True) -> Recording:
-    """Read `folder/recording.json` and check its files (and, optionally, their video streams) exist.
+    """Read `folder/recording.json` (any form of DESIGN "Data contracts") and check its files exist.
 
+    `check_streams` also opens them (video streams present, bag topics present, frames listed).
     `require_rgb=False` also accepts a NIR-only folder ({"nir": ...} without "rgb"): colorize and
-    temporal checks need no ground truth; its `rgb_path` is None.
+    temporal checks need no ground truth; its `rgb_path` and `rgb` are None.
     """
     folder = Path(folder)
     description = folder / RECORDING_FILE
+    document = _read_description(description)
+    form = "bag" if "bag" in document else "files" if ("nir" in document or "rgb" in document) else "video"
+    nir_only = not require_rgb and form != "video" and not any(key in document for key in ("rgb", "rgb_topic"))
+    required = ["id", "day", "location"] + {
+        "bag": ["bag", "nir_topic"] + ([] if nir_only else ["rgb_topic"]),
+        "files": ["nir"] + ([] if nir_only else ["rgb"]),
+        "video": ["video", "nir_stream", "rgb_stream"]}[form]
+    missing = [key for key in required if key not in document]
+    if missing:
+        raise RecordingError(f"{description}: missing key(s) {', '.join(missing)}")
+    for key in ("id", "day", "location"):
+        if not isinstance(document[key], str) or not document[key].strip():
+            raise RecordingError(f"{description}: {key!r} must be a non-empty string")
+    problem = name_problem(document["id"])
+    if problem:
+        raise RecordingError(f"{description}: id {document['id'][:60]!r} cannot name files: it {problem}")
+    options = _stream_options(description, document)
+    labels = ("nir",) if nir_only else ("nir", "rgb")
+    if form == "bag":
+        bag = _inside(folder, description, document["bag"])
+        if not bag.exists():
+            raise RecordingError(f"{bag}: bag named in {description} is missing")
+        sources = {label: StreamSource("bag", str(bag), topic=_string(description, document, f"{label}_topic"),
+                                       log_time=options["log_time"]) for label in labels}
+    elif form == "files":
+        sources = {label: _file_source(folder, description, document, label) for label in labels}
+    else:
+        video = _inside(folder, description, document["video"])
+        sources = {}
+        for label in labels:
+            index = document[f"{label}_stream"]
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                raise RecordingError(f"{description}: {label}_stream must be a stream index (0, 1, ...), got {index!r}")
+            sources[label] = StreamSource("video", str(video), index=index)
+    sources["nir"] = dataclasses.replace(sources["nir"], bits=options["nir_bits"])
+    if "rgb" in sources:
+        sources["rgb"] = shifted(sources["rgb"], options["rgb_offset_seconds"])
+    for source in sources.values():
+        if source.kind == "video" and not Path(source.path).is_file():
+            raise RecordingError(f"{source.path}: file named in {description} is missing")
+    if check_streams:
+        for label, source in sources.items():
+            _check_stream(label.upper(), source)
+    nir, rgb = sources["nir"], sources.get("rgb")
+    return Recording(folder=folder, id=document["id"], day=document["day"], location=document["location"],
+                     nir_path=Path(nir.path), rgb_path=Path(rgb.path) if rgb else None, nir_stream=nir.index,
+                     rgb_stream=rgb.index if rgb else 0, nir=nir, rgb=rgb, homography=options["homography"])
+
+
+def _read_description(description: Path) -> dict:
     if not description.is_file():
         raise RecordingError(f"{description}: missing (a recording folder needs a recording.json)")
     try:
@@ -78,44 +137,74 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, req
         raise RecordingError(f"{description}: not valid JSON (nested too deeply to parse)") from None
     if not isinstance(document, dict):
         raise RecordingError(f"{description}: expected a JSON object, found {type(document).__name__}")
-    two_files = "nir" in document or "rgb" in document
-    nir_only = not require_rgb and "nir" in document and "rgb" not in document
-    required = ["id", "day", "location"] + (
-        (["nir"] if nir_only else ["nir", "rgb"]) if two_files else ["video", "nir_stream", "rgb_stream"])
-    missing = [key for key in required if key not in document]
-    if missing:
-        raise RecordingError(f"{description}: missing key(s) {', '.join(missing)}")
-    for key in ("id", "day", "location"):
-        if not isinstance(document[key], str) or not document[key].strip():
-            raise RecordingError(f"{description}: {key!r} must be a non-empty string")
-    problem = name_problem(document["id"])
-    if problem:
-        raise RecordingError(f"{description}: id {document['id'][:60]!r} cannot name files: it {problem}")
-    if two_files:
-        nir_path = _inside(folder, description, document["nir"])
-        rgb_path = None if nir_only else _inside(folder, description, document["rgb"])
-        nir_stream = rgb_stream = 0
-    else:
-        nir_path = rgb_path = _inside(folder, description, document["video"])
-        nir_stream, rgb_stream = document["nir_stream"], document["rgb_stream"]
-        for name, value in (("nir_stream", nir_stream), ("rgb_stream", rgb_stream)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise RecordingError(f"{description}: {name} must be a stream index (0, 1, ...), got {value!r}")
-    for path in dict.fromkeys(path for path in (nir_path, rgb_path) if path is not None):
-        if not path.is_file():
-            raise RecordingError(f"{path}: file named in {description} is missing")
-    if check_streams:
-        for label, path, stream in (("NIR", nir_path, nir_stream), ("RGB", rgb_path, rgb_stream)):
-            if path is None:
-                continue
-            try:
-                streams = count_streams(path)
-            except VideoError as error:
-                raise RecordingError(str(error)) from None
-            if stream >= streams:
-                raise RecordingError(f"{path}: has {streams} video stream(s), {label} stream {stream} is missing")
-    return Recording(folder=folder, id=document["id"], day=document["day"], location=document["location"],
-                     nir_path=nir_path, rgb_path=rgb_path, nir_stream=nir_stream, rgb_stream=rgb_stream)
+    return document
+
+
+def _stream_options(description: Path, document: dict) -> dict:
+    """The optional keys of every form: nir_bits, rgb_offset_seconds, homography, time."""
+    bits = document.get("nir_bits")
+    if bits is not None and (not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 16):
+        raise RecordingError(f"{description}: nir_bits must be an integer from 1 to 16, got {bits!r}")
+    offset = document.get("rgb_offset_seconds", 0.0)
+    if not _finite_number(offset) or abs(offset) > 3600:
+        raise RecordingError(f"{description}: rgb_offset_seconds must be a number of seconds, got {offset!r}")
+    timing = document.get("time", "header")
+    if timing not in ("header", "log"):
+        raise RecordingError(f"{description}: time must be \"header\" (header.stamp) or \"log\", got {timing!r}")
+    homography = None
+    if document.get("homography") is not None:
+        from nircolor.dataset_tools.calibration import parse_homography
+
+        try:
+            homography = tuple(float(value) for value in parse_homography(document["homography"], str(description)).ravel())
+        except ValueError as error:
+            raise RecordingError(str(error)) from None
+    return {"nir_bits": bits, "rgb_offset_seconds": float(offset), "log_time": timing == "log",
+            "homography": homography}
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _string(description: Path, document: dict, key: str) -> str:
+    value = document[key]
+    if not isinstance(value, str) or not value:
+        raise RecordingError(f"{description}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _file_source(folder: Path, description: Path, document: dict, label: str) -> StreamSource:
+    """A video file, or an image sequence (a folder of frames or a printf pattern) timed by a file or fps."""
+    path = _inside(folder, description, document[label])
+    if not is_sequence(path):
+        return StreamSource("video", str(path))
+    timestamps = document.get(f"{label}_timestamps")
+    if timestamps is not None:
+        return StreamSource("images", str(path), timestamps=str(_inside(folder, description, timestamps)))
+    fps = document.get(f"{label}_fps", document.get("fps"))
+    if not _finite_number(fps) or not 0 < fps <= 10000:
+        raise RecordingError(f"{description}: the image sequence {document[label]!r} needs "
+                             f"\"{label}_timestamps\" (a file) or a positive \"fps\", got {fps!r}")
+    return StreamSource("images", str(path), fps=float(fps))
+
+
+def _check_stream(label: str, source: StreamSource) -> None:
+    try:
+        if source.kind == "video":
+            streams = count_streams(source.path)
+            if source.index >= streams:
+                raise RecordingError(f"{source.path}: has {streams} video stream(s), {label} stream {source.index} "
+                                     f"is missing")
+        elif source.kind == "bag":
+            with BagReader(source.path) as reader:
+                reader.topic(source.topic, label)
+        else:
+            list_frames(Path(source.path))
+            if source.timestamps and not Path(source.timestamps).is_file():
+                raise RecordingError(f"{source.timestamps}: timestamps file is missing")
+    except STREAM_ERRORS as error:
+        raise RecordingError(str(error)) from None
 
 
 def _inside(folder: Path, description: Path, name) -> Path:

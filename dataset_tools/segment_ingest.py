@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import Iterator
 
 import cv2
+import numpy as np
 
 from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.clock_offset import MotionSignal
 from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.pairing import NearestFrames
 from nircolor.dataset_tools.recording import RecordingError
 from nircolor.dataset_tools.registration import RegistrationPolicy
 from nircolor.dataset_tools.sampling import Sampler, SamplingOptions
 from nircolor.dataset_tools.shards import ShardWriter
-from nircolor.dataset_tools.video import Frame, VideoError, iter_frames
+from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, iter_source_frames
+from nircolor.dataset_tools.video import Frame
 
 STATE_FOLDER = ".ingest"  # per-segment state files: what a finished segment produced
 SAME_INSTANT_SECONDS = 1e-6  # planned pair times are the streams' own frame times: matched exactly
@@ -33,10 +36,8 @@ class SegmentTask:
     day: str
     location: str
     split: str
-    nir_path: str
-    nir_stream: int
-    rgb_path: str
-    rgb_stream: int
+    nir: StreamSource
+    rgb: StreamSource
     nir_bits: int
     height: int
     width: int
@@ -48,6 +49,7 @@ class SegmentTask:
     every_frames: int
     every_seconds: float | None
     max_shift: float
+    homography: tuple[float, ...] | None = None  # RGB pixel → NIR pixel, applied before registration
 
 
 @dataclass
@@ -91,15 +93,15 @@ class SegmentIngestor:
         cv2.setNumThreads(1)
         try:
             return self.ingest(task)
-        except (VideoError, RecordingError, OSError, ValueError) as error:
-            message = str(error) if isinstance(error, (VideoError, RecordingError)) else \
-                f"{task.nir_path}: segment {task.segment} failed ({type(error).__name__}: {error})"
+        except (*STREAM_ERRORS, RecordingError, OSError, ValueError) as error:
+            message = str(error) if isinstance(error, (*STREAM_ERRORS, RecordingError)) else \
+                f"{task.nir.label()}: segment {task.segment} failed ({type(error).__name__}: {error})"
             return SegmentResult(task.recording_id, task.segment, error=message)
         finally:
             cv2.setNumThreads(threads)
 
-    def frames(self, path: str, stream: int, kind: str, start_seconds: float, end_seconds: float) -> Iterator[Frame]:
-        return iter_frames(path, stream, kind=kind, start_seconds=start_seconds, end_seconds=end_seconds)
+    def frames(self, source: StreamSource, kind: str, start_seconds: float, end_seconds: float) -> Iterator[Frame]:
+        return iter_source_frames(source, kind, start_seconds, end_seconds)
 
     def make_sink(self, task: SegmentTask) -> PairSink:
         def open_writer(height: int, width: int, nir_bits: int) -> ShardWriter:
@@ -111,7 +113,8 @@ class SegmentIngestor:
                                height=task.height, width=task.width)
 
         sampler = Sampler(SamplingOptions(every_frames=task.every_frames, every_seconds=task.every_seconds))
-        return self.sink_class(open_writer, RegistrationPolicy(max_shift=task.max_shift), sampler)
+        homography = np.asarray(task.homography).reshape(3, 3) if task.homography else None
+        return self.sink_class(open_writer, RegistrationPolicy(max_shift=task.max_shift), sampler, homography)
 
     def ingest(self, task: SegmentTask) -> SegmentResult:
         shard_path = Path(task.shard_path)
@@ -119,13 +122,13 @@ class SegmentIngestor:
         sink = self.make_sink(task)
         frames_decoded = missing = 0
         shards = []
+        motion = {"nir": MotionSignal(), "rgb": MotionSignal()}  # for the clock-offset estimate
         if task.pairs:
-            streams = [self.frames(path, stream, kind, task.pairs[0][column], task.pairs[-1][column] + 1e-4)
-                       for path, stream, kind, column in ((task.nir_path, task.nir_stream, "nir", 1),
-                                                          (task.rgb_path, task.rgb_stream, "rgb", 2))]
+            streams = [self.frames(source, kind, task.pairs[0][column], task.pairs[-1][column] + 1e-4)
+                       for source, kind, column in ((task.nir, "nir", 1), (task.rgb, "rgb", 2))]
             try:
-                nir_frames = NearestFrames(streams[0], tolerate_errors=False)
-                rgb_frames = NearestFrames(streams[1], tolerate_errors=False)
+                nir_frames = NearestFrames(motion["nir"].tap(streams[0]), tolerate_errors=False)
+                rgb_frames = NearestFrames(motion["rgb"].tap(streams[1]), tolerate_errors=False)
                 for frame_index, nir_seconds, rgb_seconds in task.pairs:
                     nir = nir_frames.at(nir_seconds, SAME_INSTANT_SECONDS)
                     rgb = rgb_frames.at(rgb_seconds, SAME_INSTANT_SECONDS)
@@ -145,7 +148,7 @@ class SegmentIngestor:
             shard = {"path": f"{task.split}/{shard_path.name}", "split": task.split, "recording_id": task.recording_id,
                      "pairs": shards[0].pairs, "sha256": shards[0].sha256}
         stats = {"paired": len(task.pairs), "frames_decoded": frames_decoded, "undecodable": missing,
-                 **sink.statistics()}
+                 "motion": {kind: signal.pairs() for kind, signal in motion.items()}, **sink.statistics()}
         atomic.write_json(Path(task.state_path), {"key": task.key, "shard": shard, "stats": stats,
                                                   "size": shard_path.stat().st_size if shard else None},
                           sort_keys=True, indent=None)

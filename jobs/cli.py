@@ -20,6 +20,8 @@ from nircolor.jobs.runtime import fail
 COMMANDS = {
     "models": ("nircolor.jobs.models_cmd", "app", "The paper's networks: list, show."),
     "synth": ("nircolor.jobs.synth_cmd", "app", "Synthetic multi-CCD NIR/RGB drive recordings."),
+    "recordings": ("nircolor.jobs.recordings_cmd", "app",
+                   "Find drive recordings and write their recording.json files."),
     "dataset": ("nircolor.jobs.dataset_cmd", "app", "Build, import, inspect and verify HDF5 datasets."),
     "train": ("nircolor.jobs.train_cmd", "train", "Train a generator (GAN of §3.5) on a dataset with Ray Train."),
     "colorize": ("nircolor.jobs.colorize_cmd", "colorize", "Colorize NIR recordings or videos into RGB videos."),

@@ -71,6 +71,10 @@ def build(
     max_shift: float = typer.Option(4.0, "--max-shift", min=0.0, help="Correct shifts up to this many px; reject beyond."),
     segment_seconds: float = typer.Option(30.0, "--segment-seconds", min=0.0,
                                           help="Cut recordings into segments of about this length (0: whole)."),
+    clock_offset: Literal["report", "estimate"] = typer.Option(
+        "report", "--clock-offset",
+        help="report: estimate the RGB camera's clock offset from the frames decoded anyway and report it; "
+             "estimate: measure it on the first minute before pairing and apply it (beyond the paper)."),
     as_json: bool = json_option(),
 ) -> None:
     """Pair NIR and RGB frames by timestamp, sample, register, and write HDF5 shards + manifest.json."""
@@ -85,7 +89,7 @@ def build(
     options = IngestOptions(
         every_frames=every, every_seconds=every_seconds, eval_fraction=eval_fraction, split_by=split_by,
         split_overrides=tuple(overrides), max_shift=max_shift, segment_seconds=segment_seconds or None,
-        workers=workers or None, executor="ray",
+        workers=workers or None, executor="ray", clock_offset=clock_offset,
     )
     with json_mode(as_json):
         init_ray(address)
@@ -122,5 +126,8 @@ def _print_summary(summary: BuildSummary) -> None:
     )
     for recording in summary.failed:
         console.print(f"[red]failed:[/] {escape(recording.error)}", soft_wrap=True)
+    for recording in summary.recordings:
+        if recording.clock_warning:
+            console.print(f"[yellow]clock:[/] {escape(recording.clock_warning)}", soft_wrap=True)
     if summary.manifest_path:
         console.print(f"manifest: {summary.manifest_path}")

@@ -9,6 +9,7 @@ retried; a bad recording is reported and the rest finish.
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -21,16 +22,17 @@ from typing import Callable
 
 import ray
 
+from nircolor.dataset_tools.clock_offset import ClockOffset, estimate_offset, measure_offset
 from nircolor.dataset_tools.manifest import ManifestError, read_manifest, write_manifest
-from nircolor.dataset_tools.pairing import pair_timestamps
+from nircolor.dataset_tools.pairing import frame_period, pair_timestamps
 from nircolor.dataset_tools.recording import (
-    RECORDING_FILE, Recording, RecordingError, find_recordings, find_unlabelled, load_recording, stream_times,
+    RECORDING_FILE, Recording, RecordingError, find_recordings, find_unlabelled, load_recording,
 )
 from nircolor.dataset_tools.registration import summarize_shifts
 from nircolor.dataset_tools.segment_ingest import STATE_FOLDER, SegmentIngestor, SegmentResult, SegmentTask, finished
 from nircolor.dataset_tools.segments import plan_segments
 from nircolor.dataset_tools.splits import SplitError, assign_splits
-from nircolor.dataset_tools.video import VideoError, probe
+from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, probe_source, read_timeline, shifted, source_identity
 from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 from nircolor.pipeline.execution import Execution, run_tasks
 
@@ -47,6 +49,9 @@ class IngestOptions:
     split_overrides: tuple[tuple[str, str], ...] = ()
     max_shift: float = 4.0
     segment_seconds: float | None = 30.0
+    # "report": estimate the NIR/RGB clock offset from the frames decoded anyway and report it;
+    # "estimate": measure it before pairing (decodes a minute more per recording) and apply it.
+    clock_offset: str = "report"
     workers: int | None = None  # actors; default one per CPU of the cluster
     executor: str = "local"  # "local" (this process) or "ray" (actors; the caller has started Ray)
 
@@ -56,7 +61,7 @@ class IngestOptions:
             "every_frames": self.every_frames, "every_seconds": self.every_seconds,
             "eval_fraction": self.eval_fraction, "split_by": self.split_by,
             "split_overrides": {key: value for key, value in sorted(self.split_overrides)},
-            "max_shift": self.max_shift, "segment_seconds": self.segment_seconds,
+            "max_shift": self.max_shift, "segment_seconds": self.segment_seconds, "clock_offset": self.clock_offset,
         }
 
 
@@ -76,6 +81,9 @@ class RecordingPlan:
     segments: list = field(default_factory=list)
     split: str | None = None
     key: str | None = None  # its name in the manifest's recordings
+    nir_source: StreamSource | None = None  # the streams as planned (a bag's slack, an applied clock offset)
+    rgb_source: StreamSource | None = None
+    clock: ClockOffset | None = None  # the offset estimated before pairing (--clock-offset estimate)
 
 
 @dataclass
@@ -86,6 +94,7 @@ class RecordingSummary:
     pairs: int
     frames_seen: int
     error: str | None = None
+    clock_warning: str | None = None  # the frames suggest an RGB clock offset other than the one applied
 
 
 @dataclass
@@ -118,28 +127,37 @@ def _plan_recording(folder: Path, options: IngestOptions) -> RecordingPlan:
     try:
         recording = load_recording(folder)
         plan.recording = recording
-        nir_info = probe(recording.nir_path, recording.nir_stream)
-        rgb_info = probe(recording.rgb_path, recording.rgb_stream)
-        if (nir_info.width, nir_info.height) != (rgb_info.width, rgb_info.height):
+        nir_info, rgb_info = probe_source(recording.nir), probe_source(recording.rgb)
+        if recording.homography is None and (nir_info.width, nir_info.height) != (rgb_info.width, rgb_info.height):
             raise RecordingError(
                 f"{recording.folder}: NIR is {nir_info.width}x{nir_info.height} but RGB is "
-                f"{rgb_info.width}x{rgb_info.height}; the two cameras must deliver the same frame size"
+                f"{rgb_info.width}x{rgb_info.height}; a two-camera rig needs a \"homography\" in recording.json "
+                f"(`nircolor calibrate` estimates one)"
             )
-        nir_times, nir_keyframes = stream_times(recording.nir_path, recording.nir_stream)
-        rgb_times, _ = stream_times(recording.rgb_path, recording.rgb_stream)
-        for info, times in ((nir_info, nir_times), (rgb_info, rgb_times)):
-            _check_complete(info, times)
-    except (RecordingError, VideoError) as error:
+        nir, rgb = read_timeline(recording.nir), read_timeline(recording.rgb)
+        for info, timeline in ((nir_info, nir), (rgb_info, rgb)):
+            _check_complete(info, timeline.times)
+        if options.clock_offset == "estimate":
+            plan.clock = measure_offset(nir, rgb)
+            if plan.clock is None:
+                raise RecordingError(f"{recording.folder}: cannot estimate the NIR/RGB clock offset (too little "
+                                     f"shared motion in the first minute); set rgb_offset_seconds in recording.json")
+            rgb = dataclasses.replace(rgb, source=shifted(rgb.source, plan.clock.seconds),
+                                      times=[time + plan.clock.seconds for time in rgb.times])
+    except (RecordingError, *STREAM_ERRORS) as error:
         plan.error = str(error)
         return plan
+    plan.nir_source, plan.rgb_source = nir.source, rgb.source
+    nir_times, rgb_times = nir.times, rgb.times
     pairing = pair_timestamps(nir_times, rgb_times)
     plan.nir_bits, plan.height, plan.width = nir_info.bits, nir_info.height, nir_info.width
-    plan.fps = round(float(nir_info.average_rate), 6) if nir_info.average_rate else 0.0
+    rate = nir_info.average_rate or (1 / frame_period(nir_times) if frame_period(nir_times) else 0.0)
+    plan.fps = round(float(rate), 6)
     plan.frames_seen, plan.rgb_frames = len(nir_times), len(rgb_times)
     plan.pairing = {"tolerance_seconds": round(pairing.tolerance_seconds, 6), **pairing.counts()}
     plan.pairs = [(nir_index, nir_times[nir_index], rgb_times[rgb_index]) for nir_index, rgb_index in pairing.pairs]
     duration = nir_times[-1] - nir_times[0] if nir_times else 0.0
-    plan.segments = plan_segments(nir_keyframes, duration, options.segment_seconds, start_seconds=nir_times[0])
+    plan.segments = plan_segments(nir.keyframes, duration, options.segment_seconds, start_seconds=nir_times[0])
     if not plan.pairs:
         plan.error = (f"{recording.folder}: no NIR frame has an RGB frame at the same instant "
                       f"(NIR {nir_times[0]:.3f}–{nir_times[-1]:.3f} s, RGB {rgb_times[0]:.3f}–{rgb_times[-1]:.3f} s)")
@@ -160,11 +178,6 @@ def _check_complete(info, times: list[float]) -> None:
         )
 
 
-def _file_identity(path: str | os.PathLike) -> list:
-    status = os.stat(path)
-    return [str(Path(path).resolve()), status.st_size, status.st_mtime_ns]
-
-
 def _tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -> list[SegmentTask]:
     recording = plan.recording
     tasks = []
@@ -175,20 +188,19 @@ def _tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -
         name = f"{recording.id}-{segment.index:03d}"
         identity = {
             "recording": recording.id, "day": recording.day, "location": recording.location, "split": plan.split,
-            "nir": _file_identity(recording.nir_path) + [recording.nir_stream],
-            "rgb": _file_identity(recording.rgb_path) + [recording.rgb_stream],
-            "pairs": [len(pairs), pairs[0] if pairs else None, pairs[-1] if pairs else None],
+            "nir": source_identity(plan.nir_source), "rgb": source_identity(plan.rgb_source),
+            "homography": recording.homography, "pairs": [len(pairs), pairs[0] if pairs else None, pairs[-1] if pairs else None],
             "every_frames": options.every_frames, "every_seconds": options.every_seconds,
             "max_shift": options.max_shift,
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         tasks.append(SegmentTask(
             recording_id=recording.id, day=recording.day, location=recording.location, split=plan.split,
-            nir_path=str(recording.nir_path), nir_stream=recording.nir_stream, rgb_path=str(recording.rgb_path),
-            rgb_stream=recording.rgb_stream, nir_bits=plan.nir_bits, height=plan.height, width=plan.width,
+            nir=plan.nir_source, rgb=plan.rgb_source, nir_bits=plan.nir_bits, height=plan.height, width=plan.width,
             segment=segment.index, pairs=pairs, shard_path=str(dataset_dir / plan.split / f"{name}.h5"),
             state_path=str(dataset_dir / STATE_FOLDER / f"{name}.json"), key=key,
             every_frames=options.every_frames, every_seconds=options.every_seconds, max_shift=options.max_shift,
+            homography=recording.homography,
         ))
     return tasks
 
@@ -245,7 +257,7 @@ def _run_tasks(tasks: list[SegmentTask], options: IngestOptions, on_result: Call
     return run_tasks(
         tasks, worker_class, execution=execution, on_result=on_result,
         lost_result=lambda task, attempts, error: SegmentResult(
-            task.recording_id, task.segment, error=f"{task.nir_path}: ingest worker lost {attempts} times ({error})"),
+            task.recording_id, task.segment, error=f"{task.nir.label()}: ingest worker lost {attempts} times ({error})"),
         task_key=lambda task: (task.recording_id, task.segment),
     )
 
@@ -409,8 +421,33 @@ def _recording_entry(plan: RecordingPlan, results: list[SegmentResult], root: Pa
         "undecodable_pairs": totals["undecodable"],
         "pairing_tolerance_seconds": plan.pairing["tolerance_seconds"],
         "registration": registration,
+        "clock_offset": _clock_entry(plan, results),
     })
     return entry
+
+
+def _clock_entry(plan: RecordingPlan, results: list[SegmentResult]) -> dict:
+    """The RGB clock offset applied (declared, or estimated before pairing) and what the decoded frames say."""
+    signals = {kind: sorted(point for result in results for point in result.stats.get("motion", {}).get(kind, []))
+               for kind in ("nir", "rgb")}
+    residual = estimate_offset(signals["nir"], signals["rgb"])
+    applied = plan.rgb_source.offset_seconds
+    entry = {"applied_seconds": round(applied, 6), "estimated_before_pairing": plan.clock is not None,
+             "estimated_seconds": None, "correlation": None}
+    if residual is not None:  # measured on frames already shifted by `applied`
+        entry.update(estimated_seconds=round(applied + residual.seconds, 6), correlation=round(residual.correlation, 4))
+    return entry
+
+
+def _clock_warning(plan: RecordingPlan, clock: dict | None) -> str | None:
+    if not clock or clock["estimated_seconds"] is None or not plan.fps:
+        return None
+    gap = clock["estimated_seconds"] - clock["applied_seconds"]
+    if abs(gap) < 0.5 / plan.fps:
+        return None
+    return (f"{plan.folder}: the RGB clock looks {-clock['estimated_seconds']:+.3f} s off the NIR clock (motion "
+            f"correlation {clock['correlation']:.2f}; {clock['applied_seconds']:+.3f} s applied); set "
+            f"rgb_offset_seconds {clock['estimated_seconds']:.3f} in recording.json or rebuild with --clock-offset estimate")
 
 
 def _summaries(plans: list[RecordingPlan], entries: dict, root: Path) -> list[RecordingSummary]:
@@ -421,5 +458,6 @@ def _summaries(plans: list[RecordingPlan], entries: dict, root: Path) -> list[Re
         summaries.append(RecordingSummary(
             id=identifier, folder=str(plan.folder), split=entry.get("split", plan.split),
             pairs=entry.get("pairs", 0), frames_seen=plan.frames_seen, error=plan.error,
+            clock_warning=_clock_warning(plan, entry.get("clock_offset")),
         ))
     return summaries

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.segment_ingest import SegmentIngestor, SegmentResult, SegmentTask
-from nircolor.dataset_tools.video import iter_frames
+from nircolor.dataset_tools.streams import iter_source_frames
 from nircolor.pipeline.ingest import BuildSummary, IngestOptions, build_dataset
 
 
@@ -91,10 +91,8 @@ class SegmentDecoder:
         started, cpu_started = time.perf_counter(), time.process_time()
         frames = 0
         if task.pairs:
-            for path, stream, kind, column in ((task.nir_path, task.nir_stream, "nir", 1),
-                                               (task.rgb_path, task.rgb_stream, "rgb", 2)):
-                for _ in iter_frames(path, stream, kind=kind, start_seconds=task.pairs[0][column],
-                                     end_seconds=task.pairs[-1][column] + 1e-4):
+            for source, kind, column in ((task.nir, "nir", 1), (task.rgb, "rgb", 2)):
+                for _ in iter_source_frames(source, kind, task.pairs[0][column], task.pairs[-1][column] + 1e-4):
                     frames += 1
         return TimedResult(task.recording_id, task.segment, stats={"frames_decoded": frames},
                            seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started)

@@ -1,0 +1,225 @@
+"""Image topics of drive bags: ROS 1 `.bag`, ROS 2 bag folders (sqlite3 or mcap storage), plain `.mcap`.
+
+ROS bags are read with `rosbags` (pure Python); a plain MCAP file with the `mcap` reader, its
+messages decoded by rosbags' type stores (ROS 2 CDR or ROS 1 serialization, as the channel says).
+Frame time is `header.stamp`, read straight from the serialized bytes (both image messages start
+with their header), so listing a topic's times deserializes nothing; `log_time=True` uses the
+recorder's receive time instead.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from nircolor.dataset_tools.image_files import png_header_size
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+IMAGE_TYPES = (IMAGE, COMPRESSED)
+
+
+class BagError(ValueError):
+    """A bag that cannot be read; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    msgtype: str
+    count: int
+
+
+class BagReader:
+    """One bag opened for reading: `topics`, `messages(topic, ...)`, `decode(topic, raw)`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._file = self._mcap = self._any = None
+        self.topics: dict[str, Topic] = {}
+        self._ros2: dict[str, bool] = {}  # topic → CDR (ROS 2) rather than ROS 1 serialization
+        try:
+            if self.path.is_file() and self.path.suffix.lower() == ".mcap":
+                self._open_mcap()
+            else:
+                self._open_rosbags()
+        except BagError:
+            self.close()
+            raise
+        except Exception as error:  # noqa: BLE001 - both libraries raise their own error trees
+            self.close()
+            raise BagError(f"{self.path}: cannot read bag ({_reason(error)})") from None
+
+    def _open_rosbags(self) -> None:
+        from rosbags.highlevel import AnyReader
+
+        if not self.path.exists():
+            raise BagError(f"{self.path}: bag not found")
+        if self.path.is_file() and self.path.suffix.lower() != ".bag":
+            raise BagError(f"{self.path}: not a bag (a ROS 1 .bag file, a ROS 2 bag folder or an .mcap file)")
+        self._any = AnyReader([self.path])
+        self._any.open()
+        counts: dict[str, int] = {}
+        for connection in self._any.connections:
+            counts[connection.topic] = counts.get(connection.topic, 0) + connection.msgcount
+            self.topics[connection.topic] = Topic(connection.topic, connection.msgtype, counts[connection.topic])
+            self._ros2[connection.topic] = self._any.is2
+
+    def _open_mcap(self) -> None:
+        from mcap.reader import make_reader
+
+        self._file = open(self.path, "rb")
+        self._mcap = make_reader(self._file)
+        summary = self._mcap.get_summary()
+        if summary is None:
+            raise BagError(f"{self.path}: no MCAP summary (truncated or still being written)")
+        counts = summary.statistics.channel_message_counts if summary.statistics else {}
+        for channel_id, channel in summary.channels.items():
+            schema = summary.schemas.get(channel.schema_id)
+            msgtype = _ros2_name(schema.name) if schema else ""
+            self.topics[channel.topic] = Topic(channel.topic, msgtype, counts.get(channel_id, 0))
+            self._ros2[channel.topic] = channel.message_encoding == "cdr"
+
+    def image_topics(self) -> dict[str, Topic]:
+        return {name: topic for name, topic in self.topics.items() if topic.msgtype in IMAGE_TYPES}
+
+    def topic(self, name: str, label: str) -> Topic:
+        if name not in self.topics:
+            found = ", ".join(sorted(self.image_topics())) or "none"
+            raise BagError(f"{self.path}: no {label} topic {name!r} (image topics: {found})")
+        topic = self.topics[name]
+        if topic.msgtype not in IMAGE_TYPES:
+            raise BagError(f"{self.path}: topic {name!r} carries {topic.msgtype or 'unknown messages'}, "
+                           f"not sensor_msgs/Image or CompressedImage")
+        return topic
+
+    def messages(self, topic: str, start_ns: int | None = None, stop_ns: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(log time in ns, serialized message) of one topic, in log-time order, log time in [start, stop)."""
+        try:
+            if self._mcap is not None:
+                for _, _, message in self._mcap.iter_messages(topics=[topic], starting_at=start_ns, ending_before=stop_ns,
+                                                              log_time_order=True):
+                    yield message.log_time, message.data
+            else:
+                connections = [c for c in self._any.connections if c.topic == topic]
+                for _, log_ns, raw in self._any.messages(connections=connections, start=start_ns, stop=stop_ns):
+                    yield log_ns, raw
+        except BagError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise BagError(f"{self.path}: reading {topic!r} failed ({_reason(error)})") from None
+
+    def stamp_seconds(self, topic: str, raw: bytes) -> float:
+        """header.stamp of a serialized Image or CompressedImage, without deserializing it."""
+        try:
+            if self._ros2[topic]:
+                order = "<" if raw[1] == 1 else ">"  # CDR encapsulation: 0x0001 little, 0x0000 big endian
+                seconds, nanoseconds = struct.unpack_from(order + "iI", raw, 4)
+            else:
+                seconds, nanoseconds = struct.unpack_from("<4xiI", raw, 0)  # after the uint32 seq
+        except (struct.error, IndexError):
+            raise BagError(f"{self.path}: a message on {topic!r} is too short to hold a header") from None
+        return seconds + nanoseconds * 1e-9
+
+    def decode(self, topic: str, raw: bytes):
+        msgtype = self.topics[topic].msgtype
+        try:
+            if self._any is not None:
+                return self._any.deserialize(raw, msgtype)
+            from rosbags.typesys import Stores, get_typestore
+
+            if self._ros2[topic]:
+                return get_typestore(Stores.ROS2_HUMBLE).deserialize_cdr(raw, msgtype)
+            return get_typestore(Stores.ROS1_NOETIC).deserialize_ros1(raw, msgtype)
+        except Exception as error:  # noqa: BLE001
+            raise BagError(f"{self.path}: a message on {topic!r} cannot be decoded ({_reason(error)})") from None
+
+    def close(self) -> None:
+        if self._any is not None:
+            self._any.close()
+            self._any = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "BagReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ros2_name(name: str) -> str:
+    """`sensor_msgs/Image` (ROS 1 schemas) → `sensor_msgs/msg/Image`."""
+    parts = name.split("/")
+    return f"{parts[0]}/msg/{parts[1]}" if len(parts) == 2 else name
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+# ---------------------------------------------------------------------------------------------- pixels
+
+# ROS Bayer pattern → OpenCV demosaic code (OpenCV names the pattern by its second row's start).
+_BAYER = {"rggb": cv2.COLOR_BayerBG2RGB, "bggr": cv2.COLOR_BayerRG2RGB,
+          "gbrg": cv2.COLOR_BayerGR2RGB, "grbg": cv2.COLOR_BayerGB2RGB}
+_CHANNELS = {"mono8": 1, "8uc1": 1, "mono16": 1, "16uc1": 1, "rgb8": 3, "bgr8": 3, "8uc3": 3, "rgba8": 4,
+             "bgra8": 4, "8uc4": 4, "rgb16": 3, "bgr16": 3, "rgba16": 4, "bgra16": 4}
+
+
+def image_pixels(message, msgtype: str, where: str, max_pixels: int) -> tuple[np.ndarray, str]:
+    """(pixels, order) of an Image or CompressedImage: (H,W) gray or (H,W,C) in `order` ('rgb'/'bgr')."""
+    if msgtype == COMPRESSED:
+        return _compressed_pixels(message, where, max_pixels)
+    encoding = str(message.encoding).lower()
+    height, width, step = int(message.height), int(message.width), int(message.step)
+    if height <= 0 or width <= 0 or height * width > max_pixels:
+        raise BagError(f"{where}: image of {width}x{height} pixels (at most {max_pixels} taken)")
+    data = np.asarray(message.data, dtype=np.uint8)
+    if step <= 0 or len(data) < step * height:
+        raise BagError(f"{where}: image data holds {len(data)} bytes, {step}x{height} expected")
+    rows = data[:step * height].reshape(height, step)
+    if encoding.startswith("bayer_"):
+        pattern, depth = encoding[6:10], encoding[10:]
+        if pattern not in _BAYER or depth not in ("8", "16"):
+            raise BagError(f"{where}: unknown encoding {message.encoding!r}")
+        mosaic = _plane(rows, width, 1, depth == "16", message.is_bigendian)
+        return cv2.cvtColor(mosaic, _BAYER[pattern]), "rgb"
+    if encoding not in _CHANNELS:
+        raise BagError(f"{where}: unknown encoding {message.encoding!r} (mono8/16, rgb8, bgr8, rgba8, bgra8, bayer_*)")
+    channels = _CHANNELS[encoding]
+    wide = "16" in encoding
+    pixels = _plane(rows, width, channels, wide, message.is_bigendian)
+    if channels == 4:
+        pixels = pixels[..., :3]
+    return pixels, "rgb" if encoding.startswith("rgb") else "bgr"
+
+
+def _plane(rows: np.ndarray, width: int, channels: int, wide: bool, big_endian) -> np.ndarray:
+    size = 2 if wide else 1
+    if rows.shape[1] < width * channels * size:
+        raise BagError(f"row step {rows.shape[1]} is shorter than {width} pixels of {channels * size} bytes")
+    pixels = np.ascontiguousarray(rows[:, :width * channels * size])
+    if wide:
+        pixels = pixels.view(">u2" if big_endian else "<u2").astype(np.uint16)
+    pixels = pixels.reshape(rows.shape[0], width, channels) if channels > 1 else pixels.reshape(rows.shape[0], width)
+    return pixels
+
+
+def _compressed_pixels(message, where: str, max_pixels: int) -> tuple[np.ndarray, str]:
+    data = np.asarray(message.data, dtype=np.uint8)
+    size = png_header_size(bytes(data[:24]))
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise BagError(f"{where}: image of {size[0]}x{size[1]} pixels (at most {max_pixels} taken)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if len(data) else None
+    if pixels is None:
+        raise BagError(f"{where}: compressed image ({str(message.format)[:40]!r}) does not decode")
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[..., :3]
+    return pixels, "bgr"

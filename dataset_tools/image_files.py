@@ -1,0 +1,118 @@
+"""Image sequences: one PNG or TIFF file per frame (8 or 16 bit), timed by a text file or a fixed rate.
+
+A sequence is named by a folder ("nir": "nir") or a printf pattern ("nir": "nir/%06d.png"); frames
+sort by the number in their name. Timestamps files hold one time per line, in seconds or as
+KITTI raw writes them ("2011-09-26 13:02:25.964389445").
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff"}
+_PATTERN = re.compile(r"%(0?\d*)d")
+
+
+class SequenceError(ValueError):
+    """An image sequence that cannot be read; the message names the file and the problem."""
+
+
+def png_header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first 24 bytes of a PNG (its IHDR chunk); None for other data."""
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def is_sequence(path: Path) -> bool:
+    """Does a recording.json file name denote an image sequence (a folder or a printf pattern)?"""
+    return bool(_PATTERN.search(path.name)) or path.is_dir()
+
+
+def list_frames(spec: Path) -> list[Path]:
+    """The frame files of a sequence in frame order (by the number in their names)."""
+    if spec.is_dir():
+        files = [path for path in spec.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()]
+        if not files:
+            raise SequenceError(f"{spec}: folder holds no frame files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return sorted(files, key=_frame_number)
+    match = _PATTERN.search(spec.name)
+    if match is None or not spec.parent.is_dir():
+        raise SequenceError(f"{spec}: not a folder of frames or a pattern like nir/%06d.png")
+    width = match.group(1)
+    digits = rf"\d{{{int(width)}}}" if width.startswith("0") and len(width) > 1 else r"\d+"
+    regex = re.compile(re.escape(spec.name[:match.start()]) + f"({digits})" + re.escape(spec.name[match.end():]) + "$")
+    numbered = [(int(found.group(1)), path) for path in spec.parent.iterdir()
+                if (found := regex.match(path.name)) and path.is_file()]
+    if not numbered:
+        raise SequenceError(f"{spec}: no file matches the pattern")
+    return [path for _, path in sorted(numbered)]
+
+
+def _frame_number(path: Path) -> tuple:
+    numbers = re.findall(r"\d+", path.stem)
+    return (int(numbers[-1]) if numbers else -1, path.name)
+
+
+def read_timestamps(path: Path, count: int) -> list[float]:
+    """One time per frame, in seconds; the file must hold `count` strictly increasing times."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise SequenceError(f"{path}: cannot read timestamps ({type(error).__name__})") from None
+    times = []
+    for number, line in enumerate(lines, 1):
+        if not line:
+            continue
+        seconds = _seconds(line)
+        if seconds is None:
+            raise SequenceError(f"{path}: line {number} is not a time ({line[:40]!r})")
+        if times and seconds <= times[-1]:
+            raise SequenceError(f"{path}: times do not increase at line {number} ({seconds:.6f} after {times[-1]:.6f})")
+        times.append(seconds)
+    if len(times) != count:
+        raise SequenceError(f"{path}: {len(times)} times for {count} frames")
+    return times
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+        return value if np.isfinite(value) else None
+    except ValueError:
+        pass
+    whole, _, fraction = text.partition(".")
+    try:
+        moment = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if fraction and not fraction.isdigit():
+        return None
+    return moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def read_image(path: Path, max_pixels: int) -> np.ndarray:
+    """A frame file as (H,W) gray or (H,W,3) BGR, uint8 or uint16, at its stored depth."""
+    try:
+        with open(path, "rb") as file:
+            size = png_header_size(file.read(24))
+    except OSError as error:
+        raise SequenceError(f"{path}: cannot read frame ({error.strerror or error})") from None
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise SequenceError(f"{path}: frame of {size[0]}x{size[1]} pixels is larger than nircolor takes")
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise SequenceError(f"{path}: not a readable PNG or TIFF frame")
+    if pixels.shape[0] * pixels.shape[1] > max_pixels:
+        raise SequenceError(f"{path}: frame of {pixels.shape[1]}x{pixels.shape[0]} pixels is larger than nircolor takes")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise SequenceError(f"{path}: {pixels.dtype} pixels (8- or 16-bit frames only)")
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[..., :3]
+    elif pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    return pixels

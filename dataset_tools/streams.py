@@ -1,0 +1,238 @@
+"""One camera stream of a recording, whatever holds it: a video file, a bag topic or an image sequence.
+
+Planning asks a stream for its size and depth (`probe_source`) and its frame times
+(`read_timeline`); workers decode the frames of one time segment (`iter_source_frames`). Times
+are seconds on the recording's common clock: the stream's own time plus `offset_seconds`
+(recording.json "rgb_offset_seconds", or the estimated clock offset). Frames come out as video.py
+delivers them: NIR (H,W) uint8|uint16 at native depth, RGB (H,W,3) uint8.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from bisect import bisect_left
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from nircolor.dataset_tools import video
+from nircolor.dataset_tools.bags import BagError, BagReader, image_pixels
+from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps
+from nircolor.dataset_tools.video import Frame, StreamInfo, VideoError
+
+KINDS = ("video", "bag", "images")
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    kind: str  # "video" | "bag" | "images"
+    path: str  # the video file, the bag (file or ROS 2 folder), or the frame folder / printf pattern
+    index: int = 0  # video: index among the file's video streams
+    topic: str | None = None  # bag
+    timestamps: str | None = None  # images: a text file with one time per frame
+    fps: float | None = None  # images without a timestamps file
+    log_time: bool = False  # bag: time frames by the recorder's log time instead of header.stamp
+    offset_seconds: float = 0.0  # added to every time of this stream
+    bits: int | None = None  # significant bits of 16-bit NIR containers (recording.json "nir_bits")
+    slack_seconds: float | None = None  # bag: max |log time - stamp|, found by read_timeline; None: unknown
+
+    def label(self) -> str:
+        return f"{self.path} {self.topic}" if self.topic else self.path
+
+
+@dataclass(frozen=True)
+class Timeline:
+    source: StreamSource  # with what reading the times learned (a bag's slack)
+    times: list[float]  # every frame, ascending, on the common clock
+    keyframes: list[float]  # where a segment may start decoding
+
+
+def shifted(source: StreamSource, seconds: float) -> StreamSource:
+    return dataclasses.replace(source, offset_seconds=source.offset_seconds + seconds)
+
+
+def probe_source(source: StreamSource) -> StreamInfo:
+    """Size, depth and rate of a stream (video.StreamInfo; `bits` honours the declared depth)."""
+    if source.kind == "video":
+        info = video.probe(source.path, source.index)
+    elif source.kind == "bag":
+        info = _probe_bag(source)
+    else:
+        info = _probe_images(source)
+    if source.bits is not None:
+        if source.bits > info.bits:
+            raise VideoError(f"{source.label()}: nir_bits {source.bits} is more than the {info.bits} bits it stores")
+        info = dataclasses.replace(info, bits=source.bits)
+    return info
+
+
+def read_timeline(source: StreamSource) -> Timeline:
+    if source.kind == "video":
+        from nircolor.dataset_tools.recording import stream_times
+
+        times, keyframes = stream_times(source.path, source.index)
+    elif source.kind == "bag":
+        source, times = _bag_times(source)
+        keyframes = times
+    else:
+        times = _image_times(source, len(list_frames(Path(source.path))))
+        keyframes = times
+    offset = source.offset_seconds
+    return Timeline(source, [time + offset for time in times], [time + offset for time in keyframes])
+
+
+def iter_source_frames(source: StreamSource, kind: str, start_seconds: float | None = None,
+                       end_seconds: float | None = None) -> Iterator[Frame]:
+    """Frames with times in [start_seconds, end_seconds) on the common clock, as NIR or RGB."""
+    offset = source.offset_seconds
+    start = None if start_seconds is None else start_seconds - offset
+    end = None if end_seconds is None else end_seconds - offset
+    if source.kind == "video":
+        frames = video.iter_frames(source.path, source.index, kind=kind, start_seconds=start, end_seconds=end)
+    elif source.kind == "bag":
+        frames = _bag_frames(source, kind, start, end)
+    else:
+        frames = _image_frames(source, kind, start, end)
+    ceiling = (1 << source.bits) - 1 if source.bits and kind == "nir" else None
+    for frame in frames:
+        if ceiling is not None and frame.array.dtype == np.uint16:
+            np.minimum(frame.array, ceiling, out=frame.array)  # bits above the declared depth are noise
+        frame.seconds += offset
+        yield frame
+
+
+def source_identity(source: StreamSource) -> str:
+    """A digest of the stream's files (names, sizes, times) and settings: changes when either does."""
+    path = Path(source.path)
+    files = sorted(path.iterdir()) if path.is_dir() else [path] if path.exists() else []
+    if source.kind == "images":
+        files = list_frames(path) + ([Path(source.timestamps)] if source.timestamps else [])
+    digest = hashlib.sha256(repr(dataclasses.replace(source, slack_seconds=None)).encode())
+    for file in files:
+        status = os.stat(file)
+        digest.update(f"{file.resolve()}|{status.st_size}|{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- pixels
+
+
+def to_kind(pixels: np.ndarray, order: str, kind: str, where: str) -> np.ndarray:
+    """Gray or colour pixels as this stream's kind: NIR gray (color → luma), RGB 8-bit colour."""
+    if kind == "nir":
+        if pixels.ndim == 2:
+            return np.ascontiguousarray(pixels)
+        return cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY if order == "rgb" else cv2.COLOR_BGR2GRAY)
+    if pixels.ndim == 2:
+        raise VideoError(f"{where}: RGB stream holds gray frames")
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    return np.ascontiguousarray(pixels if order == "rgb" else pixels[..., ::-1])
+
+
+# ---------------------------------------------------------------------------------------------- bags
+
+
+def _open_topic(source: StreamSource) -> BagReader:
+    reader = BagReader(source.path)
+    try:
+        reader.topic(source.topic, "image")
+    except BagError:
+        reader.close()
+        raise
+    return reader
+
+
+def _probe_bag(source: StreamSource) -> StreamInfo:
+    with _open_topic(source) as reader:
+        topic = reader.topics[source.topic]
+        first = next(reader.messages(source.topic), None)
+        if first is None:
+            raise BagError(f"{source.label()}: topic holds no messages")
+        message = reader.decode(source.topic, first[1])
+        pixels, _ = image_pixels(message, topic.msgtype, source.label(), video.MAX_FRAME_PIXELS)
+    height, width = pixels.shape[:2]
+    video.check_frame_size(source.label(), width, height, BagError)
+    encoding = getattr(message, "encoding", None) or getattr(message, "format", "")
+    return StreamInfo(path=source.path, index=0, width=width, height=height, codec=f"ros:{topic.msgtype}",
+                      pix_fmt=str(encoding), bits=16 if pixels.dtype == np.uint16 else 8,
+                      time_base=Fraction(1, 10 ** 9), average_rate=None, frames=topic.count,
+                      duration_seconds=None, start_seconds=0.0)
+
+
+def _bag_times(source: StreamSource) -> tuple[StreamSource, list[float]]:
+    times, slack = [], 0.0
+    with _open_topic(source) as reader:
+        for number, (log_ns, raw) in enumerate(reader.messages(source.topic)):
+            log_seconds = log_ns * 1e-9
+            time = log_seconds if source.log_time else reader.stamp_seconds(source.topic, raw)
+            if times and time < times[-1]:
+                raise BagError(f"{source.label()}: header.stamp goes back in time at message {number} "
+                               f"({time:.6f} s after {times[-1]:.6f} s); set \"time\": \"log\" in recording.json "
+                               f"to time frames by arrival")
+            times.append(time)
+            slack = max(slack, abs(log_seconds - time))
+    if not times:
+        raise BagError(f"{source.label()}: topic holds no messages")
+    return dataclasses.replace(source, slack_seconds=slack), times
+
+
+def _bag_frames(source: StreamSource, kind: str, start: float | None, end: float | None) -> Iterator[Frame]:
+    # Messages are stored in log-time order: read only the log-time window the stamps can lie in.
+    margin = (source.slack_seconds if source.slack_seconds is not None else float("inf")) + 1e-3
+    start_ns = None if start is None or margin == float("inf") else max(0, int((start - margin) * 1e9))
+    stop_ns = None if end is None or margin == float("inf") else int((end + margin) * 1e9) + 1
+    with _open_topic(source) as reader:
+        msgtype = reader.topics[source.topic].msgtype
+        for log_ns, raw in reader.messages(source.topic, start_ns, stop_ns):
+            seconds = log_ns * 1e-9 if source.log_time else reader.stamp_seconds(source.topic, raw)
+            if start is not None and seconds < start - 1e-9:
+                continue
+            if end is not None and seconds >= end - 1e-9:
+                break  # stamps never go back (read_timeline refuses such bags)
+            where = f"{source.label()} at {seconds:.3f} s"
+            pixels, order = image_pixels(reader.decode(source.topic, raw), msgtype, where, video.MAX_FRAME_PIXELS)
+            yield Frame(pts=round(seconds * 1e9), seconds=seconds, array=to_kind(pixels, order, kind, where),
+                        keyframe=True)
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+def _image_times(source: StreamSource, count: int) -> list[float]:
+    if source.timestamps:
+        return read_timestamps(Path(source.timestamps), count)
+    return [index / source.fps for index in range(count)]
+
+
+def _probe_images(source: StreamSource) -> StreamInfo:
+    frames = list_frames(Path(source.path))
+    pixels = read_image(frames[0], video.MAX_FRAME_PIXELS)
+    times = _image_times(source, len(frames))
+    rate = Fraction(len(times) - 1) / Fraction(times[-1] - times[0]).limit_denominator(10 ** 6) \
+        if len(times) > 1 and times[-1] > times[0] else None
+    return StreamInfo(path=source.path, index=0, width=pixels.shape[1], height=pixels.shape[0],
+                      codec=frames[0].suffix.lstrip(".").lower(), pix_fmt=f"{pixels.dtype}x{pixels.ndim}",
+                      bits=16 if pixels.dtype == np.uint16 else 8, time_base=Fraction(1, 10 ** 9),
+                      average_rate=rate, frames=len(frames), duration_seconds=None, start_seconds=times[0])
+
+
+def _image_frames(source: StreamSource, kind: str, start: float | None, end: float | None) -> Iterator[Frame]:
+    files = list_frames(Path(source.path))
+    times = _image_times(source, len(files))
+    first = 0 if start is None else bisect_left(times, start - 1e-9)
+    for index in range(first, len(files)):
+        if end is not None and times[index] >= end - 1e-9:
+            break
+        pixels = read_image(files[index], video.MAX_FRAME_PIXELS)
+        yield Frame(pts=round(times[index] * 1e9), seconds=times[index],
+                    array=to_kind(pixels, "bgr", kind, str(files[index])), keyframe=True)
+
+
+# Errors a stream may raise; callers that report per recording catch these.
+STREAM_ERRORS = (VideoError, BagError, SequenceError)

@@ -1,0 +1,75 @@
+"""`nircolor recordings scan`: find drive recordings and write their recording.json (dataset_tools/discovery.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from nircolor.dataset_tools.discovery import DEFAULT_TEMPLATE, DiscoveryError, ScanOptions, Take, scan as scan_root
+from nircolor.jobs.object_storage import shown
+from nircolor.jobs.runtime import console, fail
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def recordings() -> None:
+    """Find drive recordings and write their recording.json files."""
+    # A callback keeps `recordings` a group: Typer runs a lone command in place of its app otherwise.
+
+
+@app.command("scan")
+def scan(
+    root: Path = typer.Argument(..., help="Folder to search, recursively."),
+    template: str = typer.Option(None, help="Where day and location sit in a recording folder's path below ROOT; "
+                                            "placeholders {day} {location} {take} (one path part each) and {any} "
+                                            f"(any parts); default {DEFAULT_TEMPLATE}. Ids are the path, / → -."),
+    index: Path = typer.Option(None, help="CSV with a header, or JSONL: path (below ROOT: a recording folder or a "
+                                          "bag), day, location, optional id. Instead of --template."),
+    nir: list[str] = typer.Option(None, "--nir", metavar="PATTERN",
+                                  help="Glob (repeatable, any case) for NIR video names, frame folders and bag "
+                                       "topics; default *nir*.* for videos, *nir* for frame folders, *nir* *ir* "
+                                       "*infra* for topics."),
+    rgb: list[str] = typer.Option(None, "--rgb", metavar="PATTERN",
+                                  help="Glob for RGB videos, frame folders and topics; default *rgb*.*, *rgb*, and "
+                                       "*rgb* *color* for topics."),
+    fps: float = typer.Option(None, help="Frame rate of frame folders that have no timestamps.txt."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing recording.json files."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
+) -> None:
+    """Find takes (video pairs, bags, frame folders) under ROOT and write one recording.json per folder."""
+    if index is not None and template is not None:
+        fail("use --template or --index, not both")
+    options = ScanOptions(template=template or DEFAULT_TEMPLATE, index=index, nir=tuple(nir or ()),
+                          rgb=tuple(rgb or ()), fps=fps, overwrite=overwrite, dry_run=dry_run)
+    try:
+        result = scan_root(root, options)
+    except DiscoveryError as error:
+        fail(str(error))
+    for problem in result.problems:
+        console.print(f"[red]error:[/] {escape(shown(problem))}", soft_wrap=True)
+    for take in result.takes:
+        console.print(_line(take), soft_wrap=True)
+    count = {status: sum(take.status == status for take in result.takes) for status in ("written", "would write",
+                                                                                           "exists", "skipped")}
+    errors = len(result.problems) + sum(take.error for take in result.takes)
+    written = f"{count['would write']} to write (dry run)" if dry_run else f"{count['written']} written"
+    console.print(f"{written}, {count['exists']} existing, {count['skipped']} skipped ({errors} for an error)"
+                  + ("" if result.takes else f"; no drive recordings found in {escape(shown(str(root)))}"),
+                  soft_wrap=True)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _line(take: Take) -> str:
+    """One line per take: what, where, and its id, day and location (or why it was skipped)."""
+    streams = [take.files[key] for key in ("nir_topic", "rgb_topic") if key in take.files] or (
+        [take.files["nir"], take.files["rgb"]] if take.source == take.folder and "nir" in take.files else [])
+    # The streams tell apart the takes of one folder, which share its path.
+    where = escape(shown(str(take.source)) + (f" ({', '.join(map(str, streams))})" if streams else ""))
+    if take.status == "skipped":
+        return (f"[red]error:[/] {where}: " if take.error else f"[yellow]skipped[/]      {take.kind:<9} {where}: ") \
+            + escape(take.problem)
+    return (f"{take.status:<12} {take.kind:<9} {where}  "
+            f"id {escape(take.id or '?')}  day {escape(take.day or '?')}  location {escape(take.location or '?')}")

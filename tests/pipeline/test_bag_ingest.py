@@ -1,0 +1,124 @@
+"""Bags, MCAP and image sequences ingest like videos: true same-instant pairs despite dropped
+messages and an RGB camera whose clock runs ahead, and the clock offset is estimated (issue 15)."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from nircolor.dataset_tools.convert import ConvertOptions, convert_recording
+from nircolor.dataset_tools.manifest import read_manifest
+from nircolor.dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings
+from nircolor.pipeline.ingest import IngestOptions, build_dataset
+
+FPS = 25.0
+OFFSET = 0.12  # the RGB camera's clock runs 3 frame periods ahead
+DROPPED = (5, 6, 17)  # RGB messages the recorder lost
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    return synthesize_recordings(root, SynthOptions(count=2, frames=48, width=96, height=72, fps=FPS, days=2,
+                                                    locations=1, nir_bits=16))
+
+
+def _convert(videos, root, form, **options):
+    for recording in videos:
+        convert_recording(recording.folder, root / recording.id, ConvertOptions(form=form, **options))
+    return root
+
+
+def _stored(dataset):
+    for path in sorted(dataset.glob("*/*.h5")):
+        with h5py.File(path, "r") as shard:
+            yield shard["nir"][:], shard["rgb"][:], dict(shard.attrs)
+
+
+@pytest.mark.parametrize("form,rgb_encoding", [("ros1", "bayer_rggb8"), ("ros2", "rgb8"), ("ros2-mcap", "jpeg"),
+                                               ("mcap", "bgr8"), ("images", "rgb8")])
+def test_every_stored_pair_is_one_instant_and_the_clock_offset_is_found(videos, tmp_path, form, rgb_encoding):
+    recordings = _convert(videos, tmp_path / "in", form, rgb_encoding=rgb_encoding, rgb_offset_seconds=OFFSET,
+                          drop_rgb=DROPPED)
+    summary = build_dataset(recordings, tmp_path / "ds", IngestOptions(executor="local", eval_fraction=0.5, split_by="day",
+                                                                       clock_offset="estimate", segment_seconds=0.8))
+    assert summary.ok, [recording.error for recording in summary.failed]
+    stored = 0
+    for nir, rgb, attrs in _stored(tmp_path / "ds"):
+        assert nir.dtype == np.uint16 and attrs["nir_bits"] == 16
+        nir_codes = [read_frame_code(frame) for frame in nir]
+        assert nir_codes == [read_frame_code(frame) for frame in rgb], "a pair joins frames of different instants"
+        assert not set(nir_codes) & set(DROPPED)
+        stored += len(nir)
+    manifest = read_manifest(tmp_path / "ds")
+    for recording in videos:
+        entry = manifest["recordings"][recording.id]
+        assert entry["dropped"]["rgb"] == len(DROPPED) and entry["frames_paired"] == 48 - len(DROPPED)
+        clock = entry["clock_offset"]
+        assert clock["estimated_before_pairing"]
+        assert abs(clock["applied_seconds"] + OFFSET) < 1 / FPS, clock  # within one frame period
+        assert abs(clock["estimated_seconds"] + OFFSET) < 1 / FPS, clock
+    assert stored == summary.pairs_stored > 0
+
+
+def test_without_estimation_the_offset_is_reported_and_a_declared_one_applied(videos, tmp_path):
+    recordings = _convert(videos, tmp_path / "in", "mcap", rgb_offset_seconds=OFFSET)
+    summary = build_dataset(recordings, tmp_path / "ds", IngestOptions(executor="local", eval_fraction=0.5, split_by="day"))
+    assert summary.ok
+    # Pairing without the offset joins frames 3 apart; the report says so and by how much.
+    codes = [(read_frame_code(n), read_frame_code(r)) for nir, rgb, _ in _stored(tmp_path / "ds") for n, r in zip(nir, rgb)]
+    assert codes and all(rgb_code == nir_code - 3 for nir_code, rgb_code in codes)
+    for recording in summary.recordings:
+        assert recording.clock_warning and "+0.120 s" in recording.clock_warning
+    for recording in videos:
+        clock = read_manifest(tmp_path / "ds")["recordings"][recording.id]["clock_offset"]
+        assert clock["applied_seconds"] == 0 and abs(clock["estimated_seconds"] + OFFSET) < 1 / FPS
+
+    # Declared in recording.json, the offset is applied: every pair is one instant again.
+    for recording in videos:
+        description = recordings / recording.id / "recording.json"
+        document = json.loads(description.read_text())
+        description.write_text(json.dumps({**document, "rgb_offset_seconds": -OFFSET}))
+    summary = build_dataset(recordings, tmp_path / "ds2", IngestOptions(executor="local", eval_fraction=0.5, split_by="day"))
+    assert summary.ok and not any(recording.clock_warning for recording in summary.recordings)
+    for nir, rgb, _ in _stored(tmp_path / "ds2"):
+        assert [read_frame_code(frame) for frame in nir] == [read_frame_code(frame) for frame in rgb]
+
+
+def test_twelve_bit_nir_in_sixteen_bit_messages_is_stored_as_twelve_bit(tmp_path):
+    videos = synthesize_recordings(tmp_path / "videos", SynthOptions(count=1, frames=8, width=96, height=72, nir_bits=12))
+    recordings = _convert(videos, tmp_path / "in", "ros2")  # mono16 messages: 16-bit containers
+    summary = build_dataset(recordings, tmp_path / "as16", IngestOptions(executor="local", eval_fraction=0))
+    (_, _, attrs), = _stored(tmp_path / "as16")
+    assert summary.ok and attrs["nir_bits"] == 16  # without a declaration the container's depth counts
+
+    description = recordings / videos[0].id / "recording.json"
+    description.write_text(json.dumps({**json.loads(description.read_text()), "nir_bits": 12}))
+    summary = build_dataset(recordings, tmp_path / "ds", IngestOptions(executor="local", eval_fraction=0))
+    assert summary.ok
+    (nir, _, attrs), = _stored(tmp_path / "ds")
+    assert attrs["nir_bits"] == 12 and 2048 < nir.max() <= 4095
+
+
+def test_bad_bags_get_one_line_each_and_the_others_complete(videos, tmp_path):
+    recordings = _convert(videos, tmp_path / "in", "mcap")
+    good, bad = (recordings / recording.id for recording in videos)
+    document = json.loads((bad / "recording.json").read_text())
+    cases = {
+        "missing-topic": ({**document, "rgb_topic": "/nope"}, None, "no RGB topic '/nope'"),
+        "truncated": (document, lambda bag: bag.write_bytes(bag.read_bytes()[:len(bag.read_bytes()) // 2]), "drive.mcap"),
+        "garbage": (document, lambda bag: bag.write_bytes(b"\x89MCAP0\r\n" + bytes(100)), "drive.mcap"),
+        "log-time-bag-missing": ({**document, "bag": "other.mcap"}, None, "other.mcap"),
+    }
+    original = (bad / "drive.mcap").read_bytes()
+    for name, (description, damage, words) in cases.items():
+        (bad / "recording.json").write_text(json.dumps(description))
+        (bad / "drive.mcap").write_bytes(original)
+        if damage:
+            damage(bad / "drive.mcap")
+        summary = build_dataset(recordings, tmp_path / f"ds-{name}", IngestOptions(executor="local", eval_fraction=0))
+        errors = {recording.id: recording.error for recording in summary.recordings}
+        assert summary.error is None and errors[good.name] is None, (name, errors)
+        failed = [error for error in errors.values() if error]
+        assert len(failed) == 1 and words in failed[0] and "\n" not in failed[0], (name, failed)
+        assert summary.pairs_stored > 0
