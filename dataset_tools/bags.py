@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -130,11 +131,9 @@ class BagReader:
         try:
             if self._any is not None:
                 return self._any.deserialize(raw, msgtype)
-            from rosbags.typesys import Stores, get_typestore
-
             if self._ros2[topic]:
-                return get_typestore(Stores.ROS2_HUMBLE).deserialize_cdr(raw, msgtype)
-            return get_typestore(Stores.ROS1_NOETIC).deserialize_ros1(raw, msgtype)
+                return _typestore("ros2").deserialize_cdr(raw, msgtype)
+            return _typestore("ros1").deserialize_ros1(raw, msgtype)
         except Exception as error:  # noqa: BLE001
             raise BagError(f"{self.path}: a message on {topic!r} cannot be decoded ({_reason(error)})") from None
 
@@ -151,6 +150,14 @@ class BagReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@lru_cache(maxsize=2)
+def _typestore(version: str):
+    """rosbags' standard message types (building one costs ~5 ms: once per process)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_HUMBLE if version == "ros2" else Stores.ROS1_NOETIC)
 
 
 def _ros2_name(name: str) -> str:

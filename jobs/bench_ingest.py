@@ -10,10 +10,25 @@ from pathlib import Path
 import typer
 
 from nircolor.dataset_tools import vector_state
+from nircolor.dataset_tools.convert import FORMATS, ConvertOptions, convert_recording
+from nircolor.dataset_tools.recording import RecordingError, find_recordings
+from nircolor.dataset_tools.streams import STREAM_ERRORS
 from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
 from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.bench.ingest import compare
 from nircolor.pipeline.ingest import IngestOptions
+
+def _rewrite(recordings: Path, out: Path, form: str) -> Path:
+    """The recordings under `recordings` in another recording form (convert.py), for both runs."""
+    folders = find_recordings(recordings)
+    with console.status(f"rewriting {len(folders)} recordings as {form}"):
+        for folder in folders:
+            try:
+                convert_recording(folder, out / folder.relative_to(recordings), ConvertOptions(form=form))
+            except (RecordingError, *STREAM_ERRORS) as error:
+                fail(str(error))
+    return out
+
 
 GOAL = 0.70  # ingest should keep at least 70% of the decoder's frame rate
 
@@ -28,6 +43,9 @@ def bench_ingest(
     every: int = typer.Option(1, "--every", min=1, help="Keep one of every N paired frames (as dataset build)."),
     segment_seconds: float = typer.Option(2.0, "--segment-seconds", min=0.0, help="Segment length for both runs."),
     repeats: int = typer.Option(2, "--repeats", min=1, help="Runs of each; the best of each is reported."),
+    form: str = typer.Option("video", "--form",
+                             help="Recording form both runs read: video, or the recordings rewritten as "
+                                  "ros1, ros2, ros2-mcap, mcap (bags) or images (PNG sequences)."),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
@@ -52,6 +70,10 @@ def bench_ingest(
                                                                height=height, days=count, locations=count))
         elif not recordings.is_dir():
             fail(f"{recordings}: no such folder")
+        if form != "video":
+            if form not in FORMATS:
+                fail(f"--form {form!r}: expected video or one of {', '.join(FORMATS)}")
+            recordings = _rewrite(recordings, scratch / form, form)
         init_ray(address)
         options = IngestOptions(every_frames=every, workers=workers or None, executor="ray", segment_seconds=segment_seconds or None,
                                 eval_fraction=0.0 if count == 1 else 0.2)

@@ -23,6 +23,8 @@ COMMANDS = {
     "recordings": ("nircolor.jobs.recordings_cmd", "app",
                    "Find drive recordings and write their recording.json files."),
     "dataset": ("nircolor.jobs.dataset_cmd", "app", "Build, import, inspect and verify HDF5 datasets."),
+    "calibrate": ("nircolor.jobs.calibrate_cmd", "calibrate",
+                  "Estimate a two-camera rig's homography (RGB pixel → NIR pixel) from a recording."),
     "train": ("nircolor.jobs.train_cmd", "train", "Train a generator (GAN of §3.5) on a dataset with Ray Train."),
     "colorize": ("nircolor.jobs.colorize_cmd", "colorize", "Colorize NIR recordings or videos into RGB videos."),
     "evaluate": ("nircolor.jobs.evaluate_cmd", "evaluate",
