@@ -118,7 +118,19 @@ def _structure(unit: np.ndarray) -> np.ndarray:
     magnitude = cv2.magnitude(gx, gy)
     # The floor keeps flat regions' sensor noise from being amplified into texture.
     floor = max(0.02 * float(magnitude.max()), _EDGE_FLOOR)
-    return magnitude / (cv2.GaussianBlur(magnitude, (0, 0), 6.0) + floor)
+    structure = magnitude / (cv2.GaussianBlur(magnitude, (0, 0), 6.0) + floor)
+    structure[_scene_mask(unit) == 0] = 0
+    return structure
+
+
+def _scene_mask(unit: np.ndarray) -> np.ndarray:
+    """255 where a frame shows the scene; 0 on black corners of undistorted frames and letterbox bars
+    (flat and dark) and the edge around them, which belongs to the camera and would pull ECC towards
+    the other camera's frame border."""
+    window = np.ones((5, 5), np.uint8)
+    flat_dark = (cv2.dilate(unit, window) - cv2.erode(unit, window) <= 2 / 255) & (unit <= 3 / 255)
+    border = cv2.dilate(flat_dark.astype(np.uint8), np.ones((9, 9), np.uint8))
+    return np.where(border > 0, 0, 255).astype(np.uint8)
 
 
 def _to_uint8(structure: np.ndarray) -> np.ndarray:
@@ -132,22 +144,22 @@ def _check_pair(nir: np.ndarray, rgb: np.ndarray, index: int) -> None:
         raise ValueError(f"frame {index}: RGB must be (h, w, 3) uint8, not {rgb.shape} {rgb.dtype}")
 
 
-def _correlation(warp: np.ndarray, nir_structure: np.ndarray, rgb_structure: np.ndarray) -> float:
+def _correlation(warp: np.ndarray, nir_structure: np.ndarray, rgb_structure: np.ndarray, rgb_mask: np.ndarray) -> float:
     """ECC's criterion for `warp` (NIR → RGB pixels) over the NIR pixels the RGB frame covers."""
     size = (nir_structure.shape[1], nir_structure.shape[0])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpPerspective(rgb_structure, warp, size, flags=flags)
-    covered = cv2.warpPerspective(np.full(rgb_structure.shape, 255, np.uint8), warp, size, flags=flags)
+    covered = cv2.warpPerspective(rgb_mask, warp, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     return float(cv2.computeECC(nir_structure, warped, covered))
 
 
-def _refine_ecc(matrix: np.ndarray, nir_structure: np.ndarray, rgb_structure: np.ndarray):
+def _refine_ecc(matrix: np.ndarray, nir_structure: np.ndarray, rgb_structure: np.ndarray, rgb_mask: np.ndarray):
     """ECC on the structure images from the feature estimate; None when it fails or correlates worse."""
     start = np.linalg.inv(matrix).astype(np.float32)  # ECC's warp maps template (NIR) → input (RGB) pixels
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-6)
     try:
         _, warp = cv2.findTransformECC(nir_structure, rgb_structure, start.copy(), cv2.MOTION_HOMOGRAPHY,
-                                       criteria, None, 5)
+                                       criteria, rgb_mask, 5)
     except cv2.error:
         return None
     refined = np.linalg.inv(warp.astype(np.float64))
@@ -158,7 +170,8 @@ def _refine_ecc(matrix: np.ndarray, nir_structure: np.ndarray, rgb_structure: np
     limit = _ECC_MAX_MOVE * math.hypot(*nir_structure.shape)
     if not np.all(np.isfinite(refined)) or homography_error(refined, matrix, rgb_size) > limit:
         return None
-    if _correlation(warp, nir_structure, rgb_structure) <= _correlation(start, nir_structure, rgb_structure):
+    if _correlation(warp, nir_structure, rgb_structure, rgb_mask) <= _correlation(start, nir_structure, rgb_structure,
+                                                                                    rgb_mask):
         return None
     return refined
 
@@ -212,7 +225,7 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
     if not 1 <= nir_bits <= 16:
         raise ValueError(f"nir_bits must be 1..16, not {nir_bits}")
     sift, matcher = cv2.SIFT_create(), cv2.BFMatcher(cv2.NORM_L2)
-    rgb_points, nir_points, best = [], [], []  # best: (matches, nir_structure, rgb_structure) for ECC
+    rgb_points, nir_points, best = [], [], []  # best: (matches, NIR and RGB structure, RGB mask) for ECC
     shapes, frames_used = None, 0
     for index, (nir, rgb) in enumerate(pairs):
         if index >= max_frames:
@@ -226,11 +239,12 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
         frames_used += 1
         nir_unit = (nir & ((1 << nir_bits) - 1)).astype(np.float32) / float((1 << nir_bits) - 1)
         nir_structure = _structure(nir_unit)
-        rgb_structure = _structure(luminance(rgb).astype(np.float32) / 255.0)
+        rgb_unit = luminance(rgb).astype(np.float32) / 255.0
+        rgb_structure = _structure(rgb_unit)
         frame_rgb, frame_nir = _frame_matches(nir_structure, rgb_structure, sift, matcher)
         rgb_points += frame_rgb
         nir_points += frame_nir
-        best.append((len(frame_rgb), nir_structure, rgb_structure))
+        best.append((len(frame_rgb), nir_structure, rgb_structure, _scene_mask(rgb_unit)))
         best = sorted(best, key=lambda item: -item[0])[:_ECC_FRAMES]  # bounded memory on long recordings
     matches = len(rgb_points)
     if matches < MIN_INLIERS:
@@ -255,7 +269,7 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
     if reason:
         raise CalibrationError(f"the estimated homography {reason}")
     grid = _grid(rgb_size)
-    refined = [r for r in (_refine_ecc(matrix, n, rgb) for _, n, rgb in best) if r is not None]
+    refined = [r for r in (_refine_ecc(matrix, n, rgb, mask) for _, n, rgb, mask in best) if r is not None]
     if refined:
         # The median of each frame's mapped grid, refitted, pools the frames and outvotes a stray one.
         mapped = np.median([_apply(r, grid) for r in refined], axis=0)

@@ -1,4 +1,4 @@
-"""What `colorize` reads: a recording folder (DESIGN: Recording) or a bare NIR video file.
+"""What `colorize` reads: a recording folder (DESIGN: Recording, any form) or a bare NIR video file.
 
 Turns each command-line input into a `ColorizeSource` naming the NIR stream (and the RGB ground
 truth, when a recording has one) plus the output name, or one clear sentence saying why not.
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nircolor.dataset_tools.folders import name_problem
 from nircolor.dataset_tools.recording import RecordingError, load_recording
+from nircolor.dataset_tools.streams import StreamSource
 
 
 class SourceError(ValueError):
@@ -25,6 +26,8 @@ class ColorizeSource:
     nir_stream: int = 0
     rgb_path: str | None = None
     rgb_stream: int = 0
+    nir: StreamSource | None = None  # a recording's streams (any form); None for a bare video file
+    rgb: StreamSource | None = None
 
 
 def resolve_source(path: str | os.PathLike) -> ColorizeSource:
@@ -47,5 +50,5 @@ def _source_from_recording(folder: Path) -> ColorizeSource:
         raise SourceError(str(error)) from None
     return ColorizeSource(
         name=recording.id, origin=str(folder), nir_path=str(recording.nir_path), nir_stream=recording.nir_stream,
-        rgb_path=str(recording.rgb_path), rgb_stream=recording.rgb_stream,
+        rgb_path=str(recording.rgb_path), rgb_stream=recording.rgb_stream, nir=recording.nir, rgb=recording.rgb,
     )

@@ -16,12 +16,13 @@ import cv2
 import numpy as np
 
 from nircolor.dataset_tools import atomic
-from nircolor.dataset_tools.recording import RECORDING_FILE, load_recording
+from nircolor.dataset_tools.recording import RECORDING_FILE, RecordingError, load_recording
 from nircolor.dataset_tools.streams import iter_source_frames
 
 FORMATS = ("ros1", "ros2", "ros2-mcap", "mcap", "images")
 BAG_NAMES = {"ros1": "drive.bag", "ros2": "drive", "ros2-mcap": "drive", "mcap": "drive.mcap"}
 NIR_TOPIC, RGB_TOPIC = "/nir/image_raw", "/rgb/image_raw"
+RGB_ENCODINGS = ("rgb8", "bgr8", "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8", "jpeg", "png")
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,12 @@ class ConvertOptions:
 
 def convert_recording(source: str | Path, out: str | Path, options: ConvertOptions) -> Path:
     """Write `source` (any recording folder) to the new recording folder `out`; returns `out`."""
-    if options.form not in FORMATS:
-        raise ValueError(f"unknown recording form {options.form!r} (one of {', '.join(FORMATS)})")
+    if options.form not in FORMATS or options.rgb_encoding not in RGB_ENCODINGS:
+        raise ValueError(f"unknown recording form {options.form!r} or RGB encoding {options.rgb_encoding!r}")
     recording = load_recording(source)
     out = Path(out)
     if out.exists():
-        raise FileExistsError(f"{out}: already exists")
+        raise RecordingError(f"{out}: already exists")
     with atomic.replacing(out, folder=True) as partial:
         streams = {}
         for kind, stream in (("nir", recording.nir), ("rgb", recording.rgb)):

@@ -37,6 +37,16 @@ def frame_period(seconds: list[float]) -> float | None:
     return float(np.median(steps)) if len(steps) else None
 
 
+def mean_rate(seconds: list[float]) -> float:
+    """Frames per second from frame times: the mean step with gaps (drops) left out, so rounded
+    timestamps (steps of 1/30.3 s and 1/29.6 s) still give 29.97; 0.0 when unknown."""
+    period = frame_period(seconds)
+    if not period:
+        return 0.0
+    steps = np.diff(np.sort(np.asarray(seconds, dtype=np.float64)))
+    return float(1 / np.mean(steps[(steps > 0.5 * period) & (steps < 1.5 * period)]))
+
+
 def _gaps(seconds: list[float], period: float | None) -> tuple[int, int]:
     """(dropped, duplicated) frames of one stream, from the steps between its timestamps."""
     if period is None or len(seconds) < 2:

@@ -22,10 +22,14 @@ import numpy as np
 
 from nircolor.dataset_tools import video
 from nircolor.dataset_tools.bags import BagError, BagReader, image_pixels
+from nircolor.dataset_tools.pairing import mean_rate
 from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps
 from nircolor.dataset_tools.video import Frame, StreamInfo, VideoError
 
 KINDS = ("video", "bag", "images")
+# Bags and image sequences keep their times in seconds; as video timestamps they count in the MPEG
+# clock (90 kHz), which every encoder and muxer takes.
+TIME_BASE = Fraction(1, 90000)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def iter_source_frames(source: StreamSource, kind: str, start_seconds: float | N
         if ceiling is not None and frame.array.dtype == np.uint16:
             np.minimum(frame.array, ceiling, out=frame.array)  # bits above the declared depth are noise
         frame.seconds += offset
+        if source.kind != "video":
+            frame.pts = round(frame.seconds / TIME_BASE)
         yield frame
 
 
@@ -161,7 +167,7 @@ def _probe_bag(source: StreamSource) -> StreamInfo:
     encoding = getattr(message, "encoding", None) or getattr(message, "format", "")
     return StreamInfo(path=source.path, index=0, width=width, height=height, codec=f"ros:{topic.msgtype}",
                       pix_fmt=str(encoding), bits=16 if pixels.dtype == np.uint16 else 8,
-                      time_base=Fraction(1, 10 ** 9), average_rate=None, frames=topic.count,
+                      time_base=TIME_BASE, average_rate=None, frames=topic.count,
                       duration_seconds=None, start_seconds=0.0)
 
 
@@ -197,7 +203,7 @@ def _bag_frames(source: StreamSource, kind: str, start: float | None, end: float
                 break  # stamps never go back (read_timeline refuses such bags)
             where = f"{source.label()} at {seconds:.3f} s"
             pixels, order = image_pixels(reader.decode(source.topic, raw), msgtype, where, video.MAX_FRAME_PIXELS)
-            yield Frame(pts=round(seconds * 1e9), seconds=seconds, array=to_kind(pixels, order, kind, where),
+            yield Frame(pts=0, seconds=seconds, array=to_kind(pixels, order, kind, where),
                         keyframe=True)
 
 
@@ -214,11 +220,10 @@ def _probe_images(source: StreamSource) -> StreamInfo:
     frames = list_frames(Path(source.path))
     pixels = read_image(frames[0], video.MAX_FRAME_PIXELS)
     times = _image_times(source, len(frames))
-    rate = Fraction(len(times) - 1) / Fraction(times[-1] - times[0]).limit_denominator(10 ** 6) \
-        if len(times) > 1 and times[-1] > times[0] else None
+    rate = Fraction(mean_rate(times)).limit_denominator(1001) if mean_rate(times) else None
     return StreamInfo(path=source.path, index=0, width=pixels.shape[1], height=pixels.shape[0],
                       codec=frames[0].suffix.lstrip(".").lower(), pix_fmt=f"{pixels.dtype}x{pixels.ndim}",
-                      bits=16 if pixels.dtype == np.uint16 else 8, time_base=Fraction(1, 10 ** 9),
+                      bits=16 if pixels.dtype == np.uint16 else 8, time_base=TIME_BASE,
                       average_rate=rate, frames=len(frames), duration_seconds=None, start_seconds=times[0])
 
 
@@ -230,7 +235,7 @@ def _image_frames(source: StreamSource, kind: str, start: float | None, end: flo
         if end is not None and times[index] >= end - 1e-9:
             break
         pixels = read_image(files[index], video.MAX_FRAME_PIXELS)
-        yield Frame(pts=round(times[index] * 1e9), seconds=times[index],
+        yield Frame(pts=0, seconds=times[index],
                     array=to_kind(pixels, "bgr", kind, str(files[index])), keyframe=True)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from nircolor.dataset_tools.discovery import DEFAULT_TEMPLATE, DiscoveryError, ScanOptions, Take, scan as scan_root
+from nircolor.dataset_tools.discovery import DEFAULT_TEMPLATE, ScanOptions, scan as scan_root
+from nircolor.dataset_tools.discovery_takes import DiscoveryError, Take
 from nircolor.jobs.object_storage import shown
 from nircolor.jobs.runtime import console, fail
 
@@ -73,3 +74,34 @@ def _line(take: Take) -> str:
             + escape(take.problem)
     return (f"{take.status:<12} {take.kind:<9} {where}  "
             f"id {escape(take.id or '?')}  day {escape(take.day or '?')}  location {escape(take.location or '?')}")
+
+
+@app.command("convert")
+def convert(
+    recording: Path = typer.Argument(..., help="A recording folder (any form)."),
+    out: Path = typer.Argument(..., help="The new recording folder (must not exist)."),
+    to: str = typer.Option(..., "--to", help="ros1 (.bag), ros2 (sqlite3 bag folder), ros2-mcap, mcap (plain .mcap) "
+                                             "or images (PNG sequences with timestamps.txt)."),
+    rgb_encoding: str = typer.Option("rgb8", "--rgb-encoding",
+                                     help="Bags: rgb8, bgr8, bayer_rggb8 (…bggr8, gbrg8, grbg8), jpeg or png."),
+    rgb_offset_seconds: float = typer.Option(0.0, "--rgb-offset-seconds",
+                                             help="Added to the RGB stamps (simulates a camera clock error)."),
+) -> None:
+    """Rewrite a recording in another recording form: same frames, same times."""
+    from nircolor.dataset_tools.convert import FORMATS, RGB_ENCODINGS, ConvertOptions, convert_recording
+    from nircolor.dataset_tools.recording import RecordingError
+    from nircolor.dataset_tools.streams import STREAM_ERRORS
+
+    if to not in FORMATS:
+        fail(f"--to {to!r}: expected one of {', '.join(FORMATS)}")
+    if rgb_encoding not in RGB_ENCODINGS:
+        fail(f"--rgb-encoding {rgb_encoding!r}: expected one of {', '.join(RGB_ENCODINGS)}")
+    if out.exists():
+        fail(f"{out}: already exists (convert writes a new recording folder)")
+    options = ConvertOptions(form=to, rgb_encoding=rgb_encoding, rgb_offset_seconds=rgb_offset_seconds)
+    try:
+        with console.status(f"writing {out}"):
+            convert_recording(recording, out, options)
+    except (RecordingError, *STREAM_ERRORS) as error:
+        fail(str(error))
+    console.print(f"wrote {escape(str(out))} ({to})")

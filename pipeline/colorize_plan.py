@@ -5,15 +5,19 @@ an input whose output was already made the same way is skipped, a bad one is one
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.audio import AudioSource, find_audio
 from nircolor.dataset_tools.colorize_sources import ColorizeSource, SourceError, resolve_source
+from nircolor.dataset_tools.pairing import mean_rate
+from nircolor.dataset_tools.streams import STREAM_ERRORS, probe_source, read_timeline, shifted
 from nircolor.dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
 from nircolor.dataset_tools.video import (CODEC_SUFFIXES, FORMAT_VERSION, VideoError, StreamInfo, keyframe_times, probe,
                                           suffix_for)
@@ -99,21 +103,41 @@ def plan_input(given: Path, out_dir: Path, options: ColorizeOptions, seen: dict[
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=message), None
     seen[source.name.casefold()] = str(given)
     paths = output_paths(out_dir, source.name, options)
-    audio = find_audio([source.nir_path, source.rgb_path])
+    video_files = source.nir is None or source.nir.kind == "video"
+    audio = find_audio([source.nir_path, source.rgb_path]) if video_files else None
     made_by = _output_fingerprint(source, model, options, audio)
     if not options.overwrite and paths["video"].is_file() and _report_fingerprint(paths["report"]) == made_by:
         return _skipped(source, paths), None
     paths["report"].unlink(missing_ok=True)  # written last: without it the old output counts as not done
     remove_stale_partials(paths)
     try:
-        info = probe(source.nir_path, source.nir_stream)
-        keyframes = []
-        if (info.duration_seconds or 0) > options.batch_grid_seconds:
-            keyframes = keyframe_times(source.nir_path, source.nir_stream)
-    except VideoError as error:
+        if video_files:
+            info = probe(source.nir_path, source.nir_stream)
+            keyframes = []
+            if (info.duration_seconds or 0) > options.batch_grid_seconds:
+                keyframes = keyframe_times(source.nir_path, source.nir_stream)
+        else:
+            source, info, keyframes = _from_zero(source)
+    except STREAM_ERRORS as error:
         return OutputSummary(name=source.name, origin=str(given), status="failed", error=str(error)), None
     tasks = _tasks(source, paths, info, keyframes, options, audio is not None)
     return None, Job(source=source, paths=paths, info=info, tasks=tasks, made_by=made_by, audio=audio)
+
+
+def _from_zero(source: ColorizeSource) -> tuple[ColorizeSource, StreamInfo, list[float]]:
+    """A bag or image sequence, its clock moved to start at 0 (stamps are epoch times; a video starts
+    near 0): the source, its StreamInfo with rate and duration from the frame times, and where
+    segments may start (any frame)."""
+    timeline = read_timeline(source.nir)
+    start, times = timeline.times[0], timeline.times
+    rate = mean_rate(times)
+    period = 1 / rate if rate else 0.0
+    source = dataclasses.replace(source, nir=shifted(timeline.source, -start),
+                                 rgb=shifted(source.rgb, -start) if source.rgb else None)
+    info = dataclasses.replace(probe_source(source.nir), start_seconds=0.0, duration_seconds=times[-1] - start + period,
+                               average_rate=Fraction(rate).limit_denominator(1001) if rate else None,
+                               frames=len(times))
+    return source, info, [time - start for time in timeline.keyframes]
 
 
 def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, keyframes: list[float],
@@ -133,7 +157,7 @@ def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, key
             output_path=str(output), width=info.width, height=info.height, bits=info.bits,
             time_base=info.time_base, rate=info.average_rate, start_seconds=segment.start_seconds,
             end_seconds=segment.end_seconds, batch_breaks=breaks_within(breaks, segment),
-            rgb_path=source.rgb_path, rgb_stream=source.rgb_stream,
+            rgb_path=source.rgb_path, rgb_stream=source.rgb_stream, nir_source=source.nir, rgb_source=source.rgb,
             review_path=str(review) if options.side_by_side else None,
             codec=options.codec, crf=options.crf, preset=options.preset,
         ))

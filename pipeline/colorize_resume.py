@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from nircolor.dataset_tools import atomic
@@ -15,7 +15,7 @@ from nircolor.pipeline.colorize_plan import Job
 from nircolor.pipeline.colorize_worker import TaskResult
 
 _PLAN_FIELDS = ("nir_path", "nir_stream", "start_seconds", "end_seconds", "batch_breaks", "codec", "crf", "preset",
-                "review_path", "rgb_path", "rgb_stream")
+                "review_path", "rgb_path", "rgb_stream", "nir_source", "rgb_source")
 
 
 def save_part_result(job: Job, result: TaskResult) -> None:
@@ -52,4 +52,8 @@ def _part_result_path(job: Job, segment: int) -> Path:
 
 def _plan_fingerprint(job: Job) -> dict:
     """What finished segments must share with this run to be reused (same model, codec, cuts, ...)."""
-    return {"tasks": [{name: getattr(task, name) for name in _PLAN_FIELDS} for task in job.tasks]}
+    return {"tasks": [{name: _plain(getattr(task, name)) for name in _PLAN_FIELDS} for task in job.tasks]}
+
+
+def _plain(value):
+    return asdict(value) if is_dataclass(value) else value

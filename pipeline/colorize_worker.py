@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from nircolor.dataset_tools.pairing import NearestFrames
-from nircolor.dataset_tools.video import VideoError, VideoWriter, iter_frames
+from nircolor.dataset_tools.streams import StreamSource, iter_source_frames
+from nircolor.dataset_tools.video import VideoError, VideoWriter
 from nircolor.models.checkpoint import load_generator
 from nircolor.models.inference import InferenceEngine, InferenceOptions, resolve_device
 from nircolor.models.onnx_engine import OnnxEngine
@@ -47,6 +48,8 @@ class ColorizeTask:
     batch_breaks: tuple[float, ...] = ()  # a batch never holds frames from both sides of one
     rgb_path: str | None = None
     rgb_stream: int = 0
+    nir_source: StreamSource | None = None  # how to read the streams; None: the video files above
+    rgb_source: StreamSource | None = None
     review_path: str | None = None  # side-by-side NIR | colorized | RGB video
     codec: str = "h264"
     crf: int | None = None
@@ -200,15 +203,16 @@ class _TaskFrames:
         if task.review_path and task.rgb_path:
             # Start a little early so the first NIR frame still finds its nearest RGB frame.
             rgb_start = None if task.start_seconds is None else max(0.0, task.start_seconds - 1.0)
-            self.truth = NearestFrames(iter_frames(task.rgb_path, task.rgb_stream, kind="rgb",
-                                                   start_seconds=rgb_start, end_seconds=None))
+            self.truth = NearestFrames(iter_source_frames(task.rgb_source or StreamSource("video", task.rgb_path,
+                                                                                          task.rgb_stream),
+                                                          "rgb", rgb_start, None))
         # A ground-truth frame further than two frame intervals away is not this frame's twin
         # (e.g. the RGB file ends early): the review shows black rather than a stale image.
         tolerance = 2.0 / float(task.rate) if task.rate else 0.1
         breaks = list(task.batch_breaks)
         batch = []
-        for frame in iter_frames(task.nir_path, task.nir_stream, kind="nir",
-                                 start_seconds=task.start_seconds, end_seconds=task.end_seconds):
+        nir = task.nir_source or StreamSource("video", task.nir_path, task.nir_stream)
+        for frame in iter_source_frames(nir, "nir", task.start_seconds, task.end_seconds):
             if breaks and frame.seconds >= breaks[0] - 1e-9:
                 while breaks and frame.seconds >= breaks[0] - 1e-9:
                     breaks.pop(0)

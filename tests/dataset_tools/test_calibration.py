@@ -267,3 +267,19 @@ def test_parse_accepts_nested_flat_and_normalizes():
 def test_parse_rejects_malformed(value):
     with pytest.raises(ValueError, match=re.escape(f"{WHERE}: homography must be")):
         parse_homography(value, WHERE)
+
+
+@pytest.mark.parametrize("name", ["rotate+5", "scale0.8"])
+def test_black_borders_in_the_rgb_frames_do_not_pull_the_estimate(scene, name):
+    """Undistorted or letterboxed RGB frames have black corners or bars: their edges are not the scene's."""
+    rig = RIGS[name]
+
+    def bordered(frames):
+        for nir, rgb in frames:
+            rgb = rgb.copy()
+            rgb[:24], rgb[:, :30] = 0, 0  # a black bar on top, a black strip on the left
+            yield nir, rgb
+
+    calibration = estimate_homography(bordered(rig.frames(scene)), nir_bits=8)
+    error = homography_error(calibration.homography, rig.true_homography, RGB_SIZE)
+    assert error < 0.5, f"{name}: {error:.3f} px from the true homography"

@@ -12,8 +12,8 @@ from rosbags.rosbag1 import Writer as Bag1Writer
 from rosbags.rosbag2 import StoragePlugin, Writer as Bag2Writer
 from rosbags.typesys import Stores, get_typestore
 
-from nircolor.dataset_tools.discovery import (DiscoveryError, ScanOptions, bag_topics, find_takes, make_id,
-                                              parse_template, read_index, scan)
+from nircolor.dataset_tools.discovery import ScanOptions, make_id, parse_template, read_index, scan
+from nircolor.dataset_tools.discovery_takes import DiscoveryError, bag_topics, find_takes
 from nircolor.dataset_tools.folders import name_problem
 from nircolor.dataset_tools.recording import load_recording
 from nircolor.dataset_tools.video import VideoWriter

