@@ -62,8 +62,9 @@ class BagReader:
             raise BagError(f"{self.path}: bag not found")
         if self.path.is_file() and self.path.suffix.lower() != ".bag":
             raise BagError(f"{self.path}: not a bag (a ROS 1 .bag file, a ROS 2 bag folder or an .mcap file)")
-        self._any = AnyReader([self.path])
-        self._any.open()
+        reader = AnyReader([self.path])
+        reader.open()
+        self._any = reader  # only an open reader: closing one that failed to open raises
         counts: dict[str, int] = {}
         for connection in self._any.connections:
             counts[connection.topic] = counts.get(connection.topic, 0) + connection.msgcount

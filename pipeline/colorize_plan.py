@@ -19,7 +19,7 @@ from nircolor.dataset_tools.colorize_sources import ColorizeSource, SourceError,
 from nircolor.dataset_tools.pairing import mean_rate
 from nircolor.dataset_tools.streams import STREAM_ERRORS, probe_source, read_timeline, shifted
 from nircolor.dataset_tools.segments import breaks_within, plan_batch_breaks, plan_segments
-from nircolor.dataset_tools.video import (CODEC_SUFFIXES, FORMAT_VERSION, VideoError, StreamInfo, keyframe_times, probe,
+from nircolor.dataset_tools.video import (CODEC_SUFFIXES, FORMAT_VERSION, StreamInfo, keyframe_times, probe,
                                           suffix_for)
 from nircolor.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 from nircolor.models.onnx_engine import OnnxEngine

@@ -109,6 +109,19 @@ def _recording_breaks():
         (world / NIR_VIDEO).unlink()
         (world / NIR_VIDEO).symlink_to(target)
 
+    def set_key(key, value):
+        return lambda world: edit_json(world / RECORDING, lambda r: r.__setitem__(key, value))
+
+    def as_bag(name):
+        def apply(world):
+            bag = name(world)
+
+            def change(document):
+                document.pop("nir"), document.pop("rgb")
+                document.update(bag=bag, nir_topic="/nir/image_raw", rgb_topic="/rgb/image_raw")
+            edit_json(world / RECORDING, change)
+        return apply
+
     def stream_name(value):
         return lambda world: edit_json(world / RECORDING, lambda r: r.__setitem__("nir", value(world)))
 
@@ -131,6 +144,22 @@ def _recording_breaks():
         ("recording-id-long", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "d" * 300)), "recording.json"),
         ("recording-id-review", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "drive-001.review")), "recording.json"),
         ("recording-id-dotdot", lambda w: edit_json(w / RECORDING, lambda r: r.__setitem__("id", "..")), "recording.json"),
+        # The optional keys and the other recording forms (issue 15).
+        ("recording-nir-bits-text", set_key("nir_bits", "12"), "recording.json"),
+        ("recording-nir-bits-17", set_key("nir_bits", 17), "recording.json"),
+        ("recording-offset-nan", set_key("rgb_offset_seconds", float("nan")), "recording.json"),
+        ("recording-offset-huge", set_key("rgb_offset_seconds", 1e300), "recording.json"),
+        ("recording-homography-2x2", set_key("homography", [[1, 0], [0, 1]]), "recording.json"),
+        ("recording-homography-singular", set_key("homography", [[1, 0, 0], [2, 0, 0], [0, 0, 1]]), "recording.json"),
+        ("recording-time-unknown", set_key("time", "gps"), "recording.json"),
+        ("recording-bag-dotdot", as_bag(lambda w: (outside_file(w, "d.bag"), "../../../outside/d.bag")[1]), "recording.json"),
+        ("recording-bag-garbage", as_bag(lambda w: (write(w / "recs/drive-000/d.bag", b"#ROSBAG V2.0\n" + bytes(64)),
+                                                     "d.bag")[1]), "d.bag"),
+        ("recording-bag-missing", as_bag(lambda w: "nope.mcap"), "nope.mcap"),
+        ("recording-sequence-no-fps", stream_name(lambda w: ((w / "recs/drive-000/frames").mkdir(), "frames")[1]),
+         "recording.json"),
+        ("recording-timestamps-dotdot", lambda w: edit_json(w / RECORDING, lambda r: r.update(
+            nir="frames/%06d.png", nir_timestamps="../../../outside/t.txt")), "recording.json"),
     ]
 
 
