@@ -1,0 +1,170 @@
+"""Every image encoding a bag may carry, image sequences and their timestamps, and the stream errors
+a drive recorder's output can hold (dataset_tools/bags.py, image_files.py, streams.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from nircolor.dataset_tools.bags import BagError, image_pixels
+from nircolor.dataset_tools.convert import ConvertOptions, bayer_mosaic, convert_recording
+from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps
+from nircolor.dataset_tools.recording import RecordingError, load_recording
+from nircolor.dataset_tools.streams import StreamSource, iter_source_frames, read_timeline, to_kind
+from nircolor.dataset_tools.synthetic import SynthOptions, synthesize_recordings
+
+MAX = 8192 * 4352
+IMAGE = "sensor_msgs/msg/Image"
+
+
+def _smooth_rgb(height=24, width=32) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1).astype(np.uint8)
+
+
+def _message(pixels: np.ndarray, encoding: str, big_endian=False, pad=0):
+    rows = pixels.reshape(pixels.shape[0], -1)
+    if pixels.dtype == np.uint16:
+        rows = rows.astype(">u2" if big_endian else "<u2")
+    raw = rows.view(np.uint8)
+    raw = np.pad(raw, ((0, 0), (0, pad)))  # rows padded to a wider step, as some drivers write
+    return SimpleNamespace(encoding=encoding, height=pixels.shape[0], width=pixels.shape[1], step=raw.shape[1],
+                           is_bigendian=int(big_endian), data=raw.reshape(-1))
+
+
+@pytest.mark.parametrize("encoding, order", [("rgb8", "rgb"), ("bgr8", "bgr"), ("rgba8", "rgb"), ("bgra8", "bgr")])
+def test_colour_encodings_give_the_same_rgb(encoding, order):
+    rgb = _smooth_rgb()
+    stored = rgb if order == "rgb" else rgb[..., ::-1]
+    if encoding.endswith("a8"):
+        stored = np.concatenate([stored, np.full(rgb.shape[:2] + (1,), 7, np.uint8)], -1)
+    pixels, got_order = image_pixels(_message(np.ascontiguousarray(stored), encoding, pad=3), IMAGE, "t", MAX)
+    assert np.array_equal(to_kind(pixels, got_order, "rgb", "t"), rgb)
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_mono16_keeps_its_values_in_either_byte_order(big_endian):
+    nir = np.arange(24 * 32, dtype=np.uint16).reshape(24, 32) * 61
+    pixels, _ = image_pixels(_message(nir, "mono16", big_endian, pad=4), IMAGE, "t", MAX)
+    assert pixels.dtype == np.uint16 and np.array_equal(pixels, nir)
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_patterns_debayer_to_the_colours_the_sensor_saw(pattern):
+    rgb = _smooth_rgb(48, 64)
+    pixels, order = image_pixels(_message(bayer_mosaic(rgb, pattern), f"bayer_{pattern}8"), IMAGE, "t", MAX)
+    restored = to_kind(pixels, order, "rgb", "t").astype(int)
+    inner = (slice(2, -2), slice(2, -2))  # demosaicing guesses at the border
+    assert np.abs(restored[inner] - rgb[inner]).mean() < 3  # a wrong pattern swaps red and blue: ~80 off
+
+
+def test_bad_images_are_one_sentence():
+    nir = np.zeros((4, 6), np.uint8)
+    with pytest.raises(BagError, match="unknown encoding 'yuv422'"):
+        image_pixels(_message(nir, "yuv422"), IMAGE, "drive.bag at 1.000 s", MAX)
+    short = _message(nir, "mono8")
+    short.data = short.data[:10]
+    with pytest.raises(BagError, match="holds 10 bytes"):
+        image_pixels(short, IMAGE, "t", MAX)
+    huge = _message(nir, "mono8")
+    huge.width, huge.height = 100_000, 100_000
+    with pytest.raises(BagError, match="100000x100000"):
+        image_pixels(huge, IMAGE, "t", MAX)
+    garbage = SimpleNamespace(format="jpeg", data=np.frombuffer(b"not a jpeg", np.uint8))
+    with pytest.raises(BagError, match="does not decode"):
+        image_pixels(garbage, "sensor_msgs/msg/CompressedImage", "t", MAX)
+
+
+def test_image_sequences_by_folder_or_pattern_in_frame_order(tmp_path):
+    folder = tmp_path / "nir"
+    folder.mkdir()
+    for number in (10, 2, 1):  # frame_10 sorts after frame_2 by number, not by name
+        cv2.imwrite(str(folder / f"frame_{number}.png"), np.full((4, 6), number, np.uint8))
+    (folder / "notes.txt").write_text("not a frame")
+    assert [path.name for path in list_frames(folder)] == ["frame_1.png", "frame_2.png", "frame_10.png"]
+    for number in range(3):
+        cv2.imwrite(str(folder / f"{number:06d}.tif"), np.full((4, 6), 4000 + number, np.uint16))
+    frames = list_frames(folder / "%06d.tif")
+    assert [path.name for path in frames] == ["000000.tif", "000001.tif", "000002.tif"]
+    sixteen = read_image(frames[2], MAX)
+    assert sixteen.dtype == np.uint16 and sixteen[0, 0] == 4002
+    with pytest.raises(SequenceError, match="no file matches"):
+        list_frames(folder / "%04d.png")
+
+
+def test_timestamps_in_seconds_or_as_kitti_writes_them(tmp_path):
+    kitti = tmp_path / "kitti.txt"
+    kitti.write_text("2011-09-26 13:02:25.964389445\n2011-09-26 13:02:26.074898231\n\n")
+    times = read_timestamps(kitti, 2)
+    assert times[1] - times[0] == pytest.approx(0.110508786, abs=1e-6)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("0.0\n0.04\n0.04\n")
+    with pytest.raises(SequenceError, match="do not increase at line 3"):
+        read_timestamps(plain, 3)
+    plain.write_text("0.0\n0.04\n")
+    with pytest.raises(SequenceError, match="2 times for 3 frames"):
+        read_timestamps(plain, 3)
+    plain.write_text("0.0\nsoon\n")
+    with pytest.raises(SequenceError, match="line 2 is not a time"):
+        read_timestamps(plain, 2)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    root = tmp_path_factory.mktemp("streams")
+    made, = synthesize_recordings(root / "video", SynthOptions(count=1, frames=6, width=48, height=32, days=1,
+                                                               locations=1))
+    return made
+
+
+def test_stamps_that_go_back_are_refused_unless_timed_by_log(recording, tmp_path):
+    from rosbags.rosbag1 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    bag = load_recording(convert_recording(recording.folder, tmp_path / "bag", ConvertOptions(form="ros1")))
+    messages = list(_raw_messages(bag.nir.path, bag.nir.topic))
+    # Frames 2 and 3 swapped, log times kept: a driver that publishes out of order.
+    messages[2], messages[3] = (messages[2][0], messages[3][1]), (messages[3][0], messages[2][1])
+    out = tmp_path / "swapped.bag"
+    with Writer(out) as writer:
+        connection = writer.add_connection("/nir/image_raw", IMAGE, typestore=get_typestore(Stores.ROS1_NOETIC))
+        for log_ns, raw in messages:
+            writer.write(connection, log_ns, raw)
+    with pytest.raises(BagError, match="goes back in time at message 3"):
+        read_timeline(StreamSource("bag", str(out), topic="/nir/image_raw"))
+    by_log = read_timeline(StreamSource("bag", str(out), topic="/nir/image_raw", log_time=True))
+    assert len(by_log.times) == 6 and by_log.times == sorted(by_log.times)
+
+
+def _raw_messages(path, topic):
+    from nircolor.dataset_tools.bags import BagReader
+
+    with BagReader(path) as reader:
+        yield from reader.messages(topic)
+
+
+def test_an_unreadable_frame_file_is_one_line_naming_it(recording, tmp_path):
+    sequence = convert_recording(recording.folder, tmp_path / "seq", ConvertOptions(form="images"))
+    (sequence / "rgb" / "000003.png").write_bytes(b"\x89PNG broken")
+    source = load_recording(sequence).rgb
+    with pytest.raises(SequenceError, match=r"000003\.png: not a readable PNG or TIFF frame"):
+        list(iter_source_frames(read_timeline(source).source, "rgb"))
+
+
+def test_recording_json_names_of_sequences_and_bags_stay_inside(recording, tmp_path):
+    sequence = convert_recording(recording.folder, tmp_path / "seq", ConvertOptions(form="images"))
+    description = sequence / "recording.json"
+    document = json.loads(description.read_text())
+    for change, words in (({"nir_timestamps": "../t.txt"}, "outside the recording folder"),
+                          ({"nir_timestamps": None, "fps": 0}, "needs \"nir_timestamps\""),
+                          ({"nir": "nir/%06d.jpg"}, "no file matches"),
+                          ({"bag": "/etc/passwd", "nir_topic": "/a", "rgb_topic": "/b"}, "outside the recording folder")):
+        updated = {key: value for key, value in {**document, **change}.items() if value is not None}
+        description.write_text(json.dumps(updated))
+        with pytest.raises(RecordingError, match=words):
+            load_recording(sequence)
+    assert Path(sequence).is_dir()
