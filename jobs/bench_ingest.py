@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from nircolor.dataset_tools import vector_state
-from nircolor.dataset_tools.convert import FORMATS, ConvertOptions, convert_recording
+from nircolor.dataset_tools.convert import FORMATS, RGB_ENCODINGS, ConvertOptions, convert_recording
 from nircolor.dataset_tools.recording import RecordingError, find_recordings
 from nircolor.dataset_tools.streams import STREAM_ERRORS
 from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
@@ -18,13 +18,13 @@ from nircolor.jobs.runtime import ADDRESS_HELP, console, fail, init_ray
 from nircolor.pipeline.bench.ingest import compare
 from nircolor.pipeline.ingest import IngestOptions
 
-def _rewrite(recordings: Path, out: Path, form: str) -> Path:
+def _rewrite(recordings: Path, out: Path, options: ConvertOptions) -> Path:
     """The recordings under `recordings` in another recording form (convert.py), for both runs."""
     folders = find_recordings(recordings)
-    with console.status(f"rewriting {len(folders)} recordings as {form}"):
+    with console.status(f"rewriting {len(folders)} recordings as {options.form}"):
         for folder in folders:
             try:
-                convert_recording(folder, out / folder.relative_to(recordings), ConvertOptions(form=form))
+                convert_recording(folder, out / folder.relative_to(recordings), options)
             except (RecordingError, *STREAM_ERRORS) as error:
                 fail(str(error))
     return out
@@ -46,6 +46,8 @@ def bench_ingest(
     form: str = typer.Option("video", "--form",
                              help="Recording form both runs read: video, or the recordings rewritten as "
                                   "ros1, ros2, ros2-mcap, mcap (bags) or images (PNG sequences)."),
+    rgb_encoding: str = typer.Option("rgb8", "--rgb-encoding",
+                                     help="RGB messages of the bag forms: rgb8, bgr8, bayer_rggb8, jpeg, png, ..."),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
@@ -71,9 +73,10 @@ def bench_ingest(
         elif not recordings.is_dir():
             fail(f"{recordings}: no such folder")
         if form != "video":
-            if form not in FORMATS:
-                fail(f"--form {form!r}: expected video or one of {', '.join(FORMATS)}")
-            recordings = _rewrite(recordings, scratch / form, form)
+            if form not in FORMATS or rgb_encoding not in RGB_ENCODINGS:
+                fail(f"--form {form!r} --rgb-encoding {rgb_encoding!r}: expected video or one of "
+                     f"{', '.join(FORMATS)}, and one of {', '.join(RGB_ENCODINGS)}")
+            recordings = _rewrite(recordings, scratch / form, ConvertOptions(form=form, rgb_encoding=rgb_encoding))
         init_ray(address)
         options = IngestOptions(every_frames=every, workers=workers or None, executor="ray", segment_seconds=segment_seconds or None,
                                 eval_fraction=0.0 if count == 1 else 0.2)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from nircolor.dataset_tools.pairing import NearestFrames
-from nircolor.dataset_tools.recording import load_recording
+from nircolor.dataset_tools.recording import RecordingError, load_recording
 from nircolor.dataset_tools.colorspace import unpad
 from nircolor.dataset_tools.video import Frame, VideoError, iter_frames, probe
 from nircolor.models.preprocess import nir_to_gray8
@@ -158,6 +158,10 @@ def recording_sources(recording_dir: str | os.PathLike) -> tuple[VideoSource, Vi
     Raises `RecordingError` (a ValueError naming the file and the problem) for a bad folder.
     """
     recording = load_recording(recording_dir)
+    if recording.nir.kind != "video" or recording.rgb.kind != "video":
+        # Its colorized video starts at 0 while its stamps are epoch times; a later change can shift them.
+        raise RecordingError(f"{recording.folder}: evaluate-video reads video recordings, this one is "
+                             f"{'a bag' if recording.nir.kind == 'bag' else 'an image sequence'}")
     return VideoSource(recording.nir_path, recording.nir_stream), VideoSource(recording.rgb_path, recording.rgb_stream)
 
 
