@@ -14,7 +14,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from .registration import luminance
+from nircolor.dataset_tools.registration import luminance
 
 MIN_INLIERS = 12
 _RATIO = 0.9  # Lowe's ratio test, loose: cross-modal descriptors are less distinctive; RANSAC sorts them

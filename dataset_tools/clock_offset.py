@@ -14,6 +14,7 @@ import numpy as np
 from scipy.signal import correlate
 
 from nircolor.dataset_tools.pairing import frame_period
+from nircolor.dataset_tools.streams import iter_source_frames
 from nircolor.dataset_tools.video import Frame
 
 SIGNAL_WIDTH = 64  # about this many pixels across: what motion is measured on
@@ -119,8 +120,6 @@ def _standardized(signal: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
 
 def measure_offset(nir, rgb, seconds: float = 60.0) -> ClockOffset | None:
     """Decode the first `seconds` both streams share (Timelines) and estimate their clock offset."""
-    from nircolor.dataset_tools.streams import iter_source_frames
-
     start = max(nir.times[0], rgb.times[0]) - 2.0
     signals = []
     for timeline, kind in ((nir, "nir"), (rgb, "rgb")):

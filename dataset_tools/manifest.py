@@ -12,13 +12,13 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.folders import leaves_folder
 from nircolor.dataset_tools.registration import summarize_shifts
-from nircolor.dataset_tools.shards import SPLITS, ShardError, read_shard_header, verify_shard
+from nircolor.dataset_tools.shard_verify import verify_shard
+from nircolor.dataset_tools.shards import SPLITS, ShardError, open_shard, read_shard_header
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "nircolor.dataset"
@@ -287,11 +287,12 @@ def registration_by_split(dataset_dir: str | os.PathLike) -> dict[str, dict]:
         shifts, scores = [], []
         for path in shards_for_split(dataset_dir, split):
             try:
-                with h5py.File(path, "r") as handle:
-                    shifts.append(handle["registration_shift"][:])
-                    scores.append(handle["registration_score"][:])
-            except (OSError, KeyError):
+                with open_shard(path) as shard:
+                    shard_shifts, shard_scores = shard.registration()
+            except ShardError:
                 continue  # `verify` reports unreadable shards; info shows what it can
+            shifts.append(shard_shifts)
+            scores.append(shard_scores)
         result[split] = summarize_shifts(
             np.concatenate(shifts) if shifts else np.zeros((0, 2)), np.concatenate(scores) if scores else []
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 
 from nircolor.dataset_tools.bags import BagReader
+from nircolor.dataset_tools.calibration import parse_homography
 from nircolor.dataset_tools.folders import leaves_folder, name_problem
 from nircolor.dataset_tools.image_files import is_sequence, list_frames
 from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, shifted
@@ -153,8 +154,6 @@ def _stream_options(description: Path, document: dict) -> dict:
         raise RecordingError(f"{description}: time must be \"header\" (header.stamp) or \"log\", got {timing!r}")
     homography = None
     if document.get("homography") is not None:
-        from nircolor.dataset_tools.calibration import parse_homography
-
         try:
             homography = tuple(float(value) for value in parse_homography(document["homography"], str(description)).ravel())
         except ValueError as error:

@@ -18,7 +18,7 @@ import numpy as np
 
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.calibration import Calibration, coverage, estimate_homography, parse_homography
-from nircolor.dataset_tools.pairing import pair_timestamps
+from nircolor.dataset_tools.pairing import NearestFrames, pair_timestamps
 from nircolor.dataset_tools.recording import RECORDING_FILE, Recording, RecordingError, load_recording
 from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, iter_source_frames, probe_source, read_timeline
 from nircolor.dataset_tools.video import VideoError, VideoWriter
@@ -67,10 +67,10 @@ def calibrate_recording(folder: str | os.PathLike, frames: int = 30) -> Recordin
 
 def _frame_at(source: StreamSource, kind: str, seconds: float, window: float) -> np.ndarray:
     """The stream's frame nearest `seconds` (decoding only the frames within `window` of it)."""
-    frames = list(iter_source_frames(source, kind, seconds - window, seconds + window + 1e-9))
-    if not frames:
+    frame = NearestFrames(iter_source_frames(source, kind, seconds - window, seconds + window + 1e-9)).at(seconds)
+    if frame is None:
         raise VideoError(f"{source.label()}: no {kind.upper()} frame decodes at {seconds:.3f} s")
-    return min(frames, key=lambda frame: abs(frame.seconds - seconds)).array
+    return frame.array
 
 
 def store_homography(folder: str | os.PathLike, homography, overwrite: bool = False) -> Path:

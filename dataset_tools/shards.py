@@ -320,6 +320,19 @@ class ShardReader:
     def rgb(self, index: int) -> np.ndarray:
         return self._handle()["rgb"][index]
 
+    def registration(self) -> tuple[np.ndarray, np.ndarray]:
+        """(shifts (N,2) dy, dx in px, scores (N,)) of every pair; a garbled dataset is one ShardError naming the file."""
+        handle = self._handle()
+        try:
+            shifts, scores = handle["registration_shift"][:], handle["registration_score"][:]
+        except (OSError, KeyError, ValueError, TypeError) as error:
+            raise ShardError(f"{self.path}: cannot read registration ({error})") from None
+        n = len(self)
+        if shifts.shape != (n, 2) or scores.shape != (n,) or shifts.dtype.kind != "f" or scores.dtype.kind != "f":
+            raise ShardError(f"{self.path}: registration_shift is {shifts.dtype} {shifts.shape}, registration_score "
+                             f"{scores.dtype} {scores.shape}; expected floats ({n}, 2) and ({n},)")
+        return shifts, scores
+
     def batches(self, batch_size: int, stop: int | None = None):
         """Yields (first index, nir (B,H,W), rgb (B,H,W,3)) in order, up to pair `stop` (default: all)."""
         stop = len(self) if stop is None else min(len(self), stop)
@@ -346,50 +359,3 @@ class ShardReader:
 def open_shard(path: str | os.PathLike) -> ShardReader:
     """The one way to read a shard: `with open_shard(path) as shard: shard.nir_bits, shard.pair(0)`."""
     return ShardReader(path)
-
-
-def verify_shard(path: str | os.PathLike, expected_sha256: str | None = None) -> list[str]:
-    """Problems with one shard (empty list = fine): checksum, schema, dataset shapes and types."""
-    path = Path(path)
-    if not path.is_file():
-        return [f"{path}: shard is missing"]
-    problems: list[str] = []
-    if expected_sha256 is not None:
-        actual = file_sha256(path)
-        if actual != expected_sha256:
-            problems.append(f"{path}: checksum mismatch (sha256 {actual[:12]}…, manifest says {expected_sha256[:12]}…)")
-    try:
-        header = read_shard_header(path)
-    except ShardError as error:
-        return problems + [str(error)]
-    if header.schema != SHARD_SCHEMA:
-        problems.append(f"{path}: schema is {header.schema!r}, expected {SHARD_SCHEMA!r}")
-    if header.version > SHARD_VERSION:
-        problems.append(f"{path}: shard version {header.version} is newer than this nircolor ({SHARD_VERSION})")
-    if header.split not in SPLITS:
-        problems.append(f"{path}: split attribute is {header.split!r}, expected train or eval")
-    n, h, w = header.pairs, header.height, header.width
-    expected = {
-        "nir": ((n, h, w), None),
-        "rgb": ((n, h, w, 3), np.uint8),
-        "frame_index": ((n,), np.int64),
-        "pts_seconds": ((n,), np.float64),
-        "registration_shift": ((n, 2), np.float32),
-        "registration_score": ((n,), np.float32),
-    }
-    try:
-        with h5py.File(path, "r") as handle:
-            for name, (shape, dtype) in expected.items():
-                dataset = handle[name]
-                if dataset.shape != shape:
-                    problems.append(f"{path}: dataset {name} has shape {dataset.shape}, expected {shape}")
-                if dtype is not None and dataset.dtype != dtype:
-                    problems.append(f"{path}: dataset {name} is {dataset.dtype}, expected {np.dtype(dtype)}")
-            if expected_sha256 is None or problems:
-                # Without a checksum (or once one failed), read every frame: corrupt chunks fail to decode.
-                for name in ("nir", "rgb"):
-                    for index in range(handle[name].shape[0]):
-                        handle[name][index]
-    except (OSError, KeyError, ValueError) as error:
-        problems.append(f"{path}: cannot read shard data ({error})")
-    return problems

@@ -8,7 +8,6 @@ the RGB camera, a truncated file.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -215,7 +214,7 @@ def recording_from_video(video: str | os.PathLike, folder: str | os.PathLike, re
         for frame in iter_frames(video, kind="rgb"):
             writer.write(luminance(frame.array), frame.pts)
     document = {"id": recording_id, "day": day, "location": location, "nir": "nir.mkv", "rgb": link.name}
-    (folder / "recording.json").write_text(json.dumps(document, indent=2) + "\n")
+    atomic.write_json(folder / "recording.json", document)
     return folder
 
 
@@ -295,7 +294,7 @@ def _write_recording(recording: SynthRecording, options: SynthOptions, index: in
                 recording.rgb_frames.append(frame)
     document = {"id": recording.id, "day": recording.day, "location": recording.location,
                 "nir": "nir.mkv", "rgb": "rgb.mkv"}
-    (recording.folder / "recording.json").write_text(json.dumps(document, indent=2) + "\n")
+    atomic.write_json(recording.folder / "recording.json", document)
 
 
 def truncate_file(path: str | os.PathLike, keep_fraction: float) -> None:

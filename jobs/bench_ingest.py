@@ -48,6 +48,8 @@ def bench_ingest(
                                   "ros1, ros2, ros2-mcap, mcap (bags) or images (PNG sequences)."),
     rgb_encoding: str = typer.Option("rgb8", "--rgb-encoding",
                                      help="RGB messages of the bag forms: rgb8, bgr8, bayer_rggb8, jpeg, png, ..."),
+    vzeroupper: bool = typer.Option(True, "--vzeroupper/--no-vzeroupper",
+                                    help="VZEROUPPER after each deflate in the ingest workers (off: to measure what it saves)."),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
 ) -> None:
     """Frames/s and pairs/s of the full ingest vs decode-only (goal: ingest ≥ 70% of decode)."""
@@ -81,7 +83,7 @@ def bench_ingest(
         options = IngestOptions(every_frames=every, workers=workers or None, executor="ray", segment_seconds=segment_seconds or None,
                                 eval_fraction=0.0 if count == 1 else 0.2)
         try:
-            result = compare(recordings, scratch, options, repeats, status=console.status)
+            result = compare(recordings, scratch, options, repeats, status=console.status, vzeroupper=vzeroupper)
         except ValueError as error:
             fail(str(error))
     finally:
@@ -90,9 +92,11 @@ def bench_ingest(
     decode_rate = decode.frames / decode.task_seconds
     ingest_rate = summary.frames_decoded / summary.seconds
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    # As this machine can run it (workers on other hosts of a cluster may differ), and as the option set it.
+    vzeroupper_state = "not applicable" if not vector_state.AVAILABLE else "on" if vzeroupper else "off (--no-vzeroupper)"
     console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
                   f"load average {load:.1f}; {summary.workers} ingest workers, {decode.summary.workers} decode workers, "
-                  f"best of {repeats}; VZEROUPPER after deflate: {'on' if vector_state.ACTIVE else 'not applicable'}")
+                  f"best of {repeats}; VZEROUPPER after deflate: {vzeroupper_state}")
     console.print(f"decode only : {decode.frames} frames in {decode.task_seconds:.2f} s = {decode_rate:.1f} frames/s")
     console.print(f"full ingest : {summary.frames_decoded} frames, {summary.pairs_stored} pairs in "
                   f"{summary.seconds:.2f} s = {ingest_rate:.1f} frames/s, {summary.pairs_stored / summary.seconds:.1f} pairs/s "

@@ -1,4 +1,5 @@
-"""`nircolor recordings scan`: find drive recordings and write their recording.json (dataset_tools/discovery.py)."""
+"""`nircolor recordings scan | convert`: find drive recordings and write their recording.json
+(dataset_tools/discovery.py); rewrite a recording in another form (dataset_tools/convert.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,11 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from nircolor.dataset_tools.convert import FORMATS, RGB_ENCODINGS, ConvertOptions, convert_recording
 from nircolor.dataset_tools.discovery import DEFAULT_TEMPLATE, ScanOptions, scan as scan_root
 from nircolor.dataset_tools.discovery_takes import DiscoveryError, Take
+from nircolor.dataset_tools.recording import RecordingError
+from nircolor.dataset_tools.streams import STREAM_ERRORS
 from nircolor.jobs.object_storage import shown
 from nircolor.jobs.runtime import console, fail
 
@@ -88,10 +92,6 @@ def convert(
                                              help="Added to the RGB stamps (simulates a camera clock error)."),
 ) -> None:
     """Rewrite a recording in another recording form: same frames, same times."""
-    from nircolor.dataset_tools.convert import FORMATS, RGB_ENCODINGS, ConvertOptions, convert_recording
-    from nircolor.dataset_tools.recording import RecordingError
-    from nircolor.dataset_tools.streams import STREAM_ERRORS
-
     if to not in FORMATS:
         fail(f"--to {to!r}: expected one of {', '.join(FORMATS)}")
     if rgb_encoding not in RGB_ENCODINGS:

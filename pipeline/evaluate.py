@@ -18,13 +18,12 @@ import numpy as np
 import torch
 
 from nircolor.dataset_tools.shards import ShardError, ShardReader, open_shard
-from nircolor.models import CheckpointError, count_parameters, load_generator
+from nircolor.models import CheckpointError, count_parameters, load_generator, timing
 from nircolor.models.inference import InferenceEngine, InferenceOptions, resolve_device
 from nircolor.models.preprocess import nir_to_tensor
 from nircolor.models.names import training_name
 from nircolor.models.zoo import paper_model
 from nircolor.pipeline import metrics, shard_dataset
-from nircolor.pipeline.bench import timing
 from nircolor.pipeline.evaluation_report import write_reports
 from nircolor.pipeline.evaluation_results import PSNR_CAP_DB, EvaluationResults, MetricTotals, ModelResult
 
@@ -166,7 +165,8 @@ def paper_figures(model_name: str) -> dict | None:
 def time_per_frame_ms(colorizer: Colorizer, device: str, repeats: int = 2) -> float:
     """Milliseconds for one 1024×768 frame: one warm-up run, then the best of `repeats`.
 
-    The model's own engine through `nircolor bench models`' timing, so the two agree for one precision.
+    The model's own engine through models/timing.py, the timing of `nircolor bench models`, so the two
+    agree for one precision.
     """
     seconds = timing.time_frames(colorizer.run, TIMING_HEIGHT, TIMING_WIDTH, torch.device(device), repeats, warmup=1)
     return 1000.0 * min(seconds)

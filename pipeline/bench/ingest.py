@@ -3,7 +3,9 @@
 Both runs go through `pipeline.ingest.build_dataset` with its `worker_class` seam: `TimedIngestor`
 (the production worker with a clock around each stage: decode, sample, register, write) and
 `SegmentDecoder` (decodes the segment's frames of both streams and nothing else), on the same
-workers. Production code carries no timers; this module adds them.
+workers. Production code carries no timers; this module adds them. `TimedIngestorWithoutVzeroupper`
+(`compare(..., vzeroupper=False)`) switches off the VZEROUPPER after each deflate
+(dataset_tools/vector_state.py) inside the worker's own process, which is where a Ray actor runs it.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from nircolor.dataset_tools import vector_state
 from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.segment_ingest import SegmentIngestor, SegmentResult, SegmentTask
 from nircolor.dataset_tools.streams import iter_source_frames
@@ -57,11 +60,13 @@ class TimedIngestor(SegmentIngestor):
     """The ingest worker, timed per stage and in CPU seconds."""
 
     sink_class = TimedSink
+    vzeroupper = True  # VZEROUPPER after each deflate, set in the worker's process for each task
 
     def __call__(self, task: SegmentTask, report=None) -> TimedResult:
         self.timing: Counter = Counter()
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = super().__call__(task, report)
+        with vector_state.enabled(self.vzeroupper):
+            result = super().__call__(task, report)
         return TimedResult(**vars(result), seconds=time.perf_counter() - started,
                            cpu_seconds=time.process_time() - cpu_started, stage_seconds=dict(self.timing))
 
@@ -82,6 +87,12 @@ class TimedIngestor(SegmentIngestor):
         sink = super().make_sink(task)
         sink.timing = self.timing
         return sink
+
+
+class TimedIngestorWithoutVzeroupper(TimedIngestor):
+    """`TimedIngestor` with the VZEROUPPER after each deflate switched off (to measure what it saves)."""
+
+    vzeroupper = False
 
 
 class SegmentDecoder:
@@ -152,16 +163,18 @@ class Comparison:
 
 
 def compare(recordings: Path, scratch: Path, options: IngestOptions, repeats: int,
-            status: Callable[[str], object] | None = None) -> Comparison:
+            status: Callable[[str], object] | None = None, vzeroupper: bool = True) -> Comparison:
     """Alternate decode-only and full ingest `repeats` times each (other load on the machine hits
     both alike) and keep each one's best. `status(text)` returns a context manager, e.g. a spinner.
+    `vzeroupper=False`: the ingest workers skip the VZEROUPPER after each deflate.
     Raises ValueError with the build's own message when a recording fails."""
+    ingestor = TimedIngestor if vzeroupper else TimedIngestorWithoutVzeroupper
     decode_runs, ingest_runs = [], []
     for repeat in range(repeats):
         with status(f"decode only ({repeat + 1}/{repeats})") if status else nullcontext():
             decode_runs.append(timed_build(recordings, scratch / f"decode-{repeat}", options, SegmentDecoder))
         with status(f"full ingest ({repeat + 1}/{repeats})") if status else nullcontext():
-            run = timed_build(recordings, scratch / f"dataset-{repeat}", options)
+            run = timed_build(recordings, scratch / f"dataset-{repeat}", options, ingestor)
         for summary in (decode_runs[-1].summary, run.summary):
             if summary.error or summary.failed:
                 raise ValueError(summary.error or summary.failed[0].error)

@@ -2,16 +2,15 @@
 
 Each model runs in several modes side by side (models/inference.py): float32 eager, bf16 eager
 (autocast + channels_last), bf16 compiled (inductor, frozen) and the exported ONNX graph in
-onnxruntime. All under torch.inference_mode with batch 1, as the paper times single frames; CUDA
-is synchronized around every timed frame. A compiled mode's first frame (the compilation) is
-reported apart and never timed.
+onnxruntime. Every frame is timed by models/timing.py, the timing evaluate's ms/frame uses too
+(batch 1, torch.inference_mode, CUDA synchronized). A compiled mode's first frame (the
+compilation) is reported apart and never timed.
 """
 from __future__ import annotations
 
 import platform
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from nircolor.models.flops import generator_gflops
 from nircolor.models.inference import InferenceEngine, InferenceOptions, cpu_bf16_units
 from nircolor.models.names import parse_model_name
 from nircolor.models.onnx_engine import OnnxEngine
+from nircolor.models.timing import compiles, time_frames
 from nircolor.models.zoo import paper_model
 
 MODES = ("fp32", "bf16", "bf16-compiled", "onnxruntime")
@@ -90,45 +90,11 @@ def mode_options(mode: str) -> InferenceOptions:
     return InferenceOptions("fp32" if mode == "fp32" else "bf16", compile=mode == "bf16-compiled")
 
 
-def time_engine(engine, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> tuple[float, ...]:
-    """Seconds per (1,1,height,width) frame for `repeats` frames after `warmup` untimed ones."""
-    nir = torch.rand(1, 1, height, width, device=device)
-    seconds = []
-    with torch.inference_mode():
-        for index in range(warmup + repeats):
-            _synchronize(device)
-            start = time.perf_counter()
-            rgb = engine(nir)
-            _synchronize(device)
-            if index >= warmup:
-                seconds.append(time.perf_counter() - start)
-            if tuple(rgb.shape) != (1, 3, height, width):  # a cheap guard that the timed work was real
-                raise RuntimeError(f"generator returned {tuple(rgb.shape)} for a {width}×{height} frame")
-    return tuple(seconds)
-
-
-def time_frames(engine, height: int, width: int, device: torch.device, repeats: int, warmup: int) -> tuple[float, ...]:
-    """The one one-frame timing of `bench models` and of evaluate's ms/frame: `time_engine`, after a
-    compiled engine has compiled this frame size on one more untimed frame (its `compile_seconds`)."""
-    if _compiles(engine):
-        time_engine(engine, height, width, device, 1, 0)
-    return time_engine(engine, height, width, device, repeats, warmup)
-
-
 def time_generator(generator: torch.nn.Module, height: int, width: int, device: torch.device, repeats: int,
                    warmup: int, mode: str = "fp32") -> tuple[float, ...]:
     """time_frames for one mode of a generator (fresh copy of nothing: bf16 modes wrap its layers)."""
     with tempfile.TemporaryDirectory() as scratch:
         return time_frames(prepare(generator, device, mode, Path(scratch)), height, width, device, repeats, warmup)
-
-
-def _compiles(engine) -> bool:
-    return bool(getattr(engine, "compiled", False))
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def benchmark_model(name: str, height: int, width: int, device: torch.device, repeats: int, warmup: int,
@@ -144,7 +110,7 @@ def benchmark_model(name: str, height: int, width: int, device: torch.device, re
             with tempfile.TemporaryDirectory() as scratch:
                 engine = prepare(generator, device, mode, Path(scratch))
                 timing.seconds[mode] = time_frames(engine, height, width, device, repeats, warmup)
-                if _compiles(engine):
+                if compiles(engine):
                     timing.compile_seconds[mode] = engine.compile_seconds
         except Exception as error:  # e.g. out of memory, an export the graph cannot take: time the others
             timing.errors[mode] = (str(error).splitlines() or [type(error).__name__])[0][:200]

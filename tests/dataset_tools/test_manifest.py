@@ -14,25 +14,16 @@ from nircolor.dataset_tools.manifest import (
     verify_dataset,
     write_manifest,
 )
-from nircolor.dataset_tools.shards import ShardWriter
-
-
-def _shard(path, recording_id, day, location, split, pairs):
-    with ShardWriter(path, recording_id=recording_id, day=day, location=location, split=split,
-                     nir_bits=8, height=8, width=10) as writer:
-        for index in range(pairs):
-            writer.append(np.full((8, 10), index, np.uint8), np.zeros((8, 10, 3), np.uint8), index, index / 25)
-    info = writer.close()
-    return {"path": info.path, "split": split, "recording_id": recording_id, "pairs": info.pairs, "sha256": info.sha256}
+from tests.pipeline.shard_factory import shard_entry
 
 
 @pytest.fixture
 def dataset(tmp_path):
     shards = [
-        _shard(tmp_path / "train" / "a-0.h5", "a", "d1", "city", "train", 3),
-        _shard(tmp_path / "train" / "a-1.h5", "a", "d1", "city", "train", 2),
-        _shard(tmp_path / "train" / "b.h5", "b", "d1", "harbour", "train", 4),
-        _shard(tmp_path / "eval" / "c.h5", "c", "d2", "forest", "eval", 1),
+        shard_entry(tmp_path / "train" / "a-0.h5", recording_id="a", day="d1", location="city", split="train", pairs=3),
+        shard_entry(tmp_path / "train" / "a-1.h5", recording_id="a", day="d1", location="city", split="train", pairs=2),
+        shard_entry(tmp_path / "train" / "b.h5", recording_id="b", day="d1", location="harbour", split="train", pairs=4),
+        shard_entry(tmp_path / "eval" / "c.h5", recording_id="c", day="d2", location="forest", split="eval"),
     ]
     recordings = {
         "a": {"day": "d1", "location": "city", "split": "train", "frames_seen": 50, "rejected": {"interval": 45}},
@@ -82,7 +73,7 @@ def test_verify_finds_flipped_byte_missing_and_unlisted_shards(dataset):
     data[-100] ^= 0x01
     target.write_bytes(bytes(data))
     (dataset / "eval" / "c.h5").unlink()
-    _shard(dataset / "train" / "stray.h5", "z", "d9", "x", "train", 1)
+    shard_entry(dataset / "train" / "stray.h5", recording_id="z", day="d9", location="x", split="train")
     problems = verify_dataset(dataset)
     assert any("b.h5" in p and "checksum mismatch" in p for p in problems)
     assert any("c.h5" in p and "missing" in p for p in problems)

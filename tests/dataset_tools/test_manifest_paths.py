@@ -5,19 +5,14 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 from nircolor.dataset_tools.manifest import ManifestError, read_manifest, shards_for_split, verify_dataset, write_manifest
-from nircolor.dataset_tools.shards import ShardWriter
+from tests.pipeline.shard_factory import shard_entry
 
 
-def _shard(path, recording_id="a", split="train"):
-    with ShardWriter(path, recording_id=recording_id, day="d1", location="city", split=split,
-                     nir_bits=8, height=8, width=10) as writer:
-        writer.append(np.zeros((8, 10), np.uint8), np.zeros((8, 10, 3), np.uint8), 0, 0.0)
-    info = writer.close()
-    return {"path": info.path, "split": split, "recording_id": recording_id, "pairs": info.pairs, "sha256": info.sha256}
+def _shard(path, recording_id="a", split="train"):  # test_verify_proofs.py borrows it
+    return shard_entry(path, recording_id=recording_id, split=split)
 
 
 def _rewrite_shard_path(dataset, new_path):

@@ -5,7 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from nircolor.dataset_tools.shards import ShardError, ShardWriter, open_shard, read_shard_header, verify_shard
+from nircolor.dataset_tools.shard_verify import verify_shard
+from nircolor.dataset_tools.shards import ShardError, ShardWriter, open_shard, read_shard_header
 
 
 def _frames(count=3, height=12, width=20, nir_bits=10, seed=0):
@@ -169,3 +170,22 @@ def test_reader_refuses_rgb_that_does_not_pair_with_the_nir(tmp_path):
         handle.create_dataset("rgb", data=rgb[:2])
     with pytest.raises(ShardError, match=r"odd\.h5: rgb has shape \(2, 12, 20, 3\), nir \(3, 12, 20\): they do not pair up"):
         open_shard(path)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("registration_score", np.zeros(2, np.float32)),  # one score short
+    ("registration_shift", np.array([[b"a", b"b"]] * 3)),  # not numbers
+])
+def test_reader_gives_registration_and_refuses_a_garbled_one(tmp_path, name, data):
+    path = tmp_path / "reg.h5"
+    nir, rgb = _frames(count=3)
+    _write(path, nir, rgb)
+    with open_shard(path) as shard:
+        shifts, scores = shard.registration()
+    np.testing.assert_allclose(shifts, [[0, -0.5], [0.25, -0.5], [0.5, -0.5]])
+    np.testing.assert_allclose(scores, [0.9, 0.9, 0.9])
+    with h5py.File(path, "a") as handle:  # raw h5py on purpose: ShardWriter cannot write a bad shard
+        del handle[name]
+        handle.create_dataset(name, data=data)
+    with open_shard(path) as shard, pytest.raises(ShardError, match=r"reg\.h5: registration_shift is"):
+        shard.registration()

@@ -1,20 +1,17 @@
-"""VZEROUPPER after ISA-L's deflate: it really leaves the upper vector state clean, it is active exactly
-where the instruction exists, and it turns into a no-op where it cannot run."""
+"""VZEROUPPER after ISA-L's deflate: it really leaves the upper vector state clean, it is available exactly
+where the instruction exists, it turns into a no-op where it cannot run, and the benchmarks' switch
+turns it off in this process only for as long as asked."""
 from __future__ import annotations
 
 import ctypes
 import mmap
-import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from nircolor.dataset_tools import vector_state
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # vpcmpeqd ymm0,ymm0,ymm0 (all ones: the upper halves are now in use); sub rsp,8; call rdi; add rsp,8;
 # mov ecx,1; xgetbv (XINUSE: which register states are in use); ret. Bit 2 of XINUSE is the upper YMM state.
@@ -36,7 +33,7 @@ def _executable(code: bytes):
     return page, ctypes.addressof(ctypes.c_char.from_buffer(page))
 
 
-@pytest.mark.skipif(not vector_state.ACTIVE or "xgetbv1" not in _cpu_flags(),
+@pytest.mark.skipif(not vector_state.AVAILABLE or "xgetbv1" not in _cpu_flags(),
                     reason="needs the instruction active and XGETBV(1) to read the register state")
 def test_the_upper_vector_state_is_clean_after_the_call():
     probe_page, probe_address = _executable(_DIRTY_CALL_XINUSE)
@@ -50,9 +47,10 @@ def test_the_upper_vector_state_is_clean_after_the_call():
     del probe_page, plain_page
 
 
-def test_active_exactly_where_the_cpu_has_avx():
+def test_available_exactly_where_the_cpu_has_avx():
     expected = sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64") and "avx" in _cpu_flags()
-    assert vector_state.ACTIVE == expected
+    assert vector_state.AVAILABLE == expected
+    assert vector_state.active() == expected  # switched on unless a benchmark says otherwise
 
 
 def test_refused_executable_memory_makes_it_a_no_op(monkeypatch):
@@ -66,13 +64,49 @@ def test_refused_executable_memory_makes_it_a_no_op(monkeypatch):
     assert vector_state.clear_upper_vector_state() is None  # runs nothing, raises nothing
 
 
-def _active_in_child(environment: dict) -> str:
-    code = "from nircolor.dataset_tools import vector_state; print(vector_state.ACTIVE)"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True,
-                          text=True, check=True).stdout.strip()
+class _Counted:
+    """Stands in for the compiled instruction: counts the calls that would have run it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
 
 
-@pytest.mark.skipif(not vector_state.ACTIVE, reason="VZEROUPPER does not apply on this machine")
-def test_environment_switch_turns_it_off():
-    assert _active_in_child({**os.environ, "NIRCOLOR_VZEROUPPER": "0"}) == "False"
-    assert _active_in_child({**os.environ, "NIRCOLOR_VZEROUPPER": "1"}) == "True"
+def test_switch_turns_the_call_off_and_back_on(monkeypatch):
+    instruction = _Counted()
+    monkeypatch.setattr(vector_state, "_COMPILED", (None, instruction))
+    vector_state.clear_upper_vector_state()
+    assert instruction.calls == 1 and vector_state.active()
+
+    assert vector_state.set_enabled(False) is True  # returns the previous setting
+    try:
+        vector_state.clear_upper_vector_state()
+        assert instruction.calls == 1 and not vector_state.active()
+    finally:
+        assert vector_state.set_enabled(True) is False
+    vector_state.clear_upper_vector_state()
+    assert instruction.calls == 2 and vector_state.active()
+
+
+def test_context_manager_restores_the_previous_setting_even_on_error(monkeypatch):
+    instruction = _Counted()
+    monkeypatch.setattr(vector_state, "_COMPILED", (None, instruction))
+    with pytest.raises(RuntimeError):
+        with vector_state.enabled(False):
+            vector_state.clear_upper_vector_state()
+            with vector_state.enabled(True):  # nested: on inside, off again after
+                vector_state.clear_upper_vector_state()
+            vector_state.clear_upper_vector_state()
+            raise RuntimeError("the task failed")
+    assert instruction.calls == 1 and vector_state.active()
+    vector_state.clear_upper_vector_state()
+    assert instruction.calls == 2
+
+
+def test_switched_on_without_the_instruction_still_runs_nothing(monkeypatch):
+    monkeypatch.setattr(vector_state, "_COMPILED", None)
+    with vector_state.enabled(True):
+        assert not vector_state.active()
+        assert vector_state.clear_upper_vector_state() is None

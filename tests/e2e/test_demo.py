@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from nircolor.dataset_tools.video import probe
@@ -11,6 +12,7 @@ from nircolor.jobs.cli import app
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_demo_leaves_a_review_video_a_grid_and_an_evaluation_table(tmp_path, ray_local):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out), "--steps", "3", "--recordings", "4", "--frames", "8",

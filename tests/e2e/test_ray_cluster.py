@@ -81,6 +81,7 @@ def cluster(tmp_path_factory):
         subprocess.run(["rm", "-rf", str(temp_dir)], check=False)
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_ray_address_and_ray_job_submit_run_on_the_cluster(tmp_path, cluster):
     environment = {**cluster["env"], "COLUMNS": "200"}
     nircolor = str(BIN / "nircolor")

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from nircolor.jobs.cli import app
 from tests.pipeline.shard_factory import make_dataset
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_reproduce_trains_on_ray_and_writes_tables(tmp_path, ray_local):
     dataset = make_dataset(tmp_path)
     out = tmp_path / "out"

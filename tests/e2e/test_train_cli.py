@@ -27,6 +27,7 @@ from tests.pipeline.shard_factory import write_dataset
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_train_cli_with_two_workers_survives_a_lost_worker_and_its_checkpoint_colorizes(tmp_path, ray_local,
                                                                                        monkeypatch):
     # Rank 1 exits once at step 5 (a step hook the command's training call gets); Ray Train restarts both
@@ -69,6 +70,7 @@ def test_train_cli_names_a_missing_dataset_in_one_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_rerunning_the_command_resumes_exactly_through_ray(tmp_path, ray_local):
     # Stop after checkpoint 4 (a run of 4 steps), re-run the same command asking for 8: it must continue
     # from step 4 and end with the weights of an uninterrupted 8-step run (deterministic on CPU).
@@ -103,6 +105,7 @@ def test_rerunning_the_command_resumes_exactly_through_ray(tmp_path, ray_local):
         assert torch.equal(resumed_weights[key], value), key
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_the_recipe_options_reach_the_run_and_a_bad_one_stops_before_ray(tmp_path, ray_local):
     dataset = write_dataset(tmp_path / "data", train_pairs=4, eval_pairs=1, height=40, width=48)
     run = tmp_path / "run"

@@ -79,6 +79,7 @@ def test_bf16_keeps_the_accuracy_bound_where_auto_chooses_it(name):
     assert 0 < error.maximum  # bf16 really ran: the outputs moved
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_compiled_engine_pads_a_short_batch_instead_of_compiling_again():
     from torch._dynamo.utils import counters  # here, not at the top: loading dynamo costs seconds per collection
 

@@ -1,8 +1,8 @@
 """Tiny synthetic datasets for tests, every shard written with ShardWriter (the one shard writer).
 
 `write_dataset`: learnable NIR→RGB pairs for training; `make_dataset`: the small evaluation dataset
-(two eval recordings of 8- and 12-bit NIR, one train recording). Tests that need a garbled shard
-write it with raw h5py in the test itself.
+(two eval recordings of 8- and 12-bit NIR, one train recording); `shard_entry`: one tiny shard and
+its manifest entry. Tests that need a garbled shard write it with raw h5py in the test itself.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nircolor.dataset_tools.shards import ShardWriter
+from nircolor.dataset_tools.shards import ShardWriter, file_sha256
 
 
 def synthetic_pair(random: np.random.Generator, height: int, width: int, nir_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +53,15 @@ def write_shard(path: Path, nir: np.ndarray, rgb: np.ndarray, *, recording_id: s
         for index in range(count):
             writer.append(nir[index], rgb[index], index, index / 25.0, shift=(0.0, 0.0), score=1.0)
     return path
+
+
+def shard_entry(path: Path, *, recording_id: str, split: str, pairs: int = 1, day: str = "2026-06-01",
+                location: str = "test-road") -> dict:
+    """A tiny 8-bit shard (pair i: NIR all i, RGB black) and its entry as `write_manifest` takes it."""
+    nir = np.broadcast_to(np.arange(pairs, dtype=np.uint8)[:, None, None], (pairs, 8, 10))
+    write_shard(path, nir, np.zeros((pairs, 8, 10, 3), np.uint8), recording_id=recording_id, split=split,
+                day=day, location=location)
+    return {"path": path, "split": split, "recording_id": recording_id, "pairs": pairs, "sha256": file_sha256(path)}
 
 
 def synthetic_pairs(count: int, height: int, width: int, seed: int, nir_bits: int = 8):

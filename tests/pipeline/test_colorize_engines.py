@@ -64,6 +64,7 @@ def test_onnxruntime_engine_colorizes_like_pytorch_and_its_report_names_the_expo
     assert difference.shape == (3, 48, 64, 3) and difference.max() <= 1  # float32 both: rounding at most
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_a_long_enough_job_compiles_and_reports_the_compile_time(tmp_path, checkpoint, monkeypatch):
     monkeypatch.setattr(nircolor.models.inference, "COMPILE_MIN_FRAMES", 5)  # "long" for a 6-frame clip
     nir = write_nir(tmp_path / "drive.mp4", list(range(6)))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from nircolor.models import parse_model_name, save_generator
+from nircolor.models import parse_model_name, save_generator, timing
 from nircolor.models.inference import InferenceOptions
 from nircolor.pipeline import evaluate
-from nircolor.pipeline.bench import timing
+from nircolor.pipeline.bench.timing import prepare
 from nircolor.models import read_checkpoint_config
 from tests.models.tiny_training import trained_tiny
 from tests.pipeline.shard_factory import make_dataset
@@ -150,7 +150,7 @@ def test_ms_per_frame_is_the_bench_timing_of_the_models_own_engine(tmp_path, mon
     monkeypatch.setattr(timing, "time_frames", spy)
     results = evaluate.evaluate_checkpoints([str(checkpoint)], dataset,
                                             inference=InferenceOptions("bf16", compile=False))
-    bench_engine = timing.prepare(parse_model_name("johnson-6").tiny().build(), torch.device("cpu"), "bf16", tmp_path)
+    bench_engine = prepare(parse_model_name("johnson-6").tiny().build(), torch.device("cpu"), "bf16", tmp_path)
     assert timed == [(bench_engine.description, 768, 1024, 2, 1)]
     assert results.models[0].inference == bench_engine.description
     assert results.models[0].ms_per_frame > 0

@@ -10,7 +10,7 @@ import pytest
 
 from nircolor.dataset_tools.manifest import read_manifest
 from nircolor.dataset_tools.pair_sink import PairSink
-from nircolor.dataset_tools.shards import verify_shard
+from nircolor.dataset_tools.shard_verify import verify_shard
 from nircolor.dataset_tools.synthetic import SynthOptions, read_frame_code, synthesize_recordings, truncate_file, write_frame_code
 from nircolor.pipeline.ingest import IngestOptions, SegmentIngestor, build_dataset
 

@@ -134,6 +134,7 @@ def test_a_crop_below_the_networks_smallest_input_is_warned_about(tmp_path, data
     assert _config(tmp_path, dataset, "c", model="estuary-16-s", crop_size=None).warnings() == []
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_ray_train_reports_every_checkpoint_and_keeps_the_best_by_eval_and_the_newest(tmp_path, dataset, ray_local):
     run = tmp_path / "run"
     summary = train(_config(tmp_path, dataset, "run", steps=8, checkpoint_every=2, eval_every=2, sample_every=0,
@@ -151,6 +152,7 @@ def test_ray_train_reports_every_checkpoint_and_keeps_the_best_by_eval_and_the_n
     assert read_checkpoint_config(run / "best")["training_step"] == best_step
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores: CI runs it (scripts/test.sh), plain pytest skips it
 def test_a_checkpoint_removed_by_hand_does_not_stop_the_resume(tmp_path, dataset, ray_local):
     run = tmp_path / "run"
     train(_config(tmp_path, dataset, "run", steps=4, checkpoint_every=2, eval_every=0, sample_every=0))
