@@ -14,14 +14,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-
 from nircolor.dataset_tools.bags import BagReader
 from nircolor.dataset_tools.calibration import parse_homography
 from nircolor.dataset_tools.folders import leaves_folder, name_problem
 from nircolor.dataset_tools.image_files import is_sequence, list_frames
 from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, shifted
-from nircolor.dataset_tools.video import VideoError, _reason, _video_stream, count_streams, open_input
+from nircolor.dataset_tools.video import count_streams
 
 RECORDING_FILE = "recording.json"
 # Files a drive recorder writes: a folder holding one of these outside any recording folder is
@@ -218,22 +216,3 @@ def _inside(folder: Path, description: Path, name) -> Path:
 
 _LEAVES = {"by name": "lies outside the recording folder", "by link": "is a link leading outside the recording folder",
            "by link loop": "cannot be resolved (a link loop)"}
-
-
-def stream_times(path: str | os.PathLike, stream_index: int = 0) -> tuple[list[float], list[float]]:
-    """(all frame times, keyframe times) in seconds, ascending, read from packets without decoding."""
-    times: list[float] = []
-    keyframes: list[float] = []
-    with open_input(path) as container:
-        stream = _video_stream(container, path, stream_index)
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is None or packet.size == 0:
-                    continue  # the flush packet at the end carries no frame
-                seconds = float(packet.pts * packet.time_base)
-                times.append(seconds)
-                if packet.is_keyframe:
-                    keyframes.append(seconds)
-        except av.FFmpegError as error:
-            raise VideoError(f"{path}: reading packets failed ({_reason(error)})") from None
-    return sorted(times), sorted(keyframes)

@@ -77,9 +77,7 @@ def probe_source(source: StreamSource) -> StreamInfo:
 
 def read_timeline(source: StreamSource) -> Timeline:
     if source.kind == "video":
-        from nircolor.dataset_tools.recording import stream_times
-
-        times, keyframes = stream_times(source.path, source.index)
+        times, keyframes = video.stream_times(source.path, source.index)
     elif source.kind == "bag":
         source, times = _bag_times(source)
         keyframes = times
@@ -105,7 +103,7 @@ def iter_source_frames(source: StreamSource, kind: str, start_seconds: float | N
     ceiling = (1 << source.bits) - 1 if source.bits and kind == "nir" else None
     for frame in frames:
         if ceiling is not None and frame.array.dtype == np.uint16:
-            np.minimum(frame.array, ceiling, out=frame.array)  # bits above the declared depth are noise
+            np.minimum(frame.array, ceiling, out=frame.array)  # above the declared depth: not a real value
         frame.seconds += offset
         if source.kind != "video":
             frame.pts = round(frame.seconds / TIME_BASE)

@@ -159,6 +159,25 @@ def iter_frames(
             raise VideoError(f"{path}: decoding failed ({_reason(error)})") from None
 
 
+def stream_times(path: str | os.PathLike, stream_index: int = 0) -> tuple[list[float], list[float]]:
+    """(all frame times, keyframe times) in seconds, ascending, read from packets without decoding."""
+    times: list[float] = []
+    keyframes: list[float] = []
+    with open_input(path) as container:
+        stream = _video_stream(container, path, stream_index)
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.size == 0:
+                    continue  # the flush packet at the end carries no frame
+                seconds = float(packet.pts * packet.time_base)
+                times.append(seconds)
+                if packet.is_keyframe:
+                    keyframes.append(seconds)
+        except av.FFmpegError as error:
+            raise VideoError(f"{path}: reading packets failed ({_reason(error)})") from None
+    return sorted(times), sorted(keyframes)
+
+
 def keyframe_times(path: str | os.PathLike, stream_index: int = 0) -> list[float]:
     """Presentation times of keyframes, read from packets (no decoding)."""
     times = []

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from nircolor.dataset_tools.recording import RecordingError, find_recordings, find_unlabelled, load_recording, stream_times
+from nircolor.dataset_tools.recording import RecordingError, find_recordings, find_unlabelled, load_recording
+from nircolor.dataset_tools.video import stream_times
 from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video, synthesize_recordings
 
 
