@@ -16,6 +16,9 @@ from typing import Iterator
 
 import cv2
 import numpy as np
+from mcap.reader import make_reader
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
 
 from nircolor.dataset_tools.image_files import png_header_size
 
@@ -56,8 +59,6 @@ class BagReader:
             raise BagError(f"{self.path}: cannot read bag ({_reason(error)})") from None
 
     def _open_rosbags(self) -> None:
-        from rosbags.highlevel import AnyReader
-
         if not self.path.exists():
             raise BagError(f"{self.path}: bag not found")
         if self.path.is_file() and self.path.suffix.lower() != ".bag":
@@ -72,8 +73,6 @@ class BagReader:
             self._ros2[connection.topic] = self._any.is2
 
     def _open_mcap(self) -> None:
-        from mcap.reader import make_reader
-
         self._file = open(self.path, "rb")
         self._mcap = make_reader(self._file)
         summary = self._mcap.get_summary()
@@ -156,8 +155,6 @@ class BagReader:
 @lru_cache(maxsize=2)
 def _typestore(version: str):
     """rosbags' standard message types (building one costs ~5 ms: once per process)."""
-    from rosbags.typesys import Stores, get_typestore
-
     return get_typestore(Stores.ROS2_HUMBLE if version == "ros2" else Stores.ROS1_NOETIC)
 
 

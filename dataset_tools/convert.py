@@ -14,6 +14,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from mcap.writer import Writer as McapWriter
+from rosbags.rosbag1 import Writer as Ros1Writer
+from rosbags.rosbag2 import StoragePlugin, Writer as Ros2Writer
+from rosbags.typesys import Stores, get_typestore
 
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.recording import RECORDING_FILE, RecordingError, load_recording
@@ -80,8 +84,6 @@ def _write_images(folder: Path, streams: dict) -> dict:
 
 
 def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
-    from rosbags.typesys import Stores, get_typestore
-
     ros1 = options.form == "ros1"
     typestore = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
     serialize = typestore.serialize_ros1 if ros1 else typestore.serialize_cdr
@@ -97,14 +99,10 @@ def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
         _write_plain_mcap(path, typestore, messages)
         return
     if ros1:
-        from rosbags.rosbag1 import Writer
-
-        writer = Writer(path)
+        writer = Ros1Writer(path)
     else:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
         plugin = StoragePlugin.MCAP if options.form == "ros2-mcap" else StoragePlugin.SQLITE3
-        writer = Writer(path, version=9, storage_plugin=plugin)
+        writer = Ros2Writer(path, version=9, storage_plugin=plugin)
     with writer:
         connections = {}
         for log_ns, topic, msgtype, data in messages:
@@ -114,10 +112,8 @@ def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
 
 
 def _write_plain_mcap(path: Path, typestore, messages: list) -> None:
-    from mcap.writer import Writer
-
     with open(path, "wb") as file:
-        writer = Writer(file)
+        writer = McapWriter(file)
         writer.start(profile="ros2", library="nircolor")
         channels = {}
         for log_ns, topic, msgtype, data in messages:

@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import typer
+from typer.main import get_command
 
 from nircolor.dataset_tools.manifest import read_manifest
+from nircolor.jobs.cli import app  # no cycle: jobs.cli imports this module only when `demo` runs
 from nircolor.jobs.runtime import console, fail
 
 
@@ -26,10 +28,6 @@ def demo(
     address: str = typer.Option(None, "--address", help="Ray cluster address; default: an embedded local Ray."),
 ) -> None:
     """Synthetic drives → dataset → training → evaluation → colorized side-by-side videos."""
-    from typer.main import get_command
-
-    from nircolor.jobs.cli import app  # here, not at the top: jobs.cli imports this module
-
     command = get_command(app)
     started = time.perf_counter()
     paths = {
