@@ -125,8 +125,10 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, req
                      rgb_stream=rgb.index if rgb else 0, nir=nir, rgb=rgb, homography=options["homography"])
 
 
-def _read_description(description: Path) -> dict:
+def _read_description(description: Path, what: str = "recording.json", expect: tuple = (dict,)):
     if not description.is_file():
+        if what != "recording.json":
+            raise RecordingError(f"{description}: {what} named in recording.json is missing")
         raise RecordingError(f"{description}: missing (a recording folder needs a recording.json)")
     try:
         document = json.loads(description.read_text())
@@ -134,7 +136,9 @@ def _read_description(description: Path) -> dict:
         raise RecordingError(f"{description}: not valid JSON ({getattr(error, 'msg', error)})") from None
     except RecursionError:
         raise RecordingError(f"{description}: not valid JSON (nested too deeply to parse)") from None
-    if not isinstance(document, dict):
+    except OSError as error:
+        raise RecordingError(f"{description}: cannot read it ({error.strerror or error})") from None
+    if not isinstance(document, expect):
         raise RecordingError(f"{description}: expected a JSON object, found {type(document).__name__}")
     return document
 
@@ -152,12 +156,25 @@ def _stream_options(description: Path, document: dict) -> dict:
         raise RecordingError(f"{description}: time must be \"header\" (header.stamp) or \"log\", got {timing!r}")
     homography = None
     if document.get("homography") is not None:
+        value, where = document["homography"], str(description)
+        if isinstance(value, str):  # the name of a calibration file in the recording folder
+            value, where = _calibration_file(_inside(description.parent, description, value))
         try:
-            homography = tuple(float(value) for value in parse_homography(document["homography"], str(description)).ravel())
+            homography = tuple(float(number) for number in parse_homography(value, where).ravel())
         except ValueError as error:
             raise RecordingError(str(error)) from None
     return {"nir_bits": bits, "rgb_offset_seconds": float(offset), "log_time": timing == "log",
             "homography": homography}
+
+
+def _calibration_file(path: Path) -> tuple[object, str]:
+    """The matrix in a calibration file: JSON holding the 3×3 list, or an object with "homography"."""
+    document = _read_description(path, what="calibration file", expect=(dict, list))
+    if isinstance(document, dict):
+        if "homography" not in document:
+            raise RecordingError(f"{path}: calibration file has no \"homography\"")
+        document = document["homography"]
+    return document, str(path)
 
 
 def _finite_number(value) -> bool:

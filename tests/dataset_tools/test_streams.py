@@ -168,3 +168,59 @@ def test_recording_json_names_of_sequences_and_bags_stay_inside(recording, tmp_p
         with pytest.raises(RecordingError, match=words):
             load_recording(sequence)
     assert Path(sequence).is_dir()
+
+
+def test_a_homography_may_come_from_a_calibration_file_in_the_recording_folder(recording, tmp_path):
+    import shutil
+
+    folder = tmp_path / "rig"
+    shutil.copytree(recording.folder, folder)
+    description = folder / "recording.json"
+    document = json.loads(description.read_text())
+    matrix = [[1.01, 0.02, -3.0], [-0.02, 0.99, 2.5], [1e-5, 0.0, 1.0]]
+    description.write_text(json.dumps({**document, "homography": matrix}))
+    inline = load_recording(folder, check_streams=False).homography
+    (folder / "rig.json").write_text(json.dumps({"homography": matrix, "reprojection_error_px": 0.3}))
+    description.write_text(json.dumps({**document, "homography": "rig.json"}))
+    assert load_recording(folder, check_streams=False).homography == inline == tuple(np.ravel(matrix))
+    (folder / "rig.json").write_text(json.dumps(matrix))  # the bare matrix works too
+    assert load_recording(folder, check_streams=False).homography == inline
+    for content, words in (('{"matrix": []}', 'rig.json: calibration file has no "homography"'),
+                           ("[[1, 0], [0, 1]]", "rig.json: homography must be"), ("{", "rig.json: not valid JSON")):
+        (folder / "rig.json").write_text(content)
+        with pytest.raises(RecordingError, match=words):
+            load_recording(folder, check_streams=False)
+    description.write_text(json.dumps({**document, "homography": "../rig.json"}))
+    with pytest.raises(RecordingError, match="outside the recording folder"):
+        load_recording(folder, check_streams=False)
+
+
+def test_a_plain_mcap_of_ros1_messages_reads_like_a_ros2_one(tmp_path):
+    from mcap.writer import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    typestore = get_typestore(Stores.ROS1_NOETIC)
+    types = typestore.types
+    definition, _ = typestore.generate_msgdef(IMAGE, ros_version=1)
+    path = tmp_path / "ros1.mcap"
+    with open(path, "wb") as file:
+        writer = Writer(file)
+        writer.start(profile="ros1", library="test")
+        schema = writer.register_schema("sensor_msgs/Image", "ros1msg", definition.encode())
+        channel = writer.register_channel("/nir/image_raw", "ros1", schema)
+        for number in range(4):
+            stamp = types["builtin_interfaces/msg/Time"](sec=100 + number, nanosec=500_000_000)
+            header = types["std_msgs/msg/Header"](seq=number, stamp=stamp, frame_id="nir")
+            pixels = np.full((6, 8), 10 * number, np.uint8)
+            message = types[IMAGE](header=header, height=6, width=8, encoding="mono8", is_bigendian=0, step=8,
+                                   data=pixels.reshape(-1))
+            log_ns = (100 + number) * 10 ** 9 + 510_000_000
+            writer.add_message(channel, log_time=log_ns, data=bytes(typestore.serialize_ros1(message, IMAGE)),
+                               publish_time=log_ns)
+        writer.finish()
+    source = StreamSource("bag", str(path), topic="/nir/image_raw")
+    timeline = read_timeline(source)
+    assert timeline.times == pytest.approx([100.5, 101.5, 102.5, 103.5])
+    frames = list(iter_source_frames(timeline.source, "nir", 101.0, 103.0))
+    assert [frame.seconds for frame in frames] == pytest.approx([101.5, 102.5])
+    assert [int(frame.array[0, 0]) for frame in frames] == [10, 20]
