@@ -3,7 +3,7 @@ import typer
 
 from nircolor.jobs import bench_colorize, bench_ingest, bench_models, bench_precision, bench_registration, bench_train
 
-app = typer.Typer(help="Benchmarks; figures go to docs/benchmarks.md.", no_args_is_help=True)
+app = typer.Typer(help="Benchmarks; figures go to docs/benchmarks.md.", no_args_is_help=True, add_completion=False)
 app.command("models", help="ms per 1024×768 frame for each Table-3 network.")(bench_models.bench_models)
 app.command("ingest", help="Dataset ingest pairs/s against decode-only.")(bench_ingest.bench_ingest)
 app.command("registration", help="Accuracy of the NIR↔RGB shift measurement on injected shifts.")(

@@ -21,7 +21,7 @@ COMMANDS = {
     "models": ("nircolor.jobs.models_cmd", "app", "The paper's networks: list, show."),
     "synth": ("nircolor.jobs.synth_cmd", "app", "Synthetic multi-CCD NIR/RGB drive recordings."),
     "recordings": ("nircolor.jobs.recordings_cmd", "app",
-                   "Find drive recordings and write their recording.json files."),
+                   "Find drive recordings (write their recording.json), or rewrite one as a bag or frames."),
     "dataset": ("nircolor.jobs.dataset_cmd", "app", "Build, import, inspect and verify HDF5 datasets."),
     "calibrate": ("nircolor.jobs.calibrate_cmd", "calibrate",
                   "Estimate a two-camera rig's homography (RGB pixel → NIR pixel) from a recording."),

@@ -17,7 +17,7 @@ from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
 from nircolor.jobs.runtime import console, fail
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 app.command("build", help="Drive recordings → HDF5 shards + manifest, on Ray actors.")(dataset_build_cmd.build)
 
 

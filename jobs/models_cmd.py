@@ -13,7 +13,7 @@ from nircolor.models.flops import generator_gflops
 from nircolor.models.names import GRAMMAR, split_training_flags
 from nircolor.models.zoo import paper_model
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 NAMES_HELP = (
     f"Names: {GRAMMAR}. A trailing -w<width> sets the channels of families whose paper name has no width "

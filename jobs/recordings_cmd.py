@@ -15,12 +15,12 @@ from nircolor.dataset_tools.streams import STREAM_ERRORS
 from nircolor.jobs.object_storage import shown
 from nircolor.jobs.runtime import console, fail
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
 def recordings() -> None:
-    """Find drive recordings and write their recording.json files."""
+    """Find drive recordings (write their recording.json), or rewrite one in another form."""
     # A callback keeps `recordings` a group: Typer runs a lone command in place of its app otherwise.
 
 

@@ -11,7 +11,7 @@ from nircolor.dataset_tools.synthetic import SynthOptions, recording_from_video,
 from nircolor.dataset_tools.video import VideoError
 from nircolor.jobs.runtime import console, fail
 
-app = typer.Typer(help="Synthetic multi-CCD NIR/RGB drive recordings.", no_args_is_help=True)
+app = typer.Typer(help="Synthetic multi-CCD NIR/RGB drive recordings.", no_args_is_help=True, add_completion=False)
 
 
 def _pair(text: str, name: str, kind=float) -> tuple:
