@@ -127,6 +127,8 @@ def check_complete(info, times: list[float]) -> None:
 def tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) -> list[SegmentTask]:
     recording = plan.recording
     tasks = []
+    # Once per recording: for an image sequence this stats every frame file.
+    streams = {"nir": source_identity(plan.nir_source), "rgb": source_identity(plan.rgb_source)}
     for segment in plan.segments:
         start = segment.start_seconds if segment.start_seconds is not None else float("-inf")
         end = segment.end_seconds if segment.end_seconds is not None else float("inf")
@@ -134,7 +136,7 @@ def tasks_for(plan: RecordingPlan, dataset_dir: Path, options: IngestOptions) ->
         name = f"{recording.id}-{segment.index:03d}"
         identity = {
             "recording": recording.id, "day": recording.day, "location": recording.location, "split": plan.split,
-            "nir": source_identity(plan.nir_source), "rgb": source_identity(plan.rgb_source),
+            **streams,
             "homography": recording.homography, "pairs": [len(pairs), pairs[0] if pairs else None, pairs[-1] if pairs else None],
             "every_frames": options.every_frames, "every_seconds": options.every_seconds,
             "max_shift": options.max_shift,
