@@ -39,8 +39,8 @@ class PairSink:
 
     def add(self, nir: np.ndarray, rgb: np.ndarray, nir_bits: int, frame_index: int, seconds: float) -> str | None:
         """Sample, register and store one pair; the reason it was left out, or None when stored."""
-        if self.homography is not None:
-            rgb = warp_to_nir(rgb, self.homography, *nir.shape[:2])
+        if self.homography is not None and not (self.sampler and self.sampler.skips_by_interval(seconds)):
+            rgb = warp_to_nir(rgb, self.homography, *nir.shape[:2])  # not for a pair the interval skips
         rgb_luminance = None
         if self.sampler is not None:
             decision = self.sample(nir, rgb, seconds, nir_bits)

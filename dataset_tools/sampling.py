@@ -68,13 +68,21 @@ class Sampler:
         self.counts[decision.reason or "kept"] += 1
         return decision
 
+    def skips_by_interval(self, seconds: float) -> bool:
+        """Whether `consider` will skip the next pair by interval alone, which needs none of its pixels."""
+        options = self.options
+        if self._frames_since_kept is None:
+            return False
+        if self._frames_since_kept + 1 < options.every_frames:
+            return True
+        return options.every_seconds is not None and seconds - self._last_kept_seconds < options.every_seconds - 1e-9
+
     def _decide(self, nir, rgb, seconds, nir_bits) -> Decision:
         options = self.options
         if self._frames_since_kept is not None:
+            skip = self.skips_by_interval(seconds)
             self._frames_since_kept += 1
-            if self._frames_since_kept < options.every_frames:
-                return Decision("interval")
-            if options.every_seconds is not None and seconds - self._last_kept_seconds < options.every_seconds - 1e-9:
+            if skip:
                 return Decision("interval")
         nir = np.asarray(nir)
         full_scale = float(2 ** int(nir_bits) - 1)

@@ -30,6 +30,21 @@ def test_every_frames_and_every_seconds():
     assert sampler.counts == {"considered": 10, "kept": 4, "interval": 6, "near_duplicate": 0, "exposure": 0}
 
 
+@pytest.mark.parametrize("options", [SamplingOptions(every_frames=3, duplicate_threshold=0.01),
+                                     SamplingOptions(every_seconds=0.1, duplicate_threshold=0.01),
+                                     SamplingOptions(every_frames=2, every_seconds=0.15, duplicate_threshold=0.01)])
+def test_skips_by_interval_foretells_exactly_the_interval_skips(options):
+    """The pair sink asks first, so a rig's RGB is not warped for a pair the interval drops."""
+    sampler = Sampler(options)
+    shifts = [0, 2, 4, 4, 4, 4, 6, 8, 8, 10, 12, 14]  # a stop in the middle: near duplicates too
+    for k, shift in enumerate(shifts):
+        foretold = sampler.skips_by_interval(k * 0.04)
+        assert sampler.skips_by_interval(k * 0.04) == foretold  # asking changes nothing
+        reason = sampler.consider(*_frame(shift=shift, seed=k), seconds=k * 0.04, nir_bits=10).reason
+        assert foretold == (reason == "interval"), (k, reason)
+    assert sampler.counts["interval"] > 0 and sampler.counts["kept"] > 1
+
+
 def test_stopped_car_keeps_one_frame_per_stop():
     sampler = Sampler(SamplingOptions(duplicate_threshold=0.01))
     shifts = [0, 2, 4] + [4] * 20 + [6, 8]  # drive, stop for 20 frames, drive on
