@@ -8,9 +8,11 @@ runs ahead), `drop_rgb` leaves RGB frames out (a recorder that lost messages).
 """
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -48,14 +50,9 @@ def convert_recording(source: str | Path, out: str | Path, options: ConvertOptio
     if out.exists():
         raise RecordingError(f"{out}: already exists")
     with atomic.replacing(out, folder=True) as partial:
-        streams = {}
-        for kind, stream in (("nir", recording.nir), ("rgb", recording.rgb)):
-            frames = list(iter_source_frames(stream, kind))
-            if kind == "rgb":
-                dropped = set(options.drop_rgb)
-                frames = [frame for number, frame in enumerate(frames) if number not in dropped]
-            offset = options.start_seconds + (options.rgb_offset_seconds if kind == "rgb" else 0.0)
-            streams[kind] = [(frame.seconds + offset, frame.array) for frame in frames]
+        # Frames stream through one at a time (a drive does not fit in memory); each call reads anew.
+        streams = {kind: (lambda kind=kind, stream=stream: _frames(stream, kind, options))
+                   for kind, stream in (("nir", recording.nir), ("rgb", recording.rgb))}
         document = {"id": recording.id, "day": recording.day, "location": recording.location}
         if options.form == "images":
             document.update(_write_images(partial, streams))
@@ -68,14 +65,25 @@ def convert_recording(source: str | Path, out: str | Path, options: ConvertOptio
     return out
 
 
+def _frames(stream, kind: str, options: ConvertOptions) -> Iterator[tuple[float, np.ndarray]]:
+    """(new stamp in seconds, pixels) of one stream, RGB frames in `drop_rgb` left out."""
+    offset = options.start_seconds + (options.rgb_offset_seconds if kind == "rgb" else 0.0)
+    dropped = set(options.drop_rgb) if kind == "rgb" else set()
+    for number, frame in enumerate(iter_source_frames(stream, kind)):
+        if number not in dropped:
+            yield frame.seconds + offset, frame.array
+
+
 def _write_images(folder: Path, streams: dict) -> dict:
     document = {}
     for kind, frames in streams.items():
         (folder / kind).mkdir()
-        for number, (_, array) in enumerate(frames):
+        times = []
+        for number, (seconds, array) in enumerate(frames()):
             image = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
             cv2.imwrite(str(folder / kind / f"{number:06d}.png"), image)
-        (folder / kind / "timestamps.txt").write_text("".join(f"{seconds:.9f}\n" for seconds, _ in frames))
+            times.append(seconds)
+        (folder / kind / "timestamps.txt").write_text("".join(f"{seconds:.9f}\n" for seconds in times))
         document.update({kind: f"{kind}/%06d.png", f"{kind}_timestamps": f"{kind}/timestamps.txt"})
     return document
 
@@ -87,14 +95,16 @@ def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
     ros1 = options.form == "ros1"
     typestore = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
     serialize = typestore.serialize_ros1 if ros1 else typestore.serialize_cdr
-    messages = []  # (log ns, topic, msgtype, bytes), written in log-time order as a recorder does
-    for kind, frames in streams.items():
+
+    def serialized(kind: str) -> Iterator[tuple[int, str, str, bytes]]:
         topic = NIR_TOPIC if kind == "nir" else RGB_TOPIC
-        for seconds, array in frames:
+        for seconds, array in streams[kind]():
             message, msgtype = _image_message(typestore, ros1, seconds, array, kind, options.rgb_encoding)
-            log_ns = round((seconds + options.log_delay_seconds) * 1e9)
-            messages.append((log_ns, topic, msgtype, bytes(serialize(message, msgtype))))
-    messages.sort(key=lambda message: message[0])
+            yield round((seconds + options.log_delay_seconds) * 1e9), topic, msgtype, bytes(serialize(message, msgtype))
+
+    # (log ns, topic, msgtype, bytes) of both topics in log-time order, as a recorder writes them:
+    # each stream's times ascend, so merging the two is enough.
+    messages = heapq.merge(serialized("nir"), serialized("rgb"), key=lambda message: message[0])
     if options.form == "mcap":
         _write_plain_mcap(path, typestore, messages)
         return
@@ -111,7 +121,7 @@ def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
             writer.write(connections[topic], log_ns, data)
 
 
-def _write_plain_mcap(path: Path, typestore, messages: list) -> None:
+def _write_plain_mcap(path: Path, typestore, messages: Iterable) -> None:
     with open(path, "wb") as file:
         writer = McapWriter(file)
         writer.start(profile="ros2", library="nircolor")

@@ -98,9 +98,8 @@ def make_two_camera_rig(source_folder: str | os.PathLike, out_folder: str | os.P
 
     Both streams are written losslessly (FFV1) at the source's times on the common clock (so the
     source's rgb_offset_seconds is built in); recording.json is the source's without "homography".
-    RGB pixels beyond the source frame mirror it, as a real camera would show more scene there: a
-    black fill draws an edge along the NIR frame's border that pulls ECC refinement off by 1-2 px.
-    The folder appears whole or not at all."""
+    RGB pixels beyond the source frame are black, like a real camera's undistorted corners
+    (calibration masks them). The folder appears whole or not at all."""
     source_folder, out_folder = Path(source_folder), Path(out_folder)
     matrix = parse_homography(homography, "make_two_camera_rig")
     width, height = (int(side) for side in rgb_size)
