@@ -28,6 +28,7 @@ class ColorizeSource:
     rgb_stream: int = 0
     nir: StreamSource | None = None  # a recording's streams (any form); None for a bare video file
     rgb: StreamSource | None = None
+    homography: tuple[float, ...] | None = None  # a two-camera rig's RGB pixel → NIR pixel
 
 
 def resolve_source(path: str | os.PathLike) -> ColorizeSource:
@@ -51,4 +52,5 @@ def _source_from_recording(folder: Path) -> ColorizeSource:
     return ColorizeSource(
         name=recording.id, origin=str(folder), nir_path=str(recording.nir_path), nir_stream=recording.nir_stream,
         rgb_path=str(recording.rgb_path), rgb_stream=recording.rgb_stream, nir=recording.nir, rgb=recording.rgb,
+        homography=recording.homography,
     )

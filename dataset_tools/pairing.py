@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nircolor.dataset_tools.bags import BagError
+from nircolor.dataset_tools.image_files import SequenceError
 from nircolor.dataset_tools.video import VideoError
+
+# What a stream of any recording form raises for a frame it cannot give (streams.STREAM_ERRORS).
+_FRAME_ERRORS = (VideoError, BagError, SequenceError)
 
 
 @dataclass
@@ -93,8 +98,9 @@ class NearestFrames:
     """Pairs a stream of frames (ascending `.seconds`) to query times by presentation time (DESIGN:
     pair by PTS, not index): colorize's ground truth (any tolerance), ingest's planned pairs (exact).
 
-    `tolerate_errors`: a VideoError ends the stream quietly and is kept in `.problem` (a broken
-    ground-truth stream ends pairing, not colorization); otherwise it propagates to the caller.
+    `tolerate_errors`: a frame that cannot be read (video, bag or image file) ends the stream quietly
+    and is kept in `.problem` (a broken ground-truth stream ends pairing, not colorization);
+    otherwise it propagates to the caller.
     """
 
     def __init__(self, frames, tolerate_errors: bool = True):
@@ -109,7 +115,7 @@ class NearestFrames:
             return None
         try:
             return next(self._frames, None)
-        except VideoError as error:
+        except _FRAME_ERRORS as error:
             if not self.tolerate_errors:
                 raise
             self.problem = str(error)

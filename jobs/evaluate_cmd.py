@@ -23,7 +23,8 @@ from nircolor.models.checkpoint import CheckpointError
 from nircolor.pipeline.evaluate import BASELINES, EvaluationError, evaluate_checkpoints
 from nircolor.pipeline.evaluation_report import json_safe
 from nircolor.pipeline.evaluation_results import EvaluationResults
-from nircolor.pipeline.temporal import FLOW_METHODS, VideoSource, WarpingResult, recording_sources, warping_error_of_videos
+from nircolor.pipeline.temporal import (FLOW_METHODS, EvaluationStreams, WarpingResult, recording_sources, video_streams,
+                                        warping_error_of_videos)
 
 
 def evaluate(
@@ -135,33 +136,34 @@ def measure_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, ma
         if path is not None and not path.exists():
             fail(f"{path}: no such file or folder")
     try:
-        if nir.is_dir():
-            nir_source, recording_rgb = recording_sources(nir)
-            rgb_source = VideoSource(rgb) if rgb is not None else recording_rgb
+        if nir.is_dir():  # a recording of any form; --rgb replaces its ground truth (same camera, no rig)
+            streams = recording_sources(nir)
+            if rgb is not None:
+                streams = EvaluationStreams(streams.nir, video_streams(rgb).nir)
         else:
-            nir_source, rgb_source = VideoSource(nir), (VideoSource(rgb) if rgb is not None else None)
+            streams = video_streams(nir, rgb)
         with console.status(f"warping error of {video.name} ({flow} flow on the NIR)"):
-            result = warping_error_of_videos(video, nir_source, rgb_source, method=flow, max_frames=max_frames)
-    except ValueError as error:  # VideoError and bad recording folders are ValueErrors with one line
+            result = warping_error_of_videos(video, streams, method=flow, max_frames=max_frames)
+    except ValueError as error:  # stream errors and bad recording folders are ValueErrors with one line
         fail(str(error))
-    _print_warping(video, rgb_source, result)
+    _print_warping(video, streams, result)
     if out is not None:
         path = out / f"{video.stem}.warping.json"
-        document = {"video": str(video), "nir": str(nir_source.path), "rgb": str(rgb_source.path) if rgb_source else None,
+        document = {"video": str(video), "nir": streams.nir.label(), "rgb": streams.rgb.label() if streams.rgb else None,
                     "flow": flow, **result.to_dict()}
         atomic.write_json(path, json_safe(document))
         console.print(f"written:\n  {escape(str(path))}")
 
 
-def _print_warping(video: Path, rgb_source: VideoSource | None, result: WarpingResult) -> None:
+def _print_warping(video: Path, streams: EvaluationStreams, result: WarpingResult) -> None:
     if result.pairs == 0:
         fail(f"{video}: fewer than two frames line up with the NIR video in time; nothing to compare")
     table = Table(title=f"warping error (mean |frame t − warped t−1| over visible pixels, [0,1]) over {result.pairs} frame pairs")
     table.add_column("video")
     table.add_column("warping error ↓", justify="right")
     table.add_row(f"colorized: {escape(video.name)}", _number(result.colorized, "{:.5f}"))
-    if rgb_source is not None:
-        table.add_row(f"ground-truth RGB: {escape(rgb_source.path.name)}", _number(result.ground_truth, "{:.5f}"))
+    if streams.rgb is not None:
+        table.add_row(f"ground-truth RGB: {escape(_stream_name(streams.rgb))}", _number(result.ground_truth, "{:.5f}"))
     console.print(table)
     ratio = (result.colorized / result.ground_truth) if result.ground_truth else None
     notes = [f"{result.valid_fraction:.1%} of pixels visible in both frames on average"]
@@ -170,6 +172,11 @@ def _print_warping(video: Path, rgb_source: VideoSource | None, result: WarpingR
     if result.skipped_frames:
         notes.append(f"{result.skipped_frames} NIR frames had no frame at the same time in the other video(s)")
     console.print("; ".join(notes))
+
+
+def _stream_name(source) -> str:
+    name = Path(source.path).name
+    return f"{name} {source.topic}" if source.topic else name
 
 
 def _number(value, pattern: str) -> str:

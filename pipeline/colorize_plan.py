@@ -158,6 +158,7 @@ def _tasks(source: ColorizeSource, paths: dict[str, Path], info: StreamInfo, key
             time_base=info.time_base, rate=info.average_rate, start_seconds=segment.start_seconds,
             end_seconds=segment.end_seconds, batch_breaks=breaks_within(breaks, segment),
             rgb_path=source.rgb_path, rgb_stream=source.rgb_stream, nir_source=source.nir, rgb_source=source.rgb,
+            homography=source.homography,
             review_path=str(review) if options.side_by_side else None,
             codec=options.codec, crf=options.crf, preset=options.preset,
         ))

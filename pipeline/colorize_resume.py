@@ -15,7 +15,7 @@ from nircolor.pipeline.colorize_plan import Job
 from nircolor.pipeline.colorize_worker import TaskResult
 
 _PLAN_FIELDS = ("nir_path", "nir_stream", "start_seconds", "end_seconds", "batch_breaks", "codec", "crf", "preset",
-                "review_path", "rgb_path", "rgb_stream", "nir_source", "rgb_source")
+                "review_path", "rgb_path", "rgb_stream", "nir_source", "rgb_source", "homography")
 
 
 def save_part_result(job: Job, result: TaskResult) -> None:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from nircolor.dataset_tools.calibration import warp_to_nir
 from nircolor.dataset_tools.pairing import NearestFrames
 from nircolor.dataset_tools.streams import StreamSource, iter_source_frames
 from nircolor.dataset_tools.video import VideoError, VideoWriter
@@ -50,6 +51,7 @@ class ColorizeTask:
     rgb_stream: int = 0
     nir_source: StreamSource | None = None  # how to read the streams; None: the video files above
     rgb_source: StreamSource | None = None
+    homography: tuple[float, ...] | None = None  # a two-camera rig's RGB pixel → NIR pixel (the review's RGB)
     review_path: str | None = None  # side-by-side NIR | colorized | RGB video
     codec: str = "h264"
     crf: int | None = None
@@ -128,7 +130,7 @@ def torch_threads(threads: int | None):
 
 def side_by_side(nir: np.ndarray, bits: int, rgb: np.ndarray, truth: np.ndarray | None,
                  with_truth: bool = True) -> np.ndarray:
-    """NIR | colorized | RGB ground truth (resized to the NIR size when the cameras differ).
+    """NIR | colorized | RGB ground truth (a rig's RGB comes warped onto the NIR grid; other sizes are resized).
 
     Without a ground-truth stream the review has two panels; a frame whose RGB is missing gets black.
     """
@@ -233,6 +235,8 @@ class _TaskFrames:
         if paired is None:
             self.without_truth += 1
             return None
+        if self.task.homography is not None:  # a two-camera rig: the RGB camera's view on the NIR grid
+            return warp_to_nir(paired.array, self.task.homography, self.task.height, self.task.width)
         return paired.array
 
     def statistics(self) -> dict:

@@ -9,6 +9,7 @@ would reach on that footage.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from nircolor.dataset_tools.pairing import NearestFrames
-from nircolor.dataset_tools.recording import RecordingError, load_recording
+from nircolor.dataset_tools.calibration import warp_to_nir
 from nircolor.dataset_tools.colorspace import unpad
-from nircolor.dataset_tools.video import Frame, VideoError, iter_frames, probe
+from nircolor.dataset_tools.pairing import NearestFrames
+from nircolor.dataset_tools.recording import load_recording
+from nircolor.dataset_tools.streams import StreamSource, iter_source_frames, probe_source
+from nircolor.dataset_tools.video import Frame, VideoError, iter_frames
 from nircolor.models.preprocess import nir_to_gray8
 
 # Forward-backward consistency thresholds of Sundaram et al. (also used by Lai et al. 2018).
@@ -128,6 +131,11 @@ def warping_error_of_triples(
                 f"frame {index}: colorized frame is {colorized.shape[1]}×{colorized.shape[0]} "
                 f"but the NIR frame is {gray.shape[1]}×{gray.shape[0]}"
             )
+        if truth is not None and truth.shape[:2] != gray.shape:
+            raise ValueError(
+                f"frame {index}: ground-truth RGB frame is {truth.shape[1]}×{truth.shape[0]} "
+                f"but the NIR frame is {gray.shape[1]}×{gray.shape[0]} (a two-camera rig needs its homography)"
+            )
         if previous is not None:
             previous_gray, previous_colorized, previous_truth = previous
             backward, mask = backward_flow_and_mask(previous_gray, gray, method)
@@ -147,22 +155,29 @@ def warping_error_of_triples(
 
 
 @dataclass(frozen=True)
-class VideoSource:
-    path: Path
-    stream: int = 0
+class EvaluationStreams:
+    """What a colorized video is measured against: its NIR stream, the RGB ground truth if any, and
+    a two-camera rig's homography (RGB pixel → NIR pixel) that puts the RGB on the NIR grid."""
+
+    nir: StreamSource
+    rgb: StreamSource | None = None
+    homography: tuple[float, ...] | None = None
 
 
-def recording_sources(recording_dir: str | os.PathLike) -> tuple[VideoSource, VideoSource]:
-    """(NIR, RGB) streams of a recording folder, read by the one recording.json parser.
+def video_streams(nir_video: str | os.PathLike, rgb_video: str | os.PathLike | None = None) -> EvaluationStreams:
+    """Bare video files: the NIR video and, optionally, a ground-truth RGB video of the same size."""
+    return EvaluationStreams(StreamSource("video", str(nir_video)),
+                             StreamSource("video", str(rgb_video)) if rgb_video is not None else None)
+
+
+def recording_sources(recording_dir: str | os.PathLike) -> EvaluationStreams:
+    """The streams of a recording folder of any form (video, bag, image sequence), read by the one
+    recording.json parser.
 
     Raises `RecordingError` (a ValueError naming the file and the problem) for a bad folder.
     """
     recording = load_recording(recording_dir)
-    if recording.nir.kind != "video" or recording.rgb.kind != "video":
-        # Its colorized video starts at 0 while its stamps are epoch times; a later change can shift them.
-        raise RecordingError(f"{recording.folder}: evaluate-video reads video recordings, this one is "
-                             f"{'a bag' if recording.nir.kind == 'bag' else 'an image sequence'}")
-    return VideoSource(recording.nir_path, recording.nir_stream), VideoSource(recording.rgb_path, recording.rgb_stream)
+    return EvaluationStreams(recording.nir, recording.rgb, recording.homography)
 
 
 def frames_by_time(nir_frames: Iterable[Frame], colorized_frames: Iterable[Frame],
@@ -182,21 +197,48 @@ def frames_by_time(nir_frames: Iterable[Frame], colorized_frames: Iterable[Frame
             raise VideoError(stream.problem)
 
 
+def _on_nir_clock(colorized: Iterator[Frame], nir: StreamSource, nir_frames: Iterator[Frame]):
+    """The NIR frames and the colorized frames on one clock.
+
+    A colorized video keeps a video recording's own timestamps; a bag's or an image sequence's
+    times (often epoch seconds) are stored from 0 at its first NIR frame (colorize), so they are
+    moved back onto the NIR stream's clock here."""
+    if nir.kind == "video":
+        return nir_frames, colorized
+    first = next(nir_frames, None)
+    if first is None:
+        return iter(()), colorized
+
+    def shifted() -> Iterator[Frame]:
+        for frame in colorized:
+            frame.seconds += first.seconds
+            yield frame
+
+    return itertools.chain([first], nir_frames), shifted()
+
+
 def warping_error_of_videos(
     colorized_path: str | os.PathLike,
-    nir: VideoSource,
-    rgb: VideoSource | None = None,
+    streams: EvaluationStreams,
     *,
     method: str = "dis",
     max_frames: int | None = None,
 ) -> WarpingResult:
     """Warping error of a colorized video against its NIR source (and the ground-truth RGB, if any)."""
-    nir_info = probe(nir.path, nir.stream)
+    nir, rgb = streams.nir, streams.rgb
+    nir_info = probe_source(nir)
     rate = float(nir_info.average_rate) if nir_info.average_rate else 25.0
-    triples = frames_by_time(iter_frames(nir.path, nir.stream, kind="nir"), iter_frames(colorized_path, 0, kind="rgb"),
-                             iter_frames(rgb.path, rgb.stream, kind="rgb") if rgb is not None else None,
+    nir_frames, colorized_frames = _on_nir_clock(iter_frames(colorized_path, 0, kind="rgb"), nir,
+                                                 iter(iter_source_frames(nir, "nir")))
+    triples = frames_by_time(nir_frames, colorized_frames,
+                             iter_source_frames(rgb, "rgb") if rgb is not None else None,
                              tolerance_seconds=0.5 / rate)
     skipped = 0
+
+    def ground_truth(frame: Frame) -> np.ndarray:
+        if streams.homography is not None:  # a two-camera rig: the RGB camera's view on the NIR grid
+            return warp_to_nir(frame.array, streams.homography, nir_info.height, nir_info.width)
+        return frame.array
 
     def complete() -> Iterator[tuple]:
         nonlocal skipped
@@ -207,7 +249,7 @@ def warping_error_of_videos(
                 continue
             # A colorized video of odd-sized NIR is stored one column/row larger (4:2:0; VideoWriter).
             colorized_array = unpad(colorized_frame.array, nir_info.width, nir_info.height)
-            yield nir_frame.array, colorized_array, (rgb_frame.array if rgb_frame is not None else None)
+            yield nir_frame.array, colorized_array, (ground_truth(rgb_frame) if rgb_frame is not None else None)
             kept += 1
             if max_frames is not None and kept >= max_frames:
                 return

@@ -15,7 +15,7 @@ from nircolor.dataset_tools.colorspace import unpad
 from nircolor.dataset_tools.video import VideoWriter, iter_frames
 from nircolor.pipeline.colorize import ColorizeOptions, colorize_inputs
 from nircolor.pipeline.colorize_worker import Colorizer
-from nircolor.pipeline.temporal import VideoSource, warping_error_of_videos
+from nircolor.pipeline.temporal import video_streams, warping_error_of_videos
 from tests.pipeline.colorize_helpers import LOCAL, instants, tiny_checkpoint, write_nir
 
 
@@ -153,5 +153,5 @@ def test_flicker_of_an_odd_sized_output_is_measured_against_its_nir_frames(tmp_p
     nir = _smooth_nir(tmp_path / "drive.mkv", 97, 73, frames=4)
     summary = colorize_inputs(checkpoint, [nir], tmp_path / "out", LOCAL)
     assert not summary.failed, summary.failed
-    result = warping_error_of_videos(tmp_path / "out" / "drive.mp4", VideoSource(nir))  # 98×74 against 97×73
+    result = warping_error_of_videos(tmp_path / "out" / "drive.mp4", video_streams(nir))  # 98×74 against 97×73
     assert result.pairs == 3 and result.skipped_frames == 0 and 0 < result.colorized < 1
