@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+
 from nircolor.dataset_tools.bags import BagReader
 from nircolor.dataset_tools.calibration import parse_homography
 from nircolor.dataset_tools.folders import leaves_folder, name_problem
@@ -168,13 +170,47 @@ def _stream_options(description: Path, document: dict) -> dict:
 
 
 def _calibration_file(path: Path) -> tuple[object, str]:
-    """The matrix in a calibration file: JSON holding the 3×3 list, or an object with "homography"."""
+    """The matrix in a calibration file: JSON holding the 3×3 list, or an object with "homography";
+    or OpenCV's own YAML/XML (cv2.FileStorage), a matrix node named "homography" or "H"."""
+    if path.suffix.lower() in OPENCV_CALIBRATION_SUFFIXES:
+        return _opencv_calibration(path), str(path)
     document = _read_description(path, what="calibration file", expect=(dict, list))
     if isinstance(document, dict):
         if "homography" not in document:
             raise RecordingError(f"{path}: calibration file has no \"homography\"")
         document = document["homography"]
     return document, str(path)
+
+
+OPENCV_CALIBRATION_SUFFIXES = (".yaml", ".yml", ".xml")
+_CALIBRATION_FILE_BYTES = 1 << 20  # a 3×3 matrix with comments; anything far larger is not one
+
+
+def _opencv_calibration(path: Path) -> list:
+    if not path.is_file():
+        raise RecordingError(f"{path}: calibration file named in recording.json is missing")
+    if path.stat().st_size > _CALIBRATION_FILE_BYTES:
+        raise RecordingError(f"{path}: calibration file is over {_CALIBRATION_FILE_BYTES >> 20} MiB; not a calibration")
+    # OpenCV reports a parse error as cv2.error, or as SystemError when it surfaces in the constructor.
+    try:
+        storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except (cv2.error, SystemError):
+        raise RecordingError(f"{path}: not an OpenCV YAML/XML file") from None
+    try:
+        for name in ("homography", "H"):
+            node = storage.getNode(name)
+            if node.empty():
+                continue
+            try:
+                matrix = node.mat()
+            except (cv2.error, SystemError):
+                matrix = None
+            if matrix is None:
+                raise RecordingError(f"{path}: \"{name}\" is not an OpenCV matrix")
+            return matrix.astype(float).tolist()
+        raise RecordingError(f"{path}: calibration file has no \"homography\" (or \"H\") matrix")
+    finally:
+        storage.release()
 
 
 def _finite_number(value) -> bool:

@@ -195,6 +195,32 @@ def test_a_homography_may_come_from_a_calibration_file_in_the_recording_folder(r
         load_recording(folder, check_streams=False)
 
 
+def test_a_calibration_file_may_be_opencv_yaml_or_xml(tmp_path):
+    """What cv2.FileStorage writes (stereo calibration tools' usual output) names a rig's homography."""
+    recording, = synthesize_recordings(tmp_path / "video", SynthOptions(count=1, frames=4, width=64, height=48))
+    description = recording.folder / "recording.json"
+    document = json.loads(description.read_text())
+    matrix = np.array([[1.01, 0.02, -3.0], [-0.02, 0.99, 2.5], [1e-5, 0.0, 1.0]])
+    for name, node in (("rig.yaml", "H"), ("rig.yml", "homography"), ("rig.xml", "homography")):
+        storage = cv2.FileStorage(str(recording.folder / name), cv2.FILE_STORAGE_WRITE)
+        storage.write(node, matrix)
+        storage.release()
+        description.write_text(json.dumps({**document, "homography": name}))
+        assert load_recording(recording.folder, check_streams=False).homography == tuple(matrix.ravel())
+    for content, words in (("%YAML:1.0\nK: 3\n", r'rig.yaml: calibration file has no "homography" \(or "H"\)'),
+                           ("%YAML:1.0\nH: 3\n", 'rig.yaml: "H" is not an OpenCV matrix'),
+                           ("garbage: [", "rig.yaml: not an OpenCV YAML/XML file"), ("", "rig.yaml: not an OpenCV"),
+                           ("%YAML:1.0\nH: !!opencv-matrix\n  rows: 2\n  cols: 2\n  dt: d\n  data: [1, 0, 0, 1]\n",
+                            "rig.yaml: homography must be")):
+        (recording.folder / "rig.yaml").write_text(content)
+        description.write_text(json.dumps({**document, "homography": "rig.yaml"}))
+        with pytest.raises(RecordingError, match=words):
+            load_recording(recording.folder, check_streams=False)
+    (recording.folder / "rig.yaml").unlink()
+    with pytest.raises(RecordingError, match="rig.yaml: calibration file named in recording.json is missing"):
+        load_recording(recording.folder, check_streams=False)
+
+
 def test_a_plain_mcap_of_ros1_messages_reads_like_a_ros2_one(tmp_path):
     from mcap.writer import Writer
     from rosbags.typesys import Stores, get_typestore
