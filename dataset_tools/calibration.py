@@ -20,6 +20,9 @@ MIN_INLIERS = 12
 _RATIO = 0.9  # Lowe's ratio test, loose: cross-modal descriptors are less distinctive; RANSAC sorts them
 _SIMILARITY_PX = 8.0  # similarity-stage tolerance, NIR pixels (or 2 % of the diagonal): room for perspective
 _RANSAC_PX = 3.0  # homography inlier threshold, NIR pixels
+# Matches scattered at random within that threshold are 2 px off on average: a fit no closer than
+# that is chance agreement (a mirrored view matched unmirrored finds one), not the rig.
+_MAX_MEAN_ERROR_PX = 2.0
 _EDGE_FLOOR = 0.05  # Sobel response of a ~1.5 % step: flat-field sensor noise stays far below it
 _ECC_FRAMES = 3  # frames (most matches first) refined by ECC; the median of their results is kept
 _ECC_MAX_MOVE = 0.03  # of the NIR diagonal: an ECC result further from the feature estimate has diverged
@@ -219,9 +222,19 @@ def _frame_matches(nir_structure: np.ndarray, rgb_structure: np.ndarray, sift, m
     return [rgb_keys[m.queryIdx].pt for m in good], [nir_keys[m.trainIdx].pt for m in good]
 
 
+def mirror_matrix(rgb_width: int) -> np.ndarray:
+    """RGB pixel → the same pixel of the left-right mirrored frame (x → width − 1 − x)."""
+    return np.array([[-1.0, 0.0, rgb_width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
 def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits: int, *,
-                        max_frames: int = 30) -> Calibration:
-    """The RGB→NIR homography of a rig from up to `max_frames` (NIR, RGB) frame pairs."""
+                        max_frames: int = 30, mirrored: bool = False) -> Calibration:
+    """The RGB→NIR homography of a rig from up to `max_frames` (NIR, RGB) frame pairs.
+
+    `mirrored`: the RGB camera sees the scene mirrored (through a mirror or beam splitter, or with
+    its image flipped), so the homography reverses orientation. SIFT matches rotated views but not
+    mirrored ones: the frames are matched flipped left-right and the flip is folded into the result.
+    An upside-down mirror image is that flip turned by 180°, so one flag covers every mirroring."""
     if not 1 <= nir_bits <= 16:
         raise ValueError(f"nir_bits must be 1..16, not {nir_bits}")
     sift, matcher = cv2.SIFT_create(), cv2.BFMatcher(cv2.NORM_L2)
@@ -237,6 +250,8 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
         elif shapes != (nir.shape, rgb.shape):
             raise ValueError(f"frame {index}: sizes {nir.shape}, {rgb.shape} differ from frame 0's {shapes}")
         frames_used += 1
+        if mirrored:
+            rgb = np.ascontiguousarray(rgb[:, ::-1])
         nir_unit = (nir & ((1 << nir_bits) - 1)).astype(np.float32) / float((1 << nir_bits) - 1)
         nir_structure = _structure(nir_unit)
         rgb_unit = luminance(rgb).astype(np.float32) / 255.0
@@ -247,6 +262,9 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
         best.append((len(frame_rgb), nir_structure, rgb_structure, _scene_mask(rgb_unit)))
         best = sorted(best, key=lambda item: -item[0])[:_ECC_FRAMES]  # bounded memory on long recordings
     matches = len(rgb_points)
+    # Cross-modal matching of a mirrored view finds next to nothing that agrees: say what to try.
+    hint = (" (calibrated as mirrored: is the RGB camera's view really mirrored?)" if mirrored
+            else " (if the RGB camera sees the scene mirrored, calibrate with --mirrored)")
     if matches < MIN_INLIERS:
         raise CalibrationError(f"only {matches} feature matches in {frames_used} frames; "
                                f"at least {MIN_INLIERS} are needed (are the frames featureless?)")
@@ -259,7 +277,7 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
         inlier[inlier] = mask.ravel().astype(bool) if matrix is not None else False
     if matrix is None or inlier.sum() < MIN_INLIERS:
         raise CalibrationError(f"only {int(inlier.sum())} of {matches} feature matches agree on a "
-                               f"homography; at least {MIN_INLIERS} are needed")
+                               f"homography; at least {MIN_INLIERS} are needed{hint}")
     rgb_size, nir_size = (shapes[1][1], shapes[1][0]), (shapes[0][1], shapes[0][0])
     try:
         matrix = parse_homography(matrix, "estimated")
@@ -267,7 +285,7 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
         raise CalibrationError("the feature matches give a singular homography") from None
     reason = _degenerate(matrix, rgb_points[inlier], nir_points[inlier], rgb_size, nir_size)
     if reason:
-        raise CalibrationError(f"the estimated homography {reason}")
+        raise CalibrationError(f"the estimated homography {reason}{hint}")
     grid = _grid(rgb_size)
     refined = [r for r in (_refine_ecc(matrix, n, rgb, mask) for _, n, rgb, mask in best) if r is not None]
     if refined:
@@ -275,4 +293,9 @@ def estimate_homography(pairs: Iterable[tuple[np.ndarray, np.ndarray]], nir_bits
         mapped = np.median([_apply(r, grid) for r in refined], axis=0)
         matrix = parse_homography(cv2.findHomography(grid, mapped, 0)[0], "refined")
     errors = np.linalg.norm(_apply(matrix, rgb_points[inlier]) - nir_points[inlier], axis=1)
+    if errors.mean() > _MAX_MEAN_ERROR_PX:
+        raise CalibrationError(f"the {int(inlier.sum())} of {matches} feature matches that agree on a homography "
+                               f"are {errors.mean():.1f} px off on average, no closer than chance{hint}")
+    if mirrored:  # the points above are in the flipped frame; the errors, NIR distances, stay as they are
+        matrix = parse_homography(matrix @ mirror_matrix(rgb_size[0]), "mirrored")
     return Calibration(matrix, float(errors.mean()), frames_used, matches, int(inlier.sum()))

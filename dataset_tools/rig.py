@@ -38,7 +38,7 @@ class RecordingCalibration:
     coverage: float  # fraction of NIR pixels the warped RGB frame covers
 
 
-def calibrate_recording(folder: str | os.PathLike, frames: int = 30) -> RecordingCalibration:
+def calibrate_recording(folder: str | os.PathLike, frames: int = 30, mirrored: bool = False) -> RecordingCalibration:
     """Estimate the RGB→NIR homography from `frames` time-paired frames spread evenly over the recording.
 
     Raises RecordingError (folder, streams, pairing), CalibrationError (too little agreeing structure)
@@ -55,7 +55,7 @@ def calibrate_recording(folder: str | os.PathLike, frames: int = 30) -> Recordin
     pairs = ((_frame_at(recording.nir, "nir", nir_time, window), _frame_at(recording.rgb, "rgb", rgb_time, window))
              for nir_time, rgb_time in instants)
     try:
-        calibration = estimate_homography(pairs, nir_info.bits, max_frames=len(instants))
+        calibration = estimate_homography(pairs, nir_info.bits, max_frames=len(instants), mirrored=mirrored)
     except STREAM_ERRORS:
         raise
     except ValueError as error:  # CalibrationError, or frames whose size changes within a stream

@@ -21,6 +21,8 @@ def calibrate(
     frames: int = typer.Option(30, "--frames", min=1, help="Time-paired frames to use, spread evenly over the drive."),
     write: bool = typer.Option(False, "--write", help="Store the homography in the recording's recording.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="With --write: replace a homography already stored."),
+    mirrored: bool = typer.Option(False, "--mirrored",
+                                  help="The RGB camera sees the scene mirrored (through a mirror or beam splitter, or flipped)."),
     as_json: bool = json_option(),
 ) -> None:
     """Estimate the homography mapping RGB pixels onto NIR pixels, which `dataset build` applies before registration."""
@@ -31,7 +33,7 @@ def calibrate(
             if write and stored is not None and not overwrite:
                 fail(f"{recording / 'recording.json'}: already has a homography; pass --overwrite to replace it")
             console.print(f"calibrating {escape(str(recording))} from up to {frames} frame pairs")
-            result = calibrate_recording(recording, frames)
+            result = calibrate_recording(recording, frames, mirrored=mirrored)
             written = store_homography(recording, result.calibration.homography, overwrite=overwrite) if write else None
         except _ERRORS as error:
             fail(str(error))
