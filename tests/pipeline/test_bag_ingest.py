@@ -147,3 +147,16 @@ def test_real_video_as_bag_mcap_and_image_sequence_pairs_true_instants_at_its_re
                 assert np.array_equal(rgb, truth[index]) and np.array_equal(nir, luminance(truth[index]))
                 checked += 1
     assert checked == summary.pairs_stored > 60
+
+
+def test_the_offset_correlation_is_the_full_cross_correlation():
+    from nircolor.dataset_tools.clock_offset import correlate_full
+
+    random = np.random.default_rng(0)
+    for first, second in ((1, 1), (5, 3), (3, 5), (100, 37), (64, 64), (257, 255)):
+        a, b = random.normal(size=first), random.normal(size=second)
+        assert np.allclose(correlate_full(a, b), np.correlate(a, b, mode="full"), atol=1e-9), (first, second)
+    impulse = np.zeros(20)
+    impulse[7] = 1.0
+    # a[i] = b[i − 3]: the peak lies 3 samples right of zero lag (index len(b) − 1).
+    assert int(np.argmax(correlate_full(np.roll(impulse, 3), impulse))) == len(impulse) - 1 + 3
