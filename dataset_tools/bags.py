@@ -189,6 +189,8 @@ def image_pixels(message, msgtype: str, where: str, max_pixels: int) -> tuple[np
     data = np.asarray(message.data, dtype=np.uint8)
     if step <= 0 or len(data) < step * height:
         raise BagError(f"{where}: image data holds {len(data)} bytes, {step}x{height} expected")
+    if encoding in _YUV:
+        return _yuv_pixels(data, encoding, height, width, step, where), "rgb"
     rows = data[:step * height].reshape(height, step)
     if encoding.startswith("bayer_"):
         pattern, depth = encoding[6:10], encoding[10:]
@@ -197,13 +199,34 @@ def image_pixels(message, msgtype: str, where: str, max_pixels: int) -> tuple[np
         mosaic = _plane(rows, width, 1, depth == "16", message.is_bigendian)
         return cv2.cvtColor(mosaic, _BAYER[pattern]), "rgb"
     if encoding not in _CHANNELS:
-        raise BagError(f"{where}: unknown encoding {message.encoding!r} (mono8/16, rgb8, bgr8, rgba8, bgra8, bayer_*)")
+        raise BagError(f"{where}: unknown encoding {message.encoding!r} "
+                       f"(mono8/16, rgb8, bgr8, rgba8, bgra8, bayer_*, yuv422, yuv422_yuy2, nv21)")
     channels = _CHANNELS[encoding]
     wide = "16" in encoding
     pixels = _plane(rows, width, channels, wide, message.is_bigendian)
     if channels == 4:
         pixels = pixels[..., :3]
     return pixels, "rgb" if encoding.startswith("rgb") else "bgr"
+
+
+# What USB (UVC) and embedded camera drivers publish: ROS's yuv422 is UYVY, yuv422_yuy2 is YUYV (both
+# 2 bytes a pixel); nv21 is a full-size Y plane followed by a half-size interleaved V/U plane.
+_YUV = {"yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+        "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2, "yuyv": cv2.COLOR_YUV2RGB_YUY2, "nv21": cv2.COLOR_YUV2RGB_NV21}
+
+
+def _yuv_pixels(data: np.ndarray, encoding: str, height: int, width: int, step: int, where: str) -> np.ndarray:
+    if encoding == "nv21":
+        if height % 2 or width % 2 or step < width or len(data) < step * height * 3 // 2:
+            raise BagError(f"{where}: nv21 image of {width}x{height} needs even sides and "
+                           f"{step}x{height * 3 // 2} bytes, it holds {len(data)}")
+        planes = data[:step * height * 3 // 2].reshape(height * 3 // 2, step)[:, :width]
+    else:
+        if width % 2 or step < 2 * width:
+            raise BagError(f"{where}: {encoding} image of {width}x{height} needs an even width and a row "
+                           f"step of at least {2 * width} bytes, it has {step}")
+        planes = data[:step * height].reshape(height, step)[:, :2 * width].reshape(height, width, 2)
+    return cv2.cvtColor(np.ascontiguousarray(planes), _YUV[encoding])
 
 
 def _plane(rows: np.ndarray, width: int, channels: int, wide: bool, big_endian) -> np.ndarray:

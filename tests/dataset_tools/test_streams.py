@@ -62,10 +62,37 @@ def test_bayer_patterns_debayer_to_the_colours_the_sensor_saw(pattern):
     assert np.abs(restored[inner] - rgb[inner]).mean() < 3  # a wrong pattern swaps red and blue: ~80 off
 
 
+@pytest.mark.parametrize("encoding", ["yuv422", "yuv422_yuy2", "nv21"])
+def test_yuv_encodings_of_usb_cameras_give_the_colours_the_camera_saw(encoding):
+    rgb = _smooth_rgb(24, 32)
+    # The camera's own conversion (BT.601, limited range, as OpenCV's YUV codes assume).
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # Y plane, then U and V at half size
+    y, u, v = yuv[:24], yuv[24:30].reshape(12, 16), yuv[30:36].reshape(12, 16)
+    if encoding == "nv21":
+        raw = np.concatenate([y, np.stack([v, u], -1).reshape(12, 32)])
+    else:
+        chroma_u, chroma_v = np.repeat(u, 2, axis=0), np.repeat(v, 2, axis=0)  # 4:2:0 → 4:2:2 rows
+        pairs = np.stack([chroma_u, y[:, 0::2], chroma_v, y[:, 1::2]], -1)  # U Y0 V Y1 per pixel pair
+        if encoding == "yuv422_yuy2":
+            pairs = pairs[..., [1, 0, 3, 2]]  # Y0 U Y1 V
+        raw = pairs.reshape(24, 64)
+    raw = np.pad(raw, ((0, 0), (0, 4)))  # rows padded to a wider step, as some drivers write
+    message = SimpleNamespace(encoding=encoding, height=24, width=32, step=raw.shape[1], is_bigendian=0,
+                              data=raw.reshape(-1))
+    pixels, order = image_pixels(message, IMAGE, "t", MAX)
+    assert pixels.shape == (24, 32, 3) and order == "rgb"
+    assert np.abs(pixels.astype(int) - rgb).mean() < 4  # chroma subsampling of a smooth image
+
+
 def test_bad_images_are_one_sentence():
     nir = np.zeros((4, 6), np.uint8)
-    with pytest.raises(BagError, match="unknown encoding 'yuv422'"):
-        image_pixels(_message(nir, "yuv422"), IMAGE, "drive.bag at 1.000 s", MAX)
+    with pytest.raises(BagError, match="unknown encoding 'yuv420_weird'"):
+        image_pixels(_message(nir, "yuv420_weird"), IMAGE, "drive.bag at 1.000 s", MAX)
+    with pytest.raises(BagError, match="nv21 image of 6x3 needs even sides"):
+        image_pixels(_message(np.zeros((3, 6), np.uint8), "nv21"), IMAGE, "t", MAX)
+    odd = SimpleNamespace(encoding="yuv422", height=4, width=5, step=10, is_bigendian=0, data=np.zeros(40, np.uint8))
+    with pytest.raises(BagError, match="yuv422 image of 5x4 needs an even width"):
+        image_pixels(odd, IMAGE, "t", MAX)
     short = _message(nir, "mono8")
     short.data = short.data[:10]
     with pytest.raises(BagError, match="holds 10 bytes"):
