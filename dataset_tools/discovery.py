@@ -20,7 +20,8 @@ from pathlib import Path
 from nircolor.dataset_tools import atomic
 from nircolor.dataset_tools.discovery_takes import DiscoveryError, Take, bag_topics, find_takes
 from nircolor.dataset_tools.folders import MAX_NAME_BYTES, RESERVED_ENDING, leaves_folder, name_problem
-from nircolor.dataset_tools.recording import RECORDING_FILE
+from nircolor.dataset_tools.recording import RECORDING_FILE, RecordingError, parse_recording
+from nircolor.dataset_tools.streams import STREAM_ERRORS, iter_source_frames, probe_source
 
 DEFAULT_TEMPLATE = "{day}/{location}/{take}"
 PLACEHOLDERS = ("day", "location", "take", "any")
@@ -35,6 +36,7 @@ class ScanOptions:
     fps: float | None = None  # for frame folders without timestamps.txt
     overwrite: bool = False
     dry_run: bool = False
+    nir_bits: int | None = None  # written into every new recording.json ("nir_bits"); None: look and tell
 
 
 @dataclass
@@ -54,6 +56,8 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions()) -> ScanR
         raise DiscoveryError(f"{root}: not a folder")
     if options.fps is not None and not (math.isfinite(options.fps) and options.fps > 0):
         raise DiscoveryError(f"--fps {options.fps}: must be a positive frame rate")
+    if options.nir_bits is not None and not 1 <= options.nir_bits <= 16:
+        raise DiscoveryError(f"--nir-bits {options.nir_bits}: must be from 1 to 16")
     template = None if options.index else parse_template(options.template)
     rows, problems = read_index(options.index) if options.index else ([], [])
     takes = _resolve_existing(find_takes(root, options.nir, options.rgb, options.fps), options.overwrite)
@@ -72,6 +76,11 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions()) -> ScanR
             take.files.update(nir_topic=nir_topic, rgb_topic=rgb_topic)
     _refuse_shared_ids(root, takes)
     for take in _pending(takes):
+        if options.nir_bits is not None:
+            take.files["nir_bits"] = options.nir_bits
+        else:
+            take.note = depth_note(take)
+    for take in _pending(takes):
         if options.dry_run:
             take.status = "would write"
             continue
@@ -85,6 +94,35 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions()) -> ScanR
             continue
         take.status = "written"
     return ScanResult(takes, problems)
+
+
+DEPTH_FRAMES = 8  # frames read from the start of a 16-bit NIR stream to see how many bits it uses
+
+
+def depth_note(take: Take) -> str:
+    """For NIR in a 16-bit container: a line saying how many bits its first frames use, when fewer.
+
+    10- and 12-bit sensors are often stored in 16 bits; taken as 16-bit their frames reach only
+    1/64 or 1/16 of the range. Only the user knows the camera (a dark night drive uses few bits
+    too), so this is a note with the fix, not a value written on a guess. Unreadable streams are
+    left to `dataset build` to report."""
+    try:
+        nir = parse_recording(take.folder, take.document, check_streams=False).nir
+        if probe_source(nir).bits != 16:
+            return ""
+        largest, frames = 0, 0
+        for frame in iter_source_frames(nir, "nir"):
+            largest, frames = max(largest, int(frame.array.max())), frames + 1
+            if frames >= DEPTH_FRAMES:
+                break
+    except (RecordingError, *STREAM_ERRORS, OSError):
+        return ""
+    used = max(largest.bit_length(), 1)
+    if used >= 16 or used < 9:  # all 16 bits, or a frame too dark to tell anything
+        return ""
+    first = f"first {frames} frames use" if frames > 1 else "first frame uses"
+    return (f"NIR is 16-bit, but its {first} {used} bits (largest value {largest}): "
+            f"for a {used}-bit camera add \"nir_bits\": {used} (or scan with --nir-bits {used})")
 
 
 def _pending(takes: list[Take]) -> list[Take]:

@@ -49,6 +49,7 @@ class Take:
     status: str = "found"  # then "written", "would write", "exists" or "skipped"
     problem: str = ""  # why it was skipped
     error: bool = False  # skipped for an error: the scan fails
+    note: str = ""  # worth telling about a written take (e.g. 12-bit NIR in a 16-bit container)
 
     @property
     def document(self) -> dict:

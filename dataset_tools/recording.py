@@ -78,7 +78,15 @@ def load_recording(folder: str | os.PathLike, *, check_streams: bool = True, req
     """
     folder = Path(folder)
     description = folder / RECORDING_FILE
-    document = _read_description(description)
+    return parse_recording(folder, _read_description(description), check_streams=check_streams,
+                           require_rgb=require_rgb)
+
+
+def parse_recording(folder: str | os.PathLike, document: dict, *, check_streams: bool = True,
+                    require_rgb: bool = True) -> Recording:
+    """`load_recording` of a recording.json document not (yet) on disk, e.g. one `recordings scan` plans."""
+    folder = Path(folder)
+    description = folder / RECORDING_FILE
     form = "bag" if "bag" in document else "files" if ("nir" in document or "rgb" in document) else "video"
     nir_only = not require_rgb and form != "video" and not any(key in document for key in ("rgb", "rgb_topic"))
     required = ["id", "day", "location"] + {

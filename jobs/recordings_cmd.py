@@ -42,12 +42,14 @@ def scan(
     fps: float = typer.Option(None, help="Frame rate of frame folders that have no timestamps.txt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing recording.json files."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be written; write nothing."),
+    nir_bits: int = typer.Option(None, "--nir-bits", help="Significant bits of the NIR camera (e.g. 12 for 12-bit "
+                                                          "pixels stored in 16 bits), written into every new recording.json."),
 ) -> None:
     """Find takes (video pairs, bags, frame folders) under ROOT and write one recording.json per folder."""
     if index is not None and template is not None:
         fail("use --template or --index, not both")
     options = ScanOptions(template=template or DEFAULT_TEMPLATE, index=index, nir=tuple(nir or ()),
-                          rgb=tuple(rgb or ()), fps=fps, overwrite=overwrite, dry_run=dry_run)
+                          rgb=tuple(rgb or ()), fps=fps, overwrite=overwrite, dry_run=dry_run, nir_bits=nir_bits)
     try:
         result = scan_root(root, options)
     except DiscoveryError as error:
@@ -56,6 +58,8 @@ def scan(
         console.print(f"[red]error:[/] {escape(shown(problem))}", soft_wrap=True)
     for take in result.takes:
         console.print(_line(take), soft_wrap=True)
+        if take.note and take.status in ("written", "would write"):
+            console.print(f"  [yellow]note:[/] {escape(take.note)}", soft_wrap=True)
     count = {status: sum(take.status == status for take in result.takes) for status in ("written", "would write",
                                                                                            "exists", "skipped")}
     errors = len(result.problems) + sum(take.error for take in result.takes)

@@ -331,3 +331,33 @@ def test_links_leading_out_of_the_folder_are_refused_as_load_recording_would(tmp
                                                 "only files inside it)"),
                         ("front_rgb.mkv", True, "is a broken link")]
     assert not (folder / "recording.json").exists()
+
+
+def _sixteen_bit_take(folder: Path, largest: int) -> Path:
+    """A frame-folder take whose NIR is 16-bit PNG with values up to `largest`."""
+    import cv2
+
+    for name in ("nir", "rgb"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "timestamps.txt").write_text("0.0\n0.04\n")
+    for index in range(2):
+        ramp = np.linspace(0, largest, 48 * 64).reshape(48, 64).astype(np.uint16)
+        cv2.imwrite(str(folder / "nir" / f"{index:06d}.png"), ramp)
+        cv2.imwrite(str(folder / "rgb" / f"{index:06d}.png"), np.zeros((48, 64, 3), np.uint8))
+    return folder
+
+
+def test_twelve_bit_nir_in_sixteen_bits_is_pointed_out_and_nir_bits_writes_it(tmp_path):
+    root = tmp_path / "root"
+    twelve = _sixteen_bit_take(root / "2024-05-01/city/twelve", largest=4095)
+    full = _sixteen_bit_take(root / "2024-05-01/city/full", largest=60000)
+    eight = _frames(root / "2024-05-01/city/eight")  # names only: not readable, so nothing is said
+    notes = {take.folder.name: take.note for take in scan(root).takes}
+    assert '"nir_bits": 12' in notes["twelve"] and "12 bits (largest value 4095)" in notes["twelve"]
+    assert notes["full"] == notes["eight"] == ""
+    assert "nir_bits" not in _read(twelve)  # a note, not a guess written down
+    scan(root, ScanOptions(overwrite=True, nir_bits=12))
+    assert _read(twelve)["nir_bits"] == 12 == _read(full)["nir_bits"] == _read(eight)["nir_bits"]
+    assert load_recording(twelve).nir.bits == 12
+    with pytest.raises(DiscoveryError, match="--nir-bits 17"):
+        scan(root, ScanOptions(nir_bits=17))
