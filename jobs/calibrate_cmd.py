@@ -58,4 +58,4 @@ def calibrate(
                                "inliers": calibration.inliers, "matches": calibration.matches,
                                "frames_used": calibration.frames_used, "coverage": result.coverage,
                                "nir_size": result.nir_size, "rgb_size": result.rgb_size,
-                               "stored_difference_px": change, "written": written})
+                               "stored_difference_px": change, "written": written, "mirrored": mirrored})

@@ -165,6 +165,7 @@ def test_write_refuses_to_replace_a_homography_without_overwrite(source, tmp_pat
     document = json.loads(replaced.stdout.strip().splitlines()[-1])
     assert document["schema"] == "nircolor.calibrate" and document["frames_used"] == 12
     assert document["written"] == str(rig / "recording.json") and document["coverage"] == pytest.approx(1.0)
+    assert document["mirrored"] is False
     assert document["homography"] == stored_homography(rig)
     assert homography_error(document["homography"], true, rgb_size) < 0.5
     assert sorted(path.name for path in rig.iterdir()) == ["nir.mkv", "recording.json", "rgb.mkv"]
