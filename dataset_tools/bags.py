@@ -20,7 +20,7 @@ from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
-from nircolor.dataset_tools.image_files import png_header_size
+from nircolor.dataset_tools.image_files import HEADER_BYTES, image_header_size
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
@@ -242,7 +242,7 @@ def _plane(rows: np.ndarray, width: int, channels: int, wide: bool, big_endian) 
 
 def _compressed_pixels(message, where: str, max_pixels: int) -> tuple[np.ndarray, str]:
     data = np.asarray(message.data, dtype=np.uint8)
-    size = png_header_size(bytes(data[:24]))
+    size = image_header_size(bytes(data[:HEADER_BYTES]))
     if size is not None and size[0] * size[1] > max_pixels:
         raise BagError(f"{where}: image of {size[0]}x{size[1]} pixels (at most {max_pixels} taken)")
     pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if len(data) else None

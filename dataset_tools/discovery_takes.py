@@ -17,11 +17,11 @@ from pathlib import Path
 from rosbags.highlevel import AnyReader
 
 from nircolor.dataset_tools.folders import leaves_folder
+from nircolor.dataset_tools.image_files import IMAGE_SUFFIXES
 from nircolor.dataset_tools.recording import DRIVE_SUFFIXES, RECORDING_FILE
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".nut", ".ts", ".m4v")
 BAG_SUFFIXES = (".bag", ".mcap")
-FRAME_SUFFIXES = (".png", ".tif", ".tiff")
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 TIMESTAMPS_FILE = "timestamps.txt"
 
@@ -204,7 +204,7 @@ def _is_bag_folder(path: Path) -> bool:
 def _holds_frames(path: Path) -> bool:
     try:
         with os.scandir(path) as entries:  # stops at the first frame: such folders hold many
-            return any(Path(entry.name).suffix.lower() in FRAME_SUFFIXES for entry in entries)
+            return any(Path(entry.name).suffix.lower() in IMAGE_SUFFIXES for entry in entries)
     except OSError:
         return False
 

@@ -13,7 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = {".png", ".tif", ".tiff"}
+# PNG and TIFF (8/16 bit), netpbm (PGM/PPM, 8/16 bit: what many industrial NIR cameras dump),
+# JPEG and BMP (8 bit); all read by OpenCV at their stored depth.
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".jpg", ".jpeg", ".bmp"}
+HEADER_BYTES = 1 << 16  # enough to reach a JPEG's frame header past its EXIF block
 _PATTERN = re.compile(r"%(0?\d*)d")
 
 
@@ -26,6 +29,40 @@ def png_header_size(head: bytes) -> tuple[int, int] | None:
     if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
         return None
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def image_header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) that a PNG, JPEG, netpbm or BMP file's header declares, from its first bytes;
+    None when the bytes are none of these or too short to tell. Read before decoding, so a header
+    claiming a huge frame is refused without the decoder allocating it."""
+    size = png_header_size(head)
+    if size is None and head[:2] == b"\xff\xd8":
+        size = _jpeg_size(head)
+    elif size is None and head[:1] == b"P" and head[1:2] in (b"2", b"3", b"5", b"6"):
+        fields = re.sub(rb"#[^\n]*", b" ", head[2:512]).split()  # comments may sit between the numbers
+        if len(fields) >= 2 and fields[0].isdigit() and fields[1].isdigit():
+            size = int(fields[0]), int(fields[1])
+    elif size is None and head[:2] == b"BM" and len(head) >= 26:
+        size = int.from_bytes(head[18:22], "little", signed=True), int.from_bytes(head[22:26], "little", signed=True)
+        size = abs(size[0]), abs(size[1])  # a negative height means rows stored top-down
+    return size
+
+
+def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+    position = 2
+    while position + 9 <= len(head):
+        if head[position] != 0xFF:
+            return None
+        marker = head[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = int.from_bytes(head[position + 2:position + 4], "big")
+        # Start-of-frame markers (C0–CF but DHT C4, JPG C8, DAC CC) hold height, then width.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(head[position + 7:position + 9], "big"), int.from_bytes(head[position + 5:position + 7], "big")
+        position += 2 + length
+    return None
 
 
 def is_sequence(path: Path) -> bool:
@@ -99,14 +136,14 @@ def read_image(path: Path, max_pixels: int) -> np.ndarray:
     """A frame file as (H,W) gray or (H,W,3) BGR, uint8 or uint16, at its stored depth."""
     try:
         with open(path, "rb") as file:
-            size = png_header_size(file.read(24))
+            size = image_header_size(file.read(HEADER_BYTES))
     except OSError as error:
         raise SequenceError(f"{path}: cannot read frame ({error.strerror or error})") from None
     if size is not None and size[0] * size[1] > max_pixels:
         raise SequenceError(f"{path}: frame of {size[0]}x{size[1]} pixels is larger than nircolor takes")
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise SequenceError(f"{path}: not a readable PNG or TIFF frame")
+        raise SequenceError(f"{path}: not a readable image frame (PNG, TIFF, PGM/PPM, JPEG, BMP)")
     if pixels.shape[0] * pixels.shape[1] > max_pixels:
         raise SequenceError(f"{path}: frame of {pixels.shape[1]}x{pixels.shape[0]} pixels is larger than nircolor takes")
     if pixels.dtype not in (np.uint8, np.uint16):

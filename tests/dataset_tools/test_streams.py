@@ -178,7 +178,7 @@ def test_an_unreadable_frame_file_is_one_line_naming_it(recording, tmp_path):
     sequence = convert_recording(recording.folder, tmp_path / "seq", ConvertOptions(form="images"))
     (sequence / "rgb" / "000003.png").write_bytes(b"\x89PNG broken")
     source = load_recording(sequence).rgb
-    with pytest.raises(SequenceError, match=r"000003\.png: not a readable PNG or TIFF frame"):
+    with pytest.raises(SequenceError, match=r"000003\.png: not a readable image frame"):
         list(iter_source_frames(read_timeline(source).source, "rgb"))
 
 
@@ -277,3 +277,44 @@ def test_a_plain_mcap_of_ros1_messages_reads_like_a_ros2_one(tmp_path):
     frames = list(iter_source_frames(timeline.source, "nir", 101.0, 103.0))
     assert [frame.seconds for frame in frames] == pytest.approx([101.5, 102.5])
     assert [int(frame.array[0, 0]) for frame in frames] == [10, 20]
+
+
+@pytest.mark.parametrize("suffix, pixels", [
+    (".png", np.zeros((23, 37), np.uint16)), (".jpg", np.zeros((23, 37, 3), np.uint8)),
+    (".pgm", np.zeros((23, 37), np.uint16)), (".ppm", np.zeros((23, 37, 3), np.uint8)),
+    (".bmp", np.zeros((23, 37, 3), np.uint8)), (".tif", np.zeros((23, 37), np.uint16))])
+def test_frame_files_of_every_format_read_at_their_depth_and_their_headers_give_their_size(tmp_path, suffix, pixels):
+    from nircolor.dataset_tools.image_files import image_header_size
+
+    pixels = pixels + (np.arange(37) * (1000 if pixels.dtype == np.uint16 else 3)).astype(pixels.dtype).reshape(
+        (1, 37) + (1,) * (pixels.ndim - 2))
+    path = tmp_path / f"000000{suffix}"
+    assert cv2.imwrite(str(path), pixels)
+    read = read_image(path, MAX)
+    assert read.shape == pixels.shape and read.dtype == pixels.dtype
+    if suffix != ".jpg":  # lossless formats give back the pixels
+        assert np.array_equal(read, pixels)
+    expected = None if suffix == ".tif" else (37, 23)  # TIFF keeps its size in a directory anywhere in the file
+    assert image_header_size(path.read_bytes()[:1 << 16]) == expected
+
+
+@pytest.mark.parametrize("name, header", [
+    ("huge.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+                 b"\xff\xc0\x00\x11\x08\xea\x60\xea\x60\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"),
+    ("huge.pgm", b"P5\n# a comment\n60000 60000\n65535\n"),
+    ("huge.bmp", b"BM" + bytes(16) + (60000).to_bytes(4, "little") + (-60000).to_bytes(4, "little", signed=True))])
+def test_a_frame_header_claiming_a_huge_frame_is_refused_before_decoding(tmp_path, name, header):
+    path = tmp_path / name
+    path.write_bytes(header + bytes(64))
+    with pytest.raises(SequenceError, match="60000x60000 pixels is larger than nircolor takes"):
+        read_image(path, MAX)
+
+
+def test_a_sequence_of_sixteen_bit_pgm_frames_reads_as_nir_at_its_depth(tmp_path):
+    (tmp_path / "nir").mkdir()
+    for index in range(3):
+        assert cv2.imwrite(str(tmp_path / "nir" / f"{index:06d}.pgm"), np.full((24, 32), 1000 * (index + 1), np.uint16))
+    nir = StreamSource("images", str(tmp_path / "nir"), fps=10.0)
+    frames = list(iter_source_frames(nir, "nir"))
+    assert [frame.seconds for frame in frames] == pytest.approx([0.0, 0.1, 0.2])
+    assert all(frame.array.dtype == np.uint16 for frame in frames) and frames[2].array.max() == 3000

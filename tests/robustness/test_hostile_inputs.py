@@ -163,9 +163,18 @@ def _recording_breaks():
         ("recording-bag-missing", as_bag(lambda w: "nope.mcap"), "nope.mcap"),
         ("recording-sequence-no-fps", stream_name(lambda w: ((w / "recs/drive-000/frames").mkdir(), "frames")[1]),
          "recording.json"),
+        ("recording-sequence-huge-jpeg", lambda w: (
+            (w / "recs/drive-000/frames").mkdir(),
+            write(w / "recs/drive-000/frames/000000.jpg", HUGE_JPEG),
+            edit_json(w / RECORDING, lambda r: r.update(nir="frames", fps=25))), "000000.jpg"),
         ("recording-timestamps-dotdot", lambda w: edit_json(w / RECORDING, lambda r: r.update(
             nir="frames/%06d.png", nir_timestamps="../../../outside/t.txt")), "recording.json"),
     ]
+
+
+# A JPEG whose frame header claims 60000×60000 pixels, with no image data behind it.
+HUGE_JPEG = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+             b"\xff\xc0\x00\x11\x08\xea\x60\xea\x60\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01" + bytes(64))
 
 
 def _pair_breaks():
