@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import h5py
 import pytest
 
-from tests.robustness.world import DEEP, Case, build_world, edit_json, outside_file, run_case, write
+from nircolor.jobs.cli import app
+from tests.robustness.world import DEEP, Case, build_world, edit_json, outside_file, run_case, runner, write
 
 # Run it alone with `.venv/bin/python -m pytest -m robustness tests/robustness` (≈ 45 s).
 pytestmark = pytest.mark.robustness
@@ -230,6 +232,10 @@ def _cases():
             inputs, extra = ["{w}/recs/drive-000"], {}
         cases.append(Case(f"colorize:{name}", _then(breaks, ["colorize", "{w}/ck", *inputs, "--out", "{w}/out"]),
                           names, writes=("out",), extra=extra))
+        # drive-001's RGB video stands in for a colorized video of drive-000 (same size and clock).
+        cases.append(Case(f"evaluate-video:{name}", _then(breaks, ["evaluate-video", "{w}/recs/drive-001/rgb.mkv",
+                                                                   "--recording", "{w}/recs/drive-000", "--out", "{w}/ev"]),
+                          names, writes=("ev",)))
     for name, breaks, names in _pair_breaks():
         cases.append(Case(f"import-pairs:{name}", _then(breaks, ["dataset", "import-pairs", "{w}/pairs", "{w}/ds3",
                                                                  "--day", "2017-01-01", "--split", "train"]),
@@ -259,7 +265,8 @@ CASES = _cases()
 def test_the_table_is_large_and_covers_every_command():
     commands = {case.id.split(":")[0] for case in CASES}
     assert len(CASES) >= 100
-    assert {"verify", "info", "train", "evaluate", "colorize", "export", "build", "import-pairs", "models-show"} <= commands
+    assert {"verify", "info", "train", "evaluate", "colorize", "export", "build", "import-pairs", "models-show",
+            "evaluate-video"} <= commands
     assert COLORIZE_BESIDE_A_GOOD_ONE <= {name for name, _, _ in _recording_breaks()}  # no stale names
 
 
@@ -269,3 +276,16 @@ def test_a_hostile_input_is_one_line_and_costs_nothing(case, pristine, tmp_path)
     complete = case.extra.get("complete")
     if complete:  # in a batch, the other inputs still complete
         assert (tmp_path / "w" / complete).is_file(), f"{complete} missing: the other inputs did not complete"
+
+
+def test_the_unbroken_world_passes_the_commands_whose_cases_fail_on_it(pristine, tmp_path):
+    """Each case fails because of its break: the same command lines on the unbroken world succeed."""
+    world = tmp_path / "w"
+    shutil.copytree(pristine, world, symlinks=True)
+    for arguments in (["evaluate-video", f"{world}/recs/drive-001/rgb.mkv", "--recording", f"{world}/recs/drive-000",
+                       "--out", f"{world}/ev"],
+                      ["dataset", "build", f"{world}/recs", f"{world}/ds2", "--workers", "1", "--eval-fraction", "0",
+                       "--segment-seconds", "0"],
+                      ["dataset", "verify", f"{world}/ds"]):
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, (arguments[0], result.output)
