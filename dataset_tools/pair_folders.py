@@ -1,4 +1,5 @@
-"""Import folders of still NIR/RGB pairs (`<name>_nir.png` + `<name>_rgb.png`) as a dataset.
+"""Import folders of still NIR/RGB pairs (`<name>_nir.png` + `<name>_rgb.png`, or any frame-file format
+of image_files.IMAGE_SUFFIXES, e.g. `_nir.tif` + `_rgb.jpg`) as a dataset.
 
 Same shards, manifest, splits and registration check as `dataset build` (paper §4: registered
 pairs): each pair's residual shift is measured, corrected when small, rejected when beyond the
@@ -18,7 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from nircolor.dataset_tools.image_files import png_header_size
+from nircolor.dataset_tools.image_files import HEADER_BYTES, IMAGE_SUFFIXES, image_header_size
 from nircolor.dataset_tools.manifest import ManifestError, read_manifest, write_manifest
 from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.registration import RegistrationPolicy, summarize_shifts
@@ -27,8 +28,8 @@ from nircolor.dataset_tools.splits import SplitError, assign_splits, split_group
 from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 from nircolor.dataset_tools.video import check_frame_size
 
-NIR_SUFFIX = "_nir.png"
-RGB_SUFFIX = "_rgb.png"
+NIR_SUFFIX = "_nir"  # then a frame-file extension (image_files.IMAGE_SUFFIXES)
+RGB_SUFFIX = "_rgb"
 
 
 class PairImportError(ValueError):
@@ -57,14 +58,25 @@ def find_pairs(source: str | os.PathLike) -> list[PairFile]:
     source = Path(source)
     if not source.is_dir():
         raise PairImportError(f"{source}: not a folder of <name>_nir.png / <name>_rgb.png pairs")
-    pairs = []
-    for nir in sorted(source.rglob(f"*{NIR_SUFFIX}")):
-        name = nir.relative_to(source).as_posix()[: -len(NIR_SUFFIX)]
-        rgb = nir.with_name(nir.name[: -len(NIR_SUFFIX)] + RGB_SUFFIX)
-        pairs.append(PairFile(name, nir, rgb if rgb.is_file() else None))
+    pairs, seen = [], {}
+    for nir in sorted(path for path in source.rglob(f"*{NIR_SUFFIX}.*") if _frame_file(path, NIR_SUFFIX)):
+        name = nir.relative_to(source).as_posix()[: -len(NIR_SUFFIX + nir.suffix)]
+        if name in seen:
+            raise PairImportError(f"{nir}: {seen[name].name} is the NIR image of the same pair; keep one of them")
+        seen[name] = nir
+        stem = nir.name[: -len(NIR_SUFFIX + nir.suffix)]
+        # The RGB partner in the same format first, else in any other.
+        candidates = [nir.with_name(stem + RGB_SUFFIX + nir.suffix)] + [
+            nir.with_name(stem + RGB_SUFFIX + suffix) for suffix in sorted(IMAGE_SUFFIXES) if suffix != nir.suffix.lower()]
+        rgb = next((path for path in candidates if path.is_file()), None)
+        pairs.append(PairFile(name, nir, rgb))
     if not pairs:
-        raise PairImportError(f"{source}: no *{NIR_SUFFIX} files found")
+        raise PairImportError(f"{source}: no <name>{NIR_SUFFIX}.png (.tif, .pgm, .jpg, ...) files found")
     return pairs
+
+
+def _frame_file(path: Path, suffix: str) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.stem.endswith(suffix) and path.is_file()
 
 
 def read_mapping(path: str | os.PathLike) -> list[tuple[str, dict]]:
@@ -114,10 +126,10 @@ def _slug(text: str) -> str:
 
 
 def png_size(path) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR chunk without decoding it; None for other files."""
+    """(width, height) a PNG, JPEG, netpbm or BMP header declares, without decoding; None for others."""
     try:
         with open(path, "rb") as file:
-            return png_header_size(file.read(24))
+            return image_header_size(file.read(HEADER_BYTES))
     except OSError:
         return None
 

@@ -13,7 +13,7 @@ from nircolor.pipeline.bench.registration import injected_shift_errors, read_pai
 
 
 def bench_registration(
-    pairs: list[Path] = typer.Option(None, "--pairs", help="Folder of <name>_nir.png / <name>_rgb.png pairs (repeatable)."),
+    pairs: list[Path] = typer.Option(None, "--pairs", help="Folder of <name>_nir.png / <name>_rgb.png pairs (or .tif, .jpg, ...; repeatable)."),
     video: list[Path] = typer.Option(None, "--video", help="RGB video; a NIR stand-in is made from each frame (repeatable)."),
     every: int = typer.Option(20, "--every", min=1, help="Video frames: measure one of every N."),
     limit: int = typer.Option(60, "--limit", min=1, help="At most this many pairs or frames per source."),

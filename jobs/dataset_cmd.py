@@ -45,7 +45,7 @@ def registration_table(title: str, rows: dict[str, dict]) -> Table:
 
 @app.command("import-pairs")
 def import_pairs(
-    source: Path = typer.Argument(..., help="Folder of <name>_nir.png / <name>_rgb.png pairs (searched recursively)."),
+    source: Path = typer.Argument(..., help="Folder of <name>_nir.png / <name>_rgb.png pairs (or .tif, .pgm, .jpg, ...; searched recursively)."),
     dataset: Path = typer.Argument(..., help="Dataset folder to create or extend."),
     day: str = typer.Option(None, help="Day of every pair (YYYY-MM-DD); default 'unknown'."),
     location: str = typer.Option(None, help="Location of every pair; default: the source folder's name."),

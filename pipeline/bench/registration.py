@@ -77,7 +77,7 @@ def injected_shift_errors(source: str, pairs: list[tuple[np.ndarray, np.ndarray]
 
 
 def read_pair_folder(folder: str | Path, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The 8-bit `<name>_nir.png` / `<name>_rgb.png` pairs under `folder` (as `dataset import-pairs` finds them)."""
+    """The 8-bit NIR/RGB pairs under `folder` (`<name>_nir.png` / `<name>_rgb.png`, ...: as `dataset import-pairs` finds them)."""
     pairs = []
     for pair in find_pairs(folder):
         if pair.rgb is None:

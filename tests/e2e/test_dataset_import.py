@@ -176,3 +176,28 @@ def test_reimport_never_deletes_a_file_a_manifest_points_outside_to(tmp_path, re
         assert result.exit_code != 0 and "outside the dataset folder" in result.output
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
         assert victim.read_bytes() == b"someone else's data"
+
+
+def test_pairs_in_other_frame_formats_import_at_their_depth(tmp_path):
+    """TIFF/PGM NIR (16-bit too) beside JPEG/PNG RGB are pairs like PNG ones; a pair with two NIR files
+    is refused in one line."""
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for index, (nir_suffix, rgb_suffix) in enumerate(((".tif", ".jpg"), (".pgm", ".png"), (".png", ".bmp"))):
+        nir, rgb = _scene(64, 80, index)
+        cv2.imwrite(str(folder / f"road_{index}_nir{nir_suffix}"), nir.astype(np.uint16) * 256)  # 16-bit NIR
+        cv2.imwrite(str(folder / f"road_{index}_rgb{rgb_suffix}"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    (folder / "notes_nir.txt").write_text("not a frame")  # not an image file: not a pair
+    result = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(tmp_path / "ds"), "--day", "2017-05-01",
+                                 "--split", "train"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(tmp_path / "ds")
+    (shard,) = manifest["shards"]
+    assert shard["pairs"] == 3
+    with h5py.File(tmp_path / "ds" / shard["path"], "r") as handle:
+        assert handle["nir"].dtype == np.uint16 and int(handle.attrs["nir_bits"]) == 16
+    cv2.imwrite(str(folder / "road_0_nir.png"), _scene(64, 80, 0)[0])  # a second NIR image of pair road_0
+    twice = runner.invoke(app, ["dataset", "import-pairs", str(folder), str(tmp_path / "ds2"), "--day", "2017-05-01",
+                                "--split", "train"])
+    assert twice.exit_code == 1 and "road_0_nir" in twice.output and "same pair" in twice.output
+    assert "Traceback" not in twice.output and not (tmp_path / "ds2").exists()
