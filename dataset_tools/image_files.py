@@ -103,7 +103,7 @@ def read_timestamps(path: Path, count: int) -> list[float]:
         raise SequenceError(f"{path}: cannot read timestamps ({type(error).__name__})") from None
     times = []
     for number, line in enumerate(lines, 1):
-        if not line:
+        if not line or line.startswith("#"):  # blank lines and comment/header lines (EuRoC's "#timestamp [ns],...")
             continue
         seconds = _seconds(line)
         if seconds is None:
@@ -116,12 +116,28 @@ def read_timestamps(path: Path, count: int) -> list[float]:
     return times
 
 
+# Integer clocks by magnitude: seconds since 1970 stay below 1e11 until the year 5138, so larger
+# numbers are epoch milliseconds, microseconds or nanoseconds (what ROS-based exporters write).
+_EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
+
+
 def _seconds(text: str) -> float | None:
+    """A line's time in seconds: a number (seconds, or epoch ms/µs/ns), optionally followed by a comma
+    or whitespace and more fields (`1403636579763555584,frame.png`), or a KITTI raw date-time."""
+    first = re.split(r"[,\s]", text, maxsplit=1)[0]
     try:
-        value = float(text)
-        return value if np.isfinite(value) else None
+        value = float(first)
     except ValueError:
-        pass
+        return _kitti_seconds(text)
+    if not np.isfinite(value):
+        return None
+    for threshold, unit in _EPOCH_UNITS:
+        if abs(value) >= threshold:
+            return int(first) * unit if first.lstrip("-").isdigit() else value * unit
+    return value
+
+
+def _kitti_seconds(text: str) -> float | None:
     whole, _, fraction = text.partition(".")
     try:
         moment = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)

@@ -140,6 +140,20 @@ def test_timestamps_in_seconds_or_as_kitti_writes_them(tmp_path):
         read_timestamps(plain, 2)
 
 
+def test_timestamps_in_epoch_nanoseconds_milliseconds_and_csv_rows(tmp_path):
+    """What ROS-based exporters and EuRoC-style datasets write: integer epoch clocks, a header line,
+    a file name after the time."""
+    path = tmp_path / "t.txt"
+    for text, first in (("#timestamp [ns],filename\n1403636579763555584,a.png\n1403636579813555456,b.png\n", 1403636579.7635555),
+                        ("1700000000000 x\n1700000000050 y\n", 1700000000.0),  # milliseconds
+                        ("1700000000000000\n1700000000050000\n", 1700000000.0),  # microseconds
+                        ("1700000000.0\n1700000000.05\n", 1700000000.0)):  # seconds stay seconds
+        path.write_text(text)
+        times = read_timestamps(path, 2)
+        assert times[0] == pytest.approx(first, abs=1e-6)
+        assert times[1] - times[0] == pytest.approx(0.05, abs=1e-6), text
+
+
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     root = tmp_path_factory.mktemp("streams")
