@@ -17,7 +17,7 @@ from pathlib import Path
 from rosbags.highlevel import AnyReader
 
 from nircolor.dataset_tools.folders import leaves_folder
-from nircolor.dataset_tools.image_files import IMAGE_SUFFIXES
+from nircolor.dataset_tools.image_files import IMAGE_SUFFIXES, named_by_stamps
 from nircolor.dataset_tools.recording import DRIVE_SUFFIXES, RECORDING_FILE
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".mov", ".avi", ".nut", ".ts", ".m4v")
@@ -142,6 +142,8 @@ def _frames_take(folder: Path, nir_name: str, rgb_name: str, fps: float | None) 
     elif any(timed):
         untimed = rgb_name if timed[0] else nir_name
         take.skip(f"{untimed}/{TIMESTAMPS_FILE} is missing (its partner folder has one)")
+    elif fps is None and all(named_by_stamps(folder / name) for name in (nir_name, rgb_name)):
+        pass  # frames named by their epoch stamps (ROS exporters, EuRoC): the names time them
     elif fps is None:
         take.skip(f"no {TIMESTAMPS_FILE} in {nir_name}/ and {rgb_name}/: give the frame rate with --fps")
     else:
@@ -229,8 +231,8 @@ def kind_of(document: dict) -> str:
         return "bag"
     if "video" in document:
         return "video"
-    if "fps" in document or "nir_timestamps" in document:
-        return "frames"
+    if "fps" in document or "nir_timestamps" in document or not Path(str(document.get("nir", "x.mkv"))).suffix:
+        return "frames"  # timed by a file or a rate, or a folder of frames named by their stamps
     return "videos"
 
 

@@ -137,6 +137,28 @@ def _seconds(text: str) -> float | None:
     return value
 
 
+def times_from_names(files: list[Path]) -> list[float] | None:
+    """Frame times from names that are epoch stamps (`1403636579763555584.png`: ms, µs or ns, as
+    ROS bag exporters and EuRoC-style datasets name frames); None unless every name is one and they
+    increase."""
+    times = []
+    for path in files:
+        if not path.stem.isdigit() or int(path.stem) < _EPOCH_UNITS[-1][0]:
+            return None
+        times.append(_seconds(path.stem))
+        if len(times) > 1 and times[-1] <= times[-2]:
+            return None
+    return times or None
+
+
+def named_by_stamps(folder: Path) -> bool:
+    """Is `folder` (or a printf pattern) a sequence whose frame names time it (times_from_names)?"""
+    try:
+        return times_from_names(list_frames(folder)) is not None
+    except (SequenceError, OSError):
+        return False
+
+
 def _kitti_seconds(text: str) -> float | None:
     whole, _, fraction = text.partition(".")
     try:

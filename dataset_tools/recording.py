@@ -19,7 +19,7 @@ import cv2
 from nircolor.dataset_tools.bags import BagReader
 from nircolor.dataset_tools.calibration import parse_homography
 from nircolor.dataset_tools.folders import leaves_folder, name_problem
-from nircolor.dataset_tools.image_files import is_sequence, list_frames
+from nircolor.dataset_tools.image_files import is_sequence, list_frames, named_by_stamps
 from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, shifted
 from nircolor.dataset_tools.video import count_streams
 
@@ -241,9 +241,12 @@ def _file_source(folder: Path, description: Path, document: dict, label: str) ->
     if timestamps is not None:
         return StreamSource("images", str(path), timestamps=str(_inside(folder, description, timestamps)))
     fps = document.get(f"{label}_fps", document.get("fps"))
+    if fps is None and named_by_stamps(path):
+        return StreamSource("images", str(path))  # frames named by their epoch stamps: the names time them
     if not _finite_number(fps) or not 0 < fps <= 10000:
         raise RecordingError(f"{description}: the image sequence {document[label]!r} needs "
-                             f"\"{label}_timestamps\" (a file) or a positive \"fps\", got {fps!r}")
+                             f"\"{label}_timestamps\" (a file), a positive \"fps\", or frames named by their "
+                             f"epoch stamps; got fps {fps!r}")
     return StreamSource("images", str(path), fps=float(fps))
 
 

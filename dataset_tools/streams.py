@@ -23,7 +23,7 @@ import numpy as np
 from nircolor.dataset_tools import video
 from nircolor.dataset_tools.bags import BagError, BagReader, image_pixels
 from nircolor.dataset_tools.pairing import mean_rate
-from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps
+from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps, times_from_names
 from nircolor.dataset_tools.video import Frame, StreamInfo, VideoError
 
 KINDS = ("video", "bag", "images")
@@ -211,7 +211,12 @@ def _bag_frames(source: StreamSource, kind: str, start: float | None, end: float
 def _image_times(source: StreamSource, count: int) -> list[float]:
     if source.timestamps:
         return read_timestamps(Path(source.timestamps), count)
-    return [index / source.fps for index in range(count)]
+    if source.fps:
+        return [index / source.fps for index in range(count)]
+    times = times_from_names(list_frames(Path(source.path)))  # frames named by their epoch stamps
+    if times is None or len(times) != count:
+        raise SequenceError(f"{source.path}: frame names are not epoch stamps; give timestamps or fps")
+    return times
 
 
 def _probe_images(source: StreamSource) -> StreamInfo:

@@ -361,3 +361,15 @@ def test_twelve_bit_nir_in_sixteen_bits_is_pointed_out_and_nir_bits_writes_it(tm
     assert load_recording(twelve).nir.bits == 12
     with pytest.raises(DiscoveryError, match="--nir-bits 17"):
         scan(root, ScanOptions(nir_bits=17))
+
+
+def test_frame_folders_named_by_epoch_stamps_need_no_fps(tmp_path):
+    root = tmp_path / "root"
+    folder = root / "2014-06-24/lab/t1"
+    for name in ("nir", "rgb"):
+        (folder / name).mkdir(parents=True)
+        for index in range(2):
+            (folder / name / f"{1_403_636_579_763_555_584 + index * 50_000_000}.png").write_bytes(b"\x89PNG")
+    (take,) = scan(root).takes
+    assert take.status == "written" and not take.error
+    assert _read(folder) == {"id": "2014-06-24-lab-t1", "day": "2014-06-24", "location": "lab", "nir": "nir", "rgb": "rgb"}

@@ -332,3 +332,26 @@ def test_a_sequence_of_sixteen_bit_pgm_frames_reads_as_nir_at_its_depth(tmp_path
     frames = list(iter_source_frames(nir, "nir"))
     assert [frame.seconds for frame in frames] == pytest.approx([0.0, 0.1, 0.2])
     assert all(frame.array.dtype == np.uint16 for frame in frames) and frames[2].array.max() == 3000
+
+
+def test_frames_named_by_their_epoch_stamps_time_the_sequence(tmp_path):
+    """As ROS bag exporters and EuRoC-style datasets write them: no timestamps file, no fps."""
+    start = 1_403_636_579_763_555_584  # ns
+    folder = tmp_path / "rec"
+    for name, offset in (("nir", 0), ("rgb", 2_000_000)):  # the RGB camera 2 ms behind
+        (folder / name).mkdir(parents=True)
+        for index in range(3):
+            stamp = start + offset + index * 50_000_000  # 20 fps
+            assert cv2.imwrite(str(folder / name / f"{stamp}.png"), np.full((24, 32) if name == "nir" else (24, 32, 3),
+                                                                             10 * index, np.uint8))
+    (folder / "recording.json").write_text(json.dumps({"id": "r", "day": "2014-06-24", "location": "lab",
+                                                       "nir": "nir", "rgb": "rgb"}))
+    recording = load_recording(folder)
+    nir_times = read_timeline(recording.nir).times
+    rgb_times = read_timeline(recording.rgb).times
+    assert nir_times[0] == pytest.approx(start * 1e-9, abs=1e-6)
+    assert np.diff(nir_times) == pytest.approx([0.05, 0.05], abs=1e-6)
+    assert rgb_times[0] - nir_times[0] == pytest.approx(0.002, abs=1e-6)
+    (folder / "nir" / "notastamp.png").write_bytes((folder / "nir" / f"{start}.png").read_bytes())
+    with pytest.raises(RecordingError, match="or frames named by their epoch stamps"):
+        load_recording(folder)
