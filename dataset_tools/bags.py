@@ -38,6 +38,15 @@ class Topic:
     count: int
 
 
+def bag_path(path: str | Path) -> Path:
+    """The bag a path names: a file inside a ROS 2 bag folder (its .db3 storage or its metadata.yaml,
+    what users point at) stands for the folder; anything else is itself."""
+    path = Path(path)
+    if path.suffix.lower() in (".db3", ".yaml") and (path.parent / "metadata.yaml").is_file():
+        return path.parent
+    return path
+
+
 class BagReader:
     """One bag opened for reading: `topics`, `messages(topic, ...)`, `decode(topic, raw)`."""
 

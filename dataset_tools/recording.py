@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 
-from nircolor.dataset_tools.bags import BagReader
+from nircolor.dataset_tools.bags import BagReader, bag_path
 from nircolor.dataset_tools.calibration import parse_homography
 from nircolor.dataset_tools.folders import leaves_folder, name_problem
 from nircolor.dataset_tools.image_files import is_sequence, list_frames, named_by_stamps
@@ -105,7 +105,7 @@ def parse_recording(folder: str | os.PathLike, document: dict, *, check_streams:
     options = _stream_options(description, document)
     labels = ("nir",) if nir_only else ("nir", "rgb")
     if form == "bag":
-        bag = _inside(folder, description, document["bag"])
+        bag = bag_path(_inside(folder, description, document["bag"]))
         if not bag.exists():
             raise RecordingError(f"{bag}: bag named in {description} is missing")
         sources = {label: StreamSource("bag", str(bag), topic=_string(description, document, f"{label}_topic"),

@@ -355,3 +355,17 @@ def test_frames_named_by_their_epoch_stamps_time_the_sequence(tmp_path):
     (folder / "nir" / "notastamp.png").write_bytes((folder / "nir" / f"{start}.png").read_bytes())
     with pytest.raises(RecordingError, match="or frames named by their epoch stamps"):
         load_recording(folder)
+
+
+@pytest.mark.parametrize("inside", ["drive.db3", "metadata.yaml"])
+def test_a_file_inside_a_ros2_bag_folder_names_the_bag(tmp_path, inside):
+    recording, = synthesize_recordings(tmp_path / "video", SynthOptions(count=1, frames=4, width=64, height=48))
+    folder = convert_recording(recording.folder, tmp_path / "ros2", ConvertOptions(form="ros2"))
+    description = folder / "recording.json"
+    document = json.loads(description.read_text())
+    bag = folder / document["bag"]
+    stored = sorted(path.name for path in bag.iterdir())
+    name = inside if inside == "metadata.yaml" else next(n for n in stored if n.endswith(".db3"))
+    description.write_text(json.dumps({**document, "bag": f"{document['bag']}/{name}"}))
+    loaded = load_recording(folder)
+    assert Path(loaded.nir.path) == bag and len(read_timeline(loaded.nir).times) == 4
