@@ -32,9 +32,12 @@ NAMES = ("unet-64-s", "unet-64-is", "estuary-16-isr", "johnson-6", "honari-64-5-
 # Exporting traces the whole graph with symbolic sizes (about 6× a static trace) twice, once for
 # torch.export and once for ONNX, and loading a .pt2 traces it again: on 2 cores each of these
 # takes 40–100 s (estuary's seven branches) where the others take 8–30 s. `-m "not slow"` skips all
-# but two (plain U-Net, Johnson).
-SLOW = {"unet-64-is", "estuary-16-isr", "honari-64-5-i", "limmer-3-12-3-bp"}
-PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in NAMES]
+# but two (plain U-Net, Johnson). The inception U-Net (33 s) is not exported: its layers are the
+# plain U-Net's (exported) and the inception modules estuary-16-isr and honari-64-5-i export, and its
+# padding rule (a minimum of two blocks, sym_max) is theirs too; its padding is still checked below.
+EXPORTED = tuple(name for name in NAMES if name != "unet-64-is")
+SLOW = {"estuary-16-isr", "honari-64-5-i", "limmer-3-12-3-bp"}
+PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in EXPORTED]
 EXPORT_CHECK_SIZES = ((40, 56),)  # the export's own check; the tests below use other sizes
 FRESH_BATCHES = ((3, 77, 130), (1, 45, 61))  # (batch, height, width): none a multiple of 4
 
