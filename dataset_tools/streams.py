@@ -82,7 +82,7 @@ def read_timeline(source: StreamSource) -> Timeline:
         source, times = _bag_times(source)
         keyframes = times
     else:
-        times = _image_times(source, len(list_frames(Path(source.path))))
+        times = _image_times(source, list_frames(Path(source.path)))
         keyframes = times
     offset = source.offset_seconds
     return Timeline(source, [time + offset for time in times], [time + offset for time in keyframes])
@@ -208,13 +208,14 @@ def _bag_frames(source: StreamSource, kind: str, start: float | None, end: float
 # ---------------------------------------------------------------------------------------------- images
 
 
-def _image_times(source: StreamSource, count: int) -> list[float]:
+def _image_times(source: StreamSource, files: list[Path]) -> list[float]:
+    """One time per frame file: from the timestamps file, the frame rate, or the files' names."""
     if source.timestamps:
-        return read_timestamps(Path(source.timestamps), count)
+        return read_timestamps(Path(source.timestamps), len(files))
     if source.fps:
-        return [index / source.fps for index in range(count)]
-    times = times_from_names(list_frames(Path(source.path)))  # frames named by their epoch stamps
-    if times is None or len(times) != count:
+        return [index / source.fps for index in range(len(files))]
+    times = times_from_names(files)  # frames named by their epoch stamps
+    if times is None:
         raise SequenceError(f"{source.path}: frame names are not epoch stamps; give timestamps or fps")
     return times
 
@@ -222,7 +223,7 @@ def _image_times(source: StreamSource, count: int) -> list[float]:
 def _probe_images(source: StreamSource) -> StreamInfo:
     frames = list_frames(Path(source.path))
     pixels = read_image(frames[0], video.MAX_FRAME_PIXELS)
-    times = _image_times(source, len(frames))
+    times = _image_times(source, frames)
     rate = Fraction(mean_rate(times)).limit_denominator(1001) if mean_rate(times) else None
     return StreamInfo(path=source.path, index=0, width=pixels.shape[1], height=pixels.shape[0],
                       codec=frames[0].suffix.lstrip(".").lower(), pix_fmt=f"{pixels.dtype}x{pixels.ndim}",
@@ -232,7 +233,7 @@ def _probe_images(source: StreamSource) -> StreamInfo:
 
 def _image_frames(source: StreamSource, kind: str, start: float | None, end: float | None) -> Iterator[Frame]:
     files = list_frames(Path(source.path))
-    times = _image_times(source, len(files))
+    times = _image_times(source, files)
     first = 0 if start is None else bisect_left(times, start - 1e-9)
     for index in range(first, len(files)):
         if end is not None and times[index] >= end - 1e-9:
