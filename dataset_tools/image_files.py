@@ -6,6 +6,7 @@ KITTI raw writes them ("2011-09-26 13:02:25.964389445").
 """
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +47,12 @@ def image_header_size(head: bytes) -> tuple[int, int] | None:
         size = int.from_bytes(head[18:22], "little", signed=True), int.from_bytes(head[22:26], "little", signed=True)
         size = abs(size[0]), abs(size[1])  # a negative height means rows stored top-down
     return size
+
+
+def file_header_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """`image_header_size` of a file's first bytes; OSError when it cannot be read."""
+    with open(path, "rb") as file:
+        return image_header_size(file.read(HEADER_BYTES))
 
 
 def _jpeg_size(head: bytes) -> tuple[int, int] | None:
@@ -173,8 +180,7 @@ def _kitti_seconds(text: str) -> float | None:
 def read_image(path: Path, max_pixels: int) -> np.ndarray:
     """A frame file as (H,W) gray or (H,W,3) BGR, uint8 or uint16, at its stored depth."""
     try:
-        with open(path, "rb") as file:
-            size = image_header_size(file.read(HEADER_BYTES))
+        size = file_header_size(path)
     except OSError as error:
         raise SequenceError(f"{path}: cannot read frame ({error.strerror or error})") from None
     if size is not None and size[0] * size[1] > max_pixels:

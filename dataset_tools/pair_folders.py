@@ -19,7 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from nircolor.dataset_tools.image_files import HEADER_BYTES, IMAGE_SUFFIXES, image_header_size
+from nircolor.dataset_tools.image_files import IMAGE_SUFFIXES, file_header_size
 from nircolor.dataset_tools.manifest import ManifestError, read_manifest, write_manifest
 from nircolor.dataset_tools.pair_sink import PairSink
 from nircolor.dataset_tools.registration import RegistrationPolicy, summarize_shifts
@@ -125,19 +125,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:100] or "pairs"
 
 
-def png_size(path) -> tuple[int, int] | None:
-    """(width, height) a PNG, JPEG, netpbm or BMP header declares, without decoding; None for others."""
-    try:
-        with open(path, "rb") as file:
-            return image_header_size(file.read(HEADER_BYTES))
-    except OSError:
-        return None
-
-
 def read_pair(pair: PairFile) -> tuple[np.ndarray, np.ndarray, int]:
     """(nir (H,W) uint8|uint16, rgb (H,W,3) uint8, nir_bits); ValueError names the file on bad input."""
     for path in (pair.nir, pair.rgb):
-        size = png_size(path)
+        try:
+            size = file_header_size(path)
+        except OSError:
+            size = None  # cv2.imread below reports the file
         if size:
             check_frame_size(path, *size, ValueError)  # before decoding: a header may claim any size
     nir = cv2.imread(str(pair.nir), cv2.IMREAD_UNCHANGED)

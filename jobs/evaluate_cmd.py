@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 
 from nircolor.dataset_tools import atomic
+from nircolor.dataset_tools.streams import StreamSource
 from nircolor.dataset_tools.writer_lock import WriterBusy, writer_lock
 from nircolor.jobs.json_output import emit, json_mode, json_option
 from nircolor.jobs.progress import LoggedProgress
@@ -139,7 +140,7 @@ def measure_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, ma
         if nir.is_dir():  # a recording of any form; --rgb replaces its ground truth (same camera, no rig)
             streams = recording_sources(nir)
             if rgb is not None:
-                streams = EvaluationStreams(streams.nir, video_streams(rgb).nir)
+                streams = EvaluationStreams(streams.nir, StreamSource("video", str(rgb)))
         else:
             streams = video_streams(nir, rgb)
         with console.status(f"warping error of {video.name} ({flow} flow on the NIR)"):

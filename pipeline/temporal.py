@@ -229,7 +229,7 @@ def warping_error_of_videos(
     nir_info = probe_source(nir)
     rate = float(nir_info.average_rate) if nir_info.average_rate else 25.0
     nir_frames, colorized_frames = _on_nir_clock(iter_frames(colorized_path, 0, kind="rgb"), nir,
-                                                 iter(iter_source_frames(nir, "nir")))
+                                                 iter_source_frames(nir, "nir"))
     triples = frames_by_time(nir_frames, colorized_frames,
                              iter_source_frames(rgb, "rgb") if rgb is not None else None,
                              tolerance_seconds=0.5 / rate)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from nircolor.dataset_tools import video
-from nircolor.dataset_tools.pair_folders import PairFile, png_size, read_pair
+from nircolor.dataset_tools.image_files import file_header_size
+from nircolor.dataset_tools.pair_folders import PairFile, read_pair
 from nircolor.dataset_tools.video import VideoError, VideoWriter, probe
 
 
@@ -23,7 +24,7 @@ def _png_header(path, width, height):
 def test_a_png_claiming_a_huge_frame_is_refused_before_decoding(tmp_path):
     _png_header(tmp_path / "p_nir.png", 100_000, 100_000)
     cv2.imwrite(str(tmp_path / "p_rgb.png"), np.zeros((4, 4, 3), np.uint8))
-    assert png_size(tmp_path / "p_nir.png") == (100_000, 100_000)
+    assert file_header_size(tmp_path / "p_nir.png") == (100_000, 100_000)
     with pytest.raises(ValueError, match=r"p_nir.png: frames of 100000x100000 are larger than nircolor takes"):
         read_pair(PairFile("p", tmp_path / "p_nir.png", tmp_path / "p_rgb.png"))
 
