@@ -139,8 +139,8 @@ def measure_video(video: Path, nir: Path | None, rgb: Path | None, flow: str, ma
     try:
         if nir.is_dir():  # a recording of any form; --rgb replaces its ground truth (same camera, no rig)
             streams = recording_sources(nir)
-            if rgb is not None:
-                streams = EvaluationStreams(streams.nir, StreamSource("video", str(rgb)))
+            if rgb is not None:  # a video of its own, from 0 like the colorized one
+                streams = EvaluationStreams(streams.nir, StreamSource("video", str(rgb)), rgb_from_zero=True)
         else:
             streams = video_streams(nir, rgb)
         with console.status(f"warping error of {video.name} ({flow} flow on the NIR)"):

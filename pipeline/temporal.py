@@ -157,11 +157,15 @@ def warping_error_of_triples(
 @dataclass(frozen=True)
 class EvaluationStreams:
     """What a colorized video is measured against: its NIR stream, the RGB ground truth if any, and
-    a two-camera rig's homography (RGB pixel → NIR pixel) that puts the RGB on the NIR grid."""
+    a two-camera rig's homography (RGB pixel → NIR pixel) that puts the RGB on the NIR grid.
+
+    `rgb_from_zero`: the RGB is a separate video (`evaluate-video --rgb`) whose clock starts at 0
+    like a colorized video's, so beside a bag or image sequence it moves onto the NIR clock too."""
 
     nir: StreamSource
     rgb: StreamSource | None = None
     homography: tuple[float, ...] | None = None
+    rgb_from_zero: bool = False
 
 
 def video_streams(nir_video: str | os.PathLike, rgb_video: str | os.PathLike | None = None) -> EvaluationStreams:
@@ -197,24 +201,24 @@ def frames_by_time(nir_frames: Iterable[Frame], colorized_frames: Iterable[Frame
             raise VideoError(stream.problem)
 
 
-def _on_nir_clock(colorized: Iterator[Frame], nir: StreamSource, nir_frames: Iterator[Frame]):
-    """The NIR frames and the colorized frames on one clock.
+def _on_nir_clock(nir: StreamSource, nir_frames: Iterator[Frame], *from_zero: Iterator[Frame] | None):
+    """The NIR frames and the videos that start at 0 (`from_zero`; None stays None) on one clock.
 
     A colorized video keeps a video recording's own timestamps; a bag's or an image sequence's
     times (often epoch seconds) are stored from 0 at its first NIR frame (colorize), so they are
     moved back onto the NIR stream's clock here."""
     if nir.kind == "video":
-        return nir_frames, colorized
+        return nir_frames, *from_zero
     first = next(nir_frames, None)
     if first is None:
-        return iter(()), colorized
+        return iter(()), *from_zero
 
-    def shifted() -> Iterator[Frame]:
-        for frame in colorized:
+    def shifted(frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:
             frame.seconds += first.seconds
             yield frame
 
-    return itertools.chain([first], nir_frames), shifted()
+    return itertools.chain([first], nir_frames), *(None if frames is None else shifted(frames) for frames in from_zero)
 
 
 def warping_error_of_videos(
@@ -228,11 +232,14 @@ def warping_error_of_videos(
     nir, rgb = streams.nir, streams.rgb
     nir_info = probe_source(nir)
     rate = float(nir_info.average_rate) if nir_info.average_rate else 25.0
-    nir_frames, colorized_frames = _on_nir_clock(iter_frames(colorized_path, 0, kind="rgb"), nir,
-                                                 iter_source_frames(nir, "nir"))
-    triples = frames_by_time(nir_frames, colorized_frames,
-                             iter_source_frames(rgb, "rgb") if rgb is not None else None,
-                             tolerance_seconds=0.5 / rate)
+    rgb_frames = iter_source_frames(rgb, "rgb") if rgb is not None else None
+    colorized_frames = iter_frames(colorized_path, 0, kind="rgb")
+    if streams.rgb_from_zero:
+        nir_frames, colorized_frames, rgb_frames = _on_nir_clock(nir, iter_source_frames(nir, "nir"),
+                                                                 colorized_frames, rgb_frames)
+    else:
+        nir_frames, colorized_frames = _on_nir_clock(nir, iter_source_frames(nir, "nir"), colorized_frames)
+    triples = frames_by_time(nir_frames, colorized_frames, rgb_frames, tolerance_seconds=0.5 / rate)
     skipped = 0
 
     def ground_truth(frame: Frame) -> np.ndarray:

@@ -8,12 +8,14 @@ import json
 import cv2
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from nircolor.dataset_tools.calibration import warp_to_nir
 from nircolor.dataset_tools.convert import ConvertOptions, convert_recording
 from nircolor.dataset_tools.rig import make_two_camera_rig, store_homography
 from nircolor.dataset_tools.synthetic import SynthOptions, synthesize_recordings
 from nircolor.dataset_tools.video import iter_frames
+from nircolor.jobs.cli import app
 from nircolor.pipeline.colorize import colorize_inputs
 from nircolor.pipeline.temporal import recording_sources, warping_error_of_videos
 from tests.pipeline.colorize_helpers import LOCAL, tiny_checkpoint
@@ -62,6 +64,15 @@ def test_evaluate_video_measures_bag_and_image_recordings_like_their_video(tmp_p
     assert measured.pairs == expected.pairs >= 4 and measured.skipped_frames == expected.skipped_frames
     assert measured.colorized == pytest.approx(expected.colorized, abs=1e-6)
     assert measured.ground_truth == pytest.approx(expected.ground_truth, abs=1e-6)
+    # A ground truth given as a video of its own starts at 0 like the colorized video: it goes onto
+    # the recording's (epoch) clock the same way and pairs with the same frames.
+    rgb_video = video.folder / json.loads((video.folder / "recording.json").read_text())["rgb"]
+    result = CliRunner().invoke(app, ["evaluate-video", str(tmp_path / "out" / f"{video.id}.mkv"), "--recording",
+                                      str(other), "--rgb", str(rgb_video), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "cli" / f"{video.id}.warping.json").read_text())
+    assert document["pairs"] == expected.pairs and document["skipped_frames"] == expected.skipped_frames
+    assert document["ground_truth"] == pytest.approx(expected.ground_truth, abs=1e-6)
 
 
 def test_a_rigs_ground_truth_is_warped_onto_the_nir_grid(tmp_path, checkpoint):
