@@ -8,11 +8,13 @@ recorder's receive time instead.
 """
 from __future__ import annotations
 
+import heapq
+import os
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -48,16 +50,32 @@ def bag_path(path: str | Path) -> Path:
 
 
 class BagReader:
-    """One bag opened for reading: `topics`, `messages(topic, ...)`, `decode(topic, raw)`."""
+    """One bag opened for reading: `topics`, `messages(topic, ...)`, `decode(topic, raw)`.
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._file = self._mcap = self._any = None
+    A bag recorded in parts (`rosbag record --split`: drive_0.bag, drive_1.bag, ...; or one bag per
+    camera) is opened from the list of its files and read as one: topics and counts summed over the
+    parts, messages merged in log-time order. The parts are all ROS bags or all plain MCAP files.
+    """
+
+    def __init__(self, path: str | os.PathLike | Sequence[str | os.PathLike]):
+        paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(part) for part in path]
+        if not paths:
+            raise BagError("no bag files given")
+        self.paths = paths
+        self.path = paths[0]  # what error lines name: the first part, or the one at fault
+        self._files: list = []
+        self._mcaps: list = []
+        self._any = None
         self.topics: dict[str, Topic] = {}
         self._ros2: dict[str, bool] = {}  # topic → CDR (ROS 2) rather than ROS 1 serialization
         try:
-            if self.path.is_file() and self.path.suffix.lower() == ".mcap":
-                self._open_mcap()
+            mcap = [part.is_file() and part.suffix.lower() == ".mcap" for part in paths]
+            if all(mcap):
+                for part in paths:
+                    self._open_mcap(part)
+            elif any(mcap):
+                raise BagError(f"{self.path}: the parts of one bag are all ROS bags or all .mcap files, "
+                               f"not a mix ({', '.join(part.name for part in paths)})")
             else:
                 self._open_rosbags()
         except BagError:
@@ -65,34 +83,53 @@ class BagReader:
             raise
         except Exception as error:  # noqa: BLE001 - both libraries raise their own error trees
             self.close()
-            raise BagError(f"{self.path}: cannot read bag ({_reason(error)})") from None
+            raise BagError(f"{self._culprit()}: cannot read bag ({_reason(error)})") from None
+
+    def _culprit(self) -> Path:
+        """The part that fails to open on its own (several parts), else the first."""
+        for part in self.paths if len(self.paths) > 1 else ():
+            try:
+                BagReader(part).close()
+            except BagError:
+                return part
+        return self.path
 
     def _open_rosbags(self) -> None:
-        if not self.path.exists():
-            raise BagError(f"{self.path}: bag not found")
-        if self.path.is_file() and self.path.suffix.lower() != ".bag":
-            raise BagError(f"{self.path}: not a bag (a ROS 1 .bag file, a ROS 2 bag folder or an .mcap file)")
-        reader = AnyReader([self.path])
+        for part in self.paths:
+            if not part.exists():
+                raise BagError(f"{part}: bag not found")
+            if part.is_file() and part.suffix.lower() != ".bag":
+                raise BagError(f"{part}: not a bag (a ROS 1 .bag file, a ROS 2 bag folder or an .mcap file)")
+        reader = AnyReader(self.paths)
         reader.open()
         self._any = reader  # only an open reader: closing one that failed to open raises
         counts: dict[str, int] = {}
         for connection in self._any.connections:
             counts[connection.topic] = counts.get(connection.topic, 0) + connection.msgcount
-            self.topics[connection.topic] = Topic(connection.topic, connection.msgtype, counts[connection.topic])
-            self._ros2[connection.topic] = self._any.is2
+            self._add_topic(Topic(connection.topic, connection.msgtype, counts[connection.topic]), self._any.is2)
 
-    def _open_mcap(self) -> None:
-        self._file = open(self.path, "rb")
-        self._mcap = make_reader(self._file)
-        summary = self._mcap.get_summary()
+    def _open_mcap(self, part: Path) -> None:
+        self._files.append(open(part, "rb"))
+        reader = make_reader(self._files[-1])
+        self._mcaps.append(reader)
+        summary = reader.get_summary()
         if summary is None:
-            raise BagError(f"{self.path}: no MCAP summary (truncated or still being written)")
+            raise BagError(f"{part}: no MCAP summary (truncated or still being written)")
         counts = summary.statistics.channel_message_counts if summary.statistics else {}
         for channel_id, channel in summary.channels.items():
             schema = summary.schemas.get(channel.schema_id)
             msgtype = _ros2_name(schema.name) if schema else ""
-            self.topics[channel.topic] = Topic(channel.topic, msgtype, counts.get(channel_id, 0))
-            self._ros2[channel.topic] = channel.message_encoding == "cdr"
+            known = self.topics.get(channel.topic)
+            count = counts.get(channel_id, 0) + (known.count if known else 0)
+            self._add_topic(Topic(channel.topic, msgtype, count), channel.message_encoding == "cdr", part)
+
+    def _add_topic(self, topic: Topic, ros2: bool, part: Path | None = None) -> None:
+        known = self.topics.get(topic.name)
+        if known is not None and (known.msgtype != topic.msgtype or self._ros2[topic.name] != ros2):
+            raise BagError(f"{part or self.path}: topic {topic.name!r} carries {topic.msgtype or 'unknown messages'} "
+                           f"here and {known.msgtype or 'unknown messages'} in another part of the bag")
+        self.topics[topic.name] = topic
+        self._ros2[topic.name] = ros2
 
     def image_topics(self) -> dict[str, Topic]:
         return {name: topic for name, topic in self.topics.items() if topic.msgtype in IMAGE_TYPES}
@@ -110,10 +147,11 @@ class BagReader:
     def messages(self, topic: str, start_ns: int | None = None, stop_ns: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(log time in ns, serialized message) of one topic, in log-time order, log time in [start, stop)."""
         try:
-            if self._mcap is not None:
-                for _, _, message in self._mcap.iter_messages(topics=[topic], starting_at=start_ns, ending_before=stop_ns,
-                                                              log_time_order=True):
-                    yield message.log_time, message.data
+            if self._mcaps:
+                parts = [((message.log_time, message.data) for _, _, message in reader.iter_messages(
+                    topics=[topic], starting_at=start_ns, ending_before=stop_ns, log_time_order=True))
+                    for reader in self._mcaps]
+                yield from parts[0] if len(parts) == 1 else heapq.merge(*parts, key=lambda message: message[0])
             else:
                 connections = [c for c in self._any.connections if c.topic == topic]
                 for _, log_ns, raw in self._any.messages(connections=connections, start=start_ns, stop=stop_ns):
@@ -150,9 +188,9 @@ class BagReader:
         if self._any is not None:
             self._any.close()
             self._any = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        for file in self._files:
+            file.close()
+        self._files, self._mcaps = [], []
 
     def __enter__(self) -> "BagReader":
         return self

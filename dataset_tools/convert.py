@@ -9,6 +9,7 @@ runs ahead), `drop_rgb` leaves RGB frames out (a recorder that lost messages).
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +40,15 @@ class ConvertOptions:
     drop_rgb: tuple[int, ...] = ()  # RGB frame numbers (0-based, in stream order) left out
     start_seconds: float = 1_700_000_000.0  # stamps are epoch times, as drive recorders write them
     log_delay_seconds: float = 0.004  # log (receive) time = stamp + this
+    part_messages: int | None = None  # ros1/mcap: a bag in parts of this many messages (rosbag record --split)
 
 
 def convert_recording(source: str | Path, out: str | Path, options: ConvertOptions) -> Path:
     """Write `source` (any recording folder) to the new recording folder `out`; returns `out`."""
     if options.form not in FORMATS or options.rgb_encoding not in RGB_ENCODINGS:
         raise ValueError(f"unknown recording form {options.form!r} or RGB encoding {options.rgb_encoding!r}")
+    if options.part_messages is not None and (options.form not in ("ros1", "mcap") or options.part_messages < 1):
+        raise ValueError("a bag in parts is written as ros1 or mcap, with at least 1 message a part")
     recording = load_recording(source)
     out = Path(out)
     if out.exists():
@@ -57,8 +61,8 @@ def convert_recording(source: str | Path, out: str | Path, options: ConvertOptio
         if options.form == "images":
             document.update(_write_images(partial, streams))
         else:
-            _write_bag(partial / BAG_NAMES[options.form], options, streams)
-            document.update(bag=BAG_NAMES[options.form], nir_topic=NIR_TOPIC, rgb_topic=RGB_TOPIC)
+            names = _write_bag(partial, BAG_NAMES[options.form], options, streams)
+            document.update(bag=names if options.part_messages else names[0], nir_topic=NIR_TOPIC, rgb_topic=RGB_TOPIC)
         if recording.nir.bits:
             document["nir_bits"] = recording.nir.bits
         (partial / RECORDING_FILE).write_text(json.dumps(document, indent=2) + "\n")
@@ -91,7 +95,8 @@ def _write_images(folder: Path, streams: dict) -> dict:
 # ---------------------------------------------------------------------------------------------- bags
 
 
-def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
+def _write_bag(folder: Path, name: str, options: ConvertOptions, streams: dict) -> list[str]:
+    """Write the bag (or its parts, `options.part_messages` messages each) into `folder`; its file names."""
     ros1 = options.form == "ros1"
     typestore = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
     serialize = typestore.serialize_ros1 if ros1 else typestore.serialize_cdr
@@ -105,13 +110,27 @@ def _write_bag(path: Path, options: ConvertOptions, streams: dict) -> None:
     # (log ns, topic, msgtype, bytes) of both topics in log-time order, as a recorder writes them:
     # each stream's times ascend, so merging the two is enough.
     messages = heapq.merge(serialized("nir"), serialized("rgb"), key=lambda message: message[0])
-    if options.form == "mcap":
+    if not options.part_messages:
+        _write_part(folder / name, options.form, typestore, messages)
+        return [name]
+    stem, suffix = Path(name).stem, Path(name).suffix
+    names = []
+    while True:
+        part = list(itertools.islice(messages, options.part_messages))
+        if not part and names:
+            return names
+        names.append(f"{stem}_{len(names)}{suffix}")
+        _write_part(folder / names[-1], options.form, typestore, part)
+
+
+def _write_part(path: Path, form: str, typestore, messages: Iterable) -> None:
+    if form == "mcap":
         _write_plain_mcap(path, typestore, messages)
         return
-    if ros1:
+    if form == "ros1":
         writer = Ros1Writer(path)
     else:
-        plugin = StoragePlugin.MCAP if options.form == "ros2-mcap" else StoragePlugin.SQLITE3
+        plugin = StoragePlugin.MCAP if form == "ros2-mcap" else StoragePlugin.SQLITE3
         writer = Ros2Writer(path, version=9, storage_plugin=plugin)
     with writer:
         connections = {}

@@ -69,7 +69,8 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions()) -> ScanR
     for take in _pending(takes):
         if take.kind == "bag":
             try:
-                nir_topic, rgb_topic = bag_topics(take.source, options.nir, options.rgb)
+                names = take.files["bag"] if isinstance(take.files["bag"], list) else [take.source.name]
+                nir_topic, rgb_topic = bag_topics([take.folder / name for name in names], options.nir, options.rgb)
             except DiscoveryError as error:
                 take.skip(str(error))
                 continue

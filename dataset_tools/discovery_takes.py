@@ -105,11 +105,16 @@ def _takes_in(folder: Path, subfolders: list[str], files: list[str], nir, rgb, f
     for nir_name, rgb_name in pairs:
         takes.append(Take("videos", folder, folder, {"nir": nir_name, "rgb": rgb_name}))
     leftovers += [Take("videos", folder, folder / name, problem=why) for name, why in unpaired]
+    for parts, missing in split_bags([name for name in files if Path(name).suffix.lower() in BAG_SUFFIXES]):
+        take = Take("bag", folder, folder / parts[0], {"bag": parts if len(parts) > 1 else parts[0]})
+        if missing:
+            take.problem = (f"a bag recorded in parts ({parts[0]} ... {parts[-1]}) lacks part(s) "
+                            f"{', '.join(map(str, missing))}; name the parts in {RECORDING_FILE} by hand to use it")
+            leftovers.append(take)
+        else:
+            takes.append(take)
     for name in files:
-        suffix = Path(name).suffix.lower()
-        if suffix in BAG_SUFFIXES:
-            takes.append(Take("bag", folder, folder / name, {"bag": name}))
-        elif suffix == ".db3":
+        if Path(name).suffix.lower() == ".db3":
             leftovers.append(Take("bag", folder, folder / name, error=True,
                                   problem="a .db3 file outside a ROS 2 bag folder (no metadata.yaml beside it)"))
     bags = [name for name in subfolders if _is_bag_folder(folder / name)]
@@ -131,6 +136,32 @@ def _takes_in(folder: Path, subfolders: list[str], files: list[str], nir, rgb, f
         take.skip(take.problem, take.error)
     used = set(bags) | {take.files[key] for take in takes if take.kind == "frames" for key in ("nir", "rgb")}
     return takes + leftovers, used
+
+
+_PART = re.compile(r"^(?P<stem>.+)_(?P<number>\d+)(?P<suffix>\.[^.]+)$")
+
+
+def split_bags(names: list[str]) -> list[tuple[list[str], list[int]]]:
+    """Bag files grouped into recordings: ([files in order], [missing part numbers]) each.
+
+    `rosbag record --split` names its parts STEM_0.bag, STEM_1.bag, ...: files of one stem and
+    suffix numbered from 0 are one bag. Every other file is a bag of its own."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for name in names:
+        match = _PART.match(name)
+        if match:
+            groups.setdefault((match["stem"], match["suffix"].lower()), []).append((int(match["number"]), name))
+    found, grouped = [], set()
+    for numbered in groups.values():
+        numbered.sort()
+        numbers = [number for number, _ in numbered]
+        if len(numbered) < 2 or numbers[0] != 0 or len(set(numbers)) < len(numbers):
+            continue
+        missing = sorted(set(range(numbers[-1] + 1)) - set(numbers))
+        found.append(([name for _, name in numbered], missing))
+        grouped.update(name for _, name in numbered)
+    found += [([name], []) for name in names if name not in grouped]
+    return sorted(found, key=lambda group: group[0][0])
 
 
 def _frames_take(folder: Path, nir_name: str, rgb_name: str, fps: float | None) -> Take:
@@ -237,17 +268,21 @@ def kind_of(document: dict) -> str:
 
 
 def _what(take: Take) -> str:
+    if take.kind == "bag" and isinstance(take.files.get("bag"), list):
+        return f"{take.source.name} (+{len(take.files['bag']) - 1} parts)"
     return take.source.name if take.source != take.folder else f"{take.files['nir']} + {take.files['rgb']}"
 
 
 # --- bags ------------------------------------------------------------------------------------------
 
 
-def bag_topics(path: str | os.PathLike, nir: tuple[str, ...] = (), rgb: tuple[str, ...] = ()) -> tuple[str, str]:
-    """(NIR topic, RGB topic) of a bag: the image topics with messages that the patterns choose."""
+def bag_topics(bag: str | os.PathLike | list, nir: tuple[str, ...] = (), rgb: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(NIR topic, RGB topic) of a bag (or the list of its parts): the image topics with messages
+    that the patterns choose."""
     counts: dict[str, int] = {}
+    parts = [Path(bag)] if isinstance(bag, (str, os.PathLike)) else [Path(part) for part in bag]
     try:
-        with AnyReader([Path(path)]) as reader:
+        with AnyReader(parts) as reader:
             for connection in reader.connections:
                 if connection.msgtype in IMAGE_TYPES:
                     counts[connection.topic] = counts.get(connection.topic, 0) + connection.msgcount

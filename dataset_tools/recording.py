@@ -105,11 +105,10 @@ def parse_recording(folder: str | os.PathLike, document: dict, *, check_streams:
     options = _stream_options(description, document)
     labels = ("nir",) if nir_only else ("nir", "rgb")
     if form == "bag":
-        bag = bag_path(_inside(folder, description, document["bag"]))
-        if not bag.exists():
-            raise RecordingError(f"{bag}: bag named in {description} is missing")
-        sources = {label: StreamSource("bag", str(bag), topic=_string(description, document, f"{label}_topic"),
-                                       log_time=options["log_time"]) for label in labels}
+        bags = _bag_files(folder, description, document["bag"])
+        sources = {label: StreamSource("bag", str(bags[0]), topic=_string(description, document, f"{label}_topic"),
+                                       log_time=options["log_time"], parts=tuple(map(str, bags[1:])))
+                   for label in labels}
     elif form == "files":
         sources = {label: _file_source(folder, description, document, label) for label in labels}
     else:
@@ -250,6 +249,24 @@ def _file_source(folder: Path, description: Path, document: dict, label: str) ->
     return StreamSource("images", str(path), fps=float(fps))
 
 
+MAX_BAG_PARTS = 10_000  # a split drive of days at 1 GiB a part stays far below this
+
+
+def _bag_files(folder: Path, description: Path, value) -> list[Path]:
+    """"bag": one bag, or the list of a bag's parts in recording order (`rosbag record --split`)."""
+    names = value if isinstance(value, list) else [value]
+    if not names or len(names) > MAX_BAG_PARTS:
+        raise RecordingError(f"{description}: bag must name a bag or a list of 1 to {MAX_BAG_PARTS} bag files, "
+                             f"got {len(names)}")
+    bags = [bag_path(_inside(folder, description, name)) for name in names]
+    if len(set(bags)) < len(bags):
+        raise RecordingError(f"{description}: bag names the same file twice")
+    for bag in bags:
+        if not bag.exists():
+            raise RecordingError(f"{bag}: bag named in {description} is missing")
+    return bags
+
+
 def _check_stream(label: str, source: StreamSource) -> None:
     try:
         if source.kind == "video":
@@ -258,7 +275,7 @@ def _check_stream(label: str, source: StreamSource) -> None:
                 raise RecordingError(f"{source.path}: has {streams} video stream(s), {label} stream {source.index} "
                                      f"is missing")
         elif source.kind == "bag":
-            with BagReader(source.path) as reader:
+            with BagReader(source.bag_files()) as reader:
                 reader.topic(source.topic, label)
         else:
             list_frames(Path(source.path))

@@ -44,9 +44,14 @@ class StreamSource:
     offset_seconds: float = 0.0  # added to every time of this stream
     bits: int | None = None  # significant bits of 16-bit NIR containers (recording.json "nir_bits")
     slack_seconds: float | None = None  # bag: max |log time - stamp|, found by read_timeline; None: unknown
+    parts: tuple[str, ...] = ()  # bag: the files after `path` of a bag recorded in parts, read as one
 
     def label(self) -> str:
-        return f"{self.path} {self.topic}" if self.topic else self.path
+        path = f"{self.path} (+{len(self.parts)} parts)" if self.parts else self.path
+        return f"{path} {self.topic}" if self.topic else path
+
+    def bag_files(self) -> list[str]:
+        return [self.path, *self.parts]
 
 
 @dataclass(frozen=True)
@@ -112,10 +117,12 @@ def iter_source_frames(source: StreamSource, kind: str, start_seconds: float | N
 
 def source_identity(source: StreamSource) -> str:
     """A digest of the stream's files (names, sizes, times) and settings: changes when either does."""
-    path = Path(source.path)
-    files = sorted(path.iterdir()) if path.is_dir() else [path] if path.exists() else []
     if source.kind == "images":
-        files = list_frames(path) + ([Path(source.timestamps)] if source.timestamps else [])
+        files = list_frames(Path(source.path)) + ([Path(source.timestamps)] if source.timestamps else [])
+    else:
+        files = []
+        for path in map(Path, source.bag_files() if source.kind == "bag" else [source.path]):
+            files += sorted(path.iterdir()) if path.is_dir() else [path] if path.exists() else []
     digest = hashlib.sha256(repr(dataclasses.replace(source, slack_seconds=None)).encode())
     for file in files:
         status = os.stat(file)
@@ -143,7 +150,7 @@ def to_kind(pixels: np.ndarray, order: str, kind: str, where: str) -> np.ndarray
 
 
 def _open_topic(source: StreamSource) -> BagReader:
-    reader = BagReader(source.path)
+    reader = BagReader(source.bag_files())
     try:
         reader.topic(source.topic, "image")
     except BagError:

@@ -94,6 +94,9 @@ def convert(
                                      help="Bags: rgb8, bgr8, bayer_rggb8 (…bggr8, gbrg8, grbg8), jpeg or png."),
     rgb_offset_seconds: float = typer.Option(0.0, "--rgb-offset-seconds",
                                              help="Added to the RGB stamps (simulates a camera clock error)."),
+    part_messages: int = typer.Option(None, "--part-messages", min=1,
+                                      help="ros1/mcap: write the bag in parts of N messages (drive_0.bag, drive_1.bag, "
+                                           "...), as `rosbag record --split` does."),
 ) -> None:
     """Rewrite a recording in another recording form: same frames, same times."""
     if to not in FORMATS:
@@ -102,7 +105,10 @@ def convert(
         fail(f"--rgb-encoding {rgb_encoding!r}: expected one of {', '.join(RGB_ENCODINGS)}")
     if out.exists():
         fail(f"{out}: already exists (convert writes a new recording folder)")
-    options = ConvertOptions(form=to, rgb_encoding=rgb_encoding, rgb_offset_seconds=rgb_offset_seconds)
+    if part_messages is not None and to not in ("ros1", "mcap"):
+        fail(f"--part-messages: bags in parts are written as ros1 or mcap, not {to}")
+    options = ConvertOptions(form=to, rgb_encoding=rgb_encoding, rgb_offset_seconds=rgb_offset_seconds,
+                             part_messages=part_messages)
     try:
         with console.status(f"writing {out}"):
             convert_recording(recording, out, options)

@@ -312,6 +312,28 @@ def test_bag_folders_are_takes_of_their_parent_and_are_not_searched(tmp_path):
     assert inside.error and "scan the folder that holds it" in inside.problem
 
 
+def test_a_bag_recorded_in_parts_is_one_take_and_a_lost_part_is_reported(tmp_path):
+    """`rosbag record --split` names its parts STEM_0.bag, STEM_1.bag, ...: one recording, the parts
+    listed in order (10 after 9); a numbering with a gap is reported, not written."""
+    root = tmp_path / "root"
+    stem = "drive_2024-05-01-10-00-00"
+    for number in range(11):
+        _ros1_bag(root / f"2024-05-01/city/split/{stem}_{number}.bag")
+    for number in (0, 2):
+        _ros1_bag(root / f"2024-05-01/city/gap/run_{number}.bag")
+    _ros1_bag(root / "2024-05-01/city/single/run_3.bag")  # one numbered bag: an ordinary bag
+    result = scan(root)
+    document = _read(root / "2024-05-01/city/split")
+    assert document["bag"] == [f"{stem}_{number}.bag" for number in range(11)]
+    assert (document["nir_topic"], document["rgb_topic"]) == TOPICS
+    recording = load_recording(root / "2024-05-01/city/split")
+    assert recording.nir.parts == tuple(str(root / f"2024-05-01/city/split/{stem}_{number}.bag") for number in range(1, 11))
+    assert _read(root / "2024-05-01/city/single")["bag"] == "run_3.bag"
+    assert not (root / "2024-05-01/city/gap/recording.json").exists()
+    (gap,) = [take for take in result.takes if take.folder.name == "gap"]
+    assert gap.status == "skipped" and "lacks part(s) 1" in gap.problem
+
+
 def test_ids_from_paths_can_name_files():
     for path, expected in [("2024-05-01/city/t1", "2024-05-01-city-t1"), (".hidden/x", "hidden-x"),
                            ("a/clip.review", "a-clip-review"), ("tab\there", "tab-here"), ("", "recording")]:

@@ -124,6 +124,34 @@ def test_bad_bags_get_one_line_each_and_the_others_complete(videos, tmp_path):
         assert summary.pairs_stored > 0
 
 
+@pytest.mark.parametrize("form", ["ros1", "mcap"])
+def test_a_bag_recorded_in_parts_ingests_like_the_whole_bag(videos, tmp_path, form):
+    """`rosbag record --split` writes drive_0.bag, drive_1.bag, ...: named as a list in recording.json,
+    the parts are read as one bag, pairs across a part boundary included."""
+    whole = _convert(videos, tmp_path / "whole", form, rgb_offset_seconds=OFFSET, drop_rgb=DROPPED)
+    parts = _convert(videos, tmp_path / "parts", form, rgb_offset_seconds=OFFSET, drop_rgb=DROPPED, part_messages=17)
+    assert len(json.loads((parts / videos[0].id / "recording.json").read_text())["bag"]) == 6  # 93 messages
+    options = IngestOptions(executor="local", eval_fraction=0.5, split_by="day", clock_offset="estimate",
+                            segment_seconds=0.8)
+    summaries = [build_dataset(root, tmp_path / f"ds-{root.name}", options) for root in (whole, parts)]
+    assert all(summary.ok for summary in summaries), [r.error for summary in summaries for r in summary.failed]
+    assert summaries[0].pairs_stored == summaries[1].pairs_stored > 0
+    for (nir_whole, rgb_whole, _), (nir_parts, rgb_parts, _) in zip(_stored(tmp_path / "ds-whole"),
+                                                                     _stored(tmp_path / "ds-parts"), strict=True):
+        assert np.array_equal(nir_whole, nir_parts) and np.array_equal(rgb_whole, rgb_parts)
+
+    # A part that is missing or damaged is named in the recording's one error line.
+    bag = parts / videos[1].id / json.loads((parts / videos[1].id / "recording.json").read_text())["bag"][2]
+    bag.write_bytes(bag.read_bytes()[:200])
+    summary = build_dataset(parts, tmp_path / "ds-damaged", options)
+    errors = [recording.error for recording in summary.recordings if recording.error]
+    assert len(errors) == 1 and bag.name in errors[0] and "\n" not in errors[0], errors
+    bag.unlink()
+    summary = build_dataset(parts, tmp_path / "ds-missing", options)
+    errors = [recording.error for recording in summary.recordings if recording.error]
+    assert len(errors) == 1 and f"{bag.name}: bag named in" in errors[0], errors
+
+
 @pytest.mark.parametrize("form", ["ros1", "mcap", "images"])
 def test_real_video_as_bag_mcap_and_image_sequence_pairs_true_instants_at_its_real_rate(shared_data, tmp_path, form):
     from nircolor.dataset_tools.registration import luminance
