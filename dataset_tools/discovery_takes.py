@@ -128,9 +128,12 @@ def _takes_in(folder: Path, subfolders: list[str], files: list[str], nir, rgb, f
     leftovers += [Take("frames", folder, folder / name, problem=why) for name, why in unpaired]
     if len(takes) > 1:
         names = ", ".join(_what(take) for take in takes)
+        # Bags side by side may be one recording's parts (one bag per camera): a list in recording.json.
+        parts = (f", or list them in one {RECORDING_FILE} (\"bag\": [...]) if they are parts of one recording"
+                 if all(take.kind == "bag" for take in takes) else "")
         for take in takes:
             take.skip(f"one of {len(takes)} takes in one folder ({names}); a folder holds one {RECORDING_FILE}: "
-                      "move each take into a folder of its own")
+                      f"move each take into a folder of its own{parts}")
     leftovers.sort(key=lambda take: take.source.name)
     for take in leftovers:
         take.skip(take.problem, take.error)

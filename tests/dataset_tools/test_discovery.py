@@ -322,6 +322,8 @@ def test_a_bag_recorded_in_parts_is_one_take_and_a_lost_part_is_reported(tmp_pat
     for number in (0, 2):
         _ros1_bag(root / f"2024-05-01/city/gap/run_{number}.bag")
     _ros1_bag(root / "2024-05-01/city/single/run_3.bag")  # one numbered bag: an ordinary bag
+    for camera in ("nir", "rgb"):  # one bag per camera: not guessed at, the list is pointed out
+        _ros1_bag(root / f"2024-05-01/city/cameras/{camera}.bag")
     result = scan(root)
     document = _read(root / "2024-05-01/city/split")
     assert document["bag"] == [f"{stem}_{number}.bag" for number in range(11)]
@@ -332,6 +334,8 @@ def test_a_bag_recorded_in_parts_is_one_take_and_a_lost_part_is_reported(tmp_pat
     assert not (root / "2024-05-01/city/gap/recording.json").exists()
     (gap,) = [take for take in result.takes if take.folder.name == "gap"]
     assert gap.status == "skipped" and "lacks part(s) 1" in gap.problem
+    cameras = [take for take in result.takes if take.folder.name == "cameras"]
+    assert len(cameras) == 2 and all('"bag": [...]' in take.problem for take in cameras)
 
 
 def test_ids_from_paths_can_name_files():
