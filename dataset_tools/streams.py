@@ -182,10 +182,12 @@ def _bag_times(source: StreamSource) -> tuple[StreamSource, list[float]]:
         for number, (log_ns, raw) in enumerate(reader.messages(source.topic)):
             log_seconds = log_ns * 1e-9
             time = log_seconds if source.log_time else reader.stamp_seconds(source.topic, raw)
-            if times and time < times[-1]:
-                raise BagError(f"{source.label()}: header.stamp goes back in time at message {number} "
-                               f"({time:.6f} s after {times[-1]:.6f} s); set \"time\": \"log\" in recording.json "
-                               f"to time frames by arrival")
+            if times and time <= times[-1]:  # a camera's frames are never at one instant twice
+                what = "goes back in time" if time < times[-1] else "repeats (a driver that leaves it unset?)"
+                clock = "log time" if source.log_time else "header.stamp"
+                raise BagError(f"{source.label()}: {clock} {what} at message {number} "
+                               f"({time:.6f} s after {times[-1]:.6f} s)" + ("" if source.log_time else
+                               "; set \"time\": \"log\" in recording.json to time frames by arrival"))
             times.append(time)
             slack = max(slack, abs(log_seconds - time))
     if not times:

@@ -180,6 +180,16 @@ def test_stamps_that_go_back_are_refused_unless_timed_by_log(recording, tmp_path
     by_log = read_timeline(StreamSource("bag", str(out), topic="/nir/image_raw", log_time=True))
     assert len(by_log.times) == 6 and by_log.times == sorted(by_log.times)
 
+    # A driver that never sets header.stamp: every frame at 0 s. Refused too, with the same way out.
+    unset = tmp_path / "unset.bag"
+    with Writer(unset) as writer:
+        connection = writer.add_connection("/nir/image_raw", IMAGE, typestore=get_typestore(Stores.ROS1_NOETIC))
+        for log_ns, raw in _raw_messages(bag.nir.path, bag.nir.topic):
+            writer.write(connection, log_ns, raw[:4] + bytes(8) + raw[12:])  # seq, then stamp sec and nsec
+    with pytest.raises(BagError, match=r"header.stamp repeats .* at message 1 .*\"time\": \"log\""):
+        read_timeline(StreamSource("bag", str(unset), topic="/nir/image_raw"))
+    assert len(read_timeline(StreamSource("bag", str(unset), topic="/nir/image_raw", log_time=True)).times) == 6
+
 
 def _raw_messages(path, topic):
     from nircolor.dataset_tools.bags import BagReader
