@@ -69,6 +69,9 @@ class BagReader:
         self.topics: dict[str, Topic] = {}
         self._ros2: dict[str, bool] = {}  # topic → CDR (ROS 2) rather than ROS 1 serialization
         try:
+            for part in paths:
+                if not part.exists():
+                    raise BagError(f"{part}: bag not found")
             mcap = [part.is_file() and part.suffix.lower() == ".mcap" for part in paths]
             if all(mcap):
                 for part in paths:
@@ -96,8 +99,6 @@ class BagReader:
 
     def _open_rosbags(self) -> None:
         for part in self.paths:
-            if not part.exists():
-                raise BagError(f"{part}: bag not found")
             if part.is_file() and part.suffix.lower() != ".bag":
                 raise BagError(f"{part}: not a bag (a ROS 1 .bag file, a ROS 2 bag folder or an .mcap file)")
         reader = AnyReader(self.paths)
