@@ -13,7 +13,7 @@ PRECISIONS = ("fp32", "bf16")
 def bench_train(
     model: str = typer.Option("johnson-6", "--model", help="Generator name (`nircolor models list`)."),
     steps: int = typer.Option(60, "--steps", min=3, help="Steps per side; the first is warm-up and not timed."),
-    crop: int | None = typer.Option(64, "--crop", min=8, help="Random crop size; 0 trains on the full frames."),
+    crop: int = typer.Option(64, "--crop", min=0, help="Random crop size (at least 8); 0 trains on the full frames."),
     size: str = typer.Option("256x256", "--size", help="Synthetic frame size WxH."),
     frame: str | None = typer.Option(None, "--frame", hidden=True, help="Older spelling: HxW."),
     l1_weight: float = typer.Option(0.99, "--lambda", min=0.0, max=1.0, help="λ; below 1 the discriminator is trained too."),
@@ -30,6 +30,8 @@ def bench_train(
     else:
         width, height = frame_size(size)
     crop_size = crop or None
+    if crop_size is not None and crop_size < 8:
+        fail(f"--crop {crop_size}: give a crop of at least 8 pixels, or 0 for full frames")
     if crop_size is not None and (crop_size > height or crop_size > width):
         fail(f"--crop {crop_size} is larger than the {height}×{width} frame")
     chosen = [name.strip() for name in precisions.split(",") if name.strip()]

@@ -80,6 +80,10 @@ def test_frame_sizes_are_width_x_height_everywhere_and_bad_ones_are_one_line():
         result = runner.invoke(app, command)
         assert result.exit_code == 1 and "--size" in result.output and "WxH" in result.output, (command, result.output)
         assert "Traceback" not in result.output
+    # bench train's --crop: 0 means full frames (its help says so); 1–7 and crops beyond the frame are refused.
+    for crop, words in (("4", "at least 8 pixels, or 0 for full frames"), ("300", "larger than the 256×256 frame")):
+        result = runner.invoke(app, ["bench", "train", "--crop", crop])
+        assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, result.output
 
 
 @pytest.mark.parametrize("arguments", [
