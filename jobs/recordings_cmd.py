@@ -76,7 +76,9 @@ def _line(take: Take) -> str:
     streams = [take.files[key] for key in ("nir_topic", "rgb_topic") if key in take.files] or (
         [take.files["nir"], take.files["rgb"]] if take.source == take.folder and "nir" in take.files else [])
     # The streams tell apart the takes of one folder, which share its path.
-    where = escape(shown(str(take.source)) + (f" ({', '.join(map(str, streams))})" if streams else ""))
+    parts = take.files.get("bag") if take.kind == "bag" else None
+    source = shown(str(take.source)) + (f" (+{len(parts) - 1} parts)" if isinstance(parts, list) else "")
+    where = escape(source + (f" ({', '.join(map(str, streams))})" if streams else ""))
     if take.status == "skipped":
         return (f"[red]error:[/] {where}: " if take.error else f"[yellow]skipped[/]      {take.kind:<9} {where}: ") \
             + escape(take.problem)

@@ -72,17 +72,17 @@ def test_bad_options_are_one_line(tree, tmp_path):
 
 
 def test_dataset_build_runs_on_a_scanned_tree_of_mixed_takes(tmp_path):
-    """Videos, a ROS 1 bag, an MCAP file and an image sequence, laid out {day}/{location}/{take}:
-    scan writes their recording.json files and dataset build ingests every one of them."""
+    """Videos, a ROS 1 bag, an MCAP file, an image sequence and a bag recorded in parts, laid out
+    {day}/{location}/{take}: scan writes their recording.json files and dataset build ingests every one."""
     import shutil
 
     from nircolor.dataset_tools.convert import ConvertOptions, convert_recording
     from nircolor.pipeline.ingest import IngestOptions, build_dataset
 
-    made = synthesize_recordings(tmp_path / "made", SynthOptions(count=4, frames=6, width=64, height=48))
+    made = synthesize_recordings(tmp_path / "made", SynthOptions(count=5, frames=6, width=64, height=48))
     root = tmp_path / "drives"
     layout = {"2024-05-01/city/cam": "video", "2024-05-01/city/bag": "ros1", "2024-05-02/road/mcap": "mcap",
-              "2024-05-02/road/frames": "images"}
+              "2024-05-02/road/frames": "images", "2024-05-02/road/split": "ros1-parts"}
     for recording, (take, form) in zip(made, layout.items()):
         folder = root / take
         if form == "video":
@@ -90,10 +90,12 @@ def test_dataset_build_runs_on_a_scanned_tree_of_mixed_takes(tmp_path):
             shutil.copy(recording.folder / "nir.mkv", folder / "front_nir.mkv")
             shutil.copy(recording.folder / "rgb.mkv", folder / "front_rgb.mkv")
         else:
-            convert_recording(recording.folder, folder, ConvertOptions(form=form))
+            parts = {"part_messages": 5} if form.endswith("-parts") else {}
+            convert_recording(recording.folder, folder, ConvertOptions(form=form.removesuffix("-parts"), **parts))
             (folder / "recording.json").unlink()  # as the recorder left it
     result = runner.invoke(app, ["recordings", "scan", str(root)])
-    assert result.exit_code == 0 and "4 written" in result.output, result.output
+    assert result.exit_code == 0 and "5 written" in result.output, result.output
+    assert "split/drive_0.bag (+2 parts)" in result.output
     summary = build_dataset(root, tmp_path / "ds", IngestOptions(executor="local", eval_fraction=0.25,
                                                                  split_by="day"))
     assert summary.ok, [recording.error for recording in summary.failed]
