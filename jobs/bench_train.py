@@ -15,6 +15,8 @@ def bench_train(
     steps: int = typer.Option(60, "--steps", min=3, help="Steps per side; the first is warm-up and not timed."),
     crop: int = typer.Option(64, "--crop", min=0, help="Random crop size (at least 8); 0 trains on the full frames."),
     size: str = typer.Option("256x256", "--size", help="Synthetic frame size WxH."),
+    batch_size: int = typer.Option(1, "--batch-size", min=1,
+                                   help="Pairs per step (§4.2: 1); CPU ms/frame shows what batching buys."),
     frame: str | None = typer.Option(None, "--frame", hidden=True, help="Older spelling: HxW."),
     l1_weight: float = typer.Option(0.99, "--lambda", min=0.0, max=1.0, help="λ; below 1 the discriminator is trained too."),
     tiny: bool = typer.Option(False, "--tiny", help="Use the model's test-size variant."),
@@ -47,14 +49,14 @@ def bench_train(
             try:
                 results.append(run_bench(model, steps=steps, crop_size=crop_size, frame_size=(height, width),
                                          tiny=tiny, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-                                         l1_weight=l1_weight, precision=precision))
+                                         l1_weight=l1_weight, precision=precision, batch_size=batch_size))
             except ValueError as error:
                 fail(str(error))
     first = results[0]
-    table = Table(title=f"GAN training: {first.model}, λ={l1_weight}, "
+    table = Table(title=f"GAN training: {first.model}, λ={l1_weight}, batch {batch_size}, "
                         f"{'crop ' + str(crop_size) if crop_size else f'full {width}x{height}'} on {first.device}, "
                         f"{cpus_per_worker} thread(s)", title_justify="left")
-    for column in ("", "ms/step", "steps/s", "CPU ms/step", f"vs plain {first.precision}", "timed steps"):
+    for column in ("", "ms/step", "steps/s", "CPU ms/step", "CPU ms/frame", f"vs plain {first.precision}", "timed steps"):
         table.add_column(column, justify="right" if column else "left")
     baseline = first.plain_steps_per_second
     for result in results:
@@ -62,9 +64,11 @@ def bench_train(
         table.add_row(f"plain loop, {result.precision} (before/after Ray)",
                       f"{1000 / result.plain_steps_per_second:.0f} ({1000 / before:.0f}/{1000 / after:.0f})",
                       f"{result.plain_steps_per_second:.2f}", f"{1000 * result.plain_cpu_seconds_per_step:.1f}",
+                      f"{1000 * result.plain_cpu_seconds_per_step / batch_size:.1f}",
                       f"{result.plain_steps_per_second / baseline:.2f}×", str(result.timed_steps))
         table.add_row(f"Ray Train (1 worker), {result.precision}", f"{1000 / result.ray_steps_per_second:.0f}",
                       f"{result.ray_steps_per_second:.2f}", f"{1000 * result.ray_cpu_seconds_per_step:.1f}",
+                      f"{1000 * result.ray_cpu_seconds_per_step / batch_size:.1f}",
                       f"{result.ray_steps_per_second / baseline:.2f}×", str(result.timed_steps))
     console.print(table)
     for result in results:

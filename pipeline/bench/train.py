@@ -27,6 +27,7 @@ class TrainBenchResult:
     device: str
     precision: str  # what the steps ran in: "fp32" or "bf16"
     crop_size: int | None
+    batch_size: int
     timed_steps: int
     plain_steps_per_second: float  # mean of a plain run before and one after the Ray run (shared machines drift)
     plain_runs: tuple[float, float]
@@ -95,14 +96,14 @@ def plain_loop_rate(config: TrainConfig, device: torch.device, run_dir: Path) ->
 
 def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tuple[int, int], tiny: bool,
                 gpus_per_worker: float, cpus_per_worker: int, l1_weight: float = 0.99,
-                precision: str = "fp32") -> TrainBenchResult:
+                precision: str = "fp32", batch_size: int = 1) -> TrainBenchResult:
     """Time `steps` GAN steps both ways on the running Ray (one worker, the same device, one precision)."""
     with tempfile.TemporaryDirectory(prefix="nircolor-bench-train-") as scratch:
         scratch = Path(scratch)
         height, width = frame_size
-        dataset = write_bench_dataset(scratch / "data", pairs=16, height=height, width=width)
+        dataset = write_bench_dataset(scratch / "data", pairs=max(16, batch_size), height=height, width=width)
         config = TrainConfig(model=model, dataset=str(dataset), run_dir=str(scratch / "run"), steps=steps,
-                             crop_size=crop_size, l1_weight=l1_weight, checkpoint_every=steps, eval_every=0,
+                             batch_size=batch_size, crop_size=crop_size, l1_weight=l1_weight, checkpoint_every=steps, eval_every=0,
                              sample_every=0, workers=1, gpus_per_worker=gpus_per_worker,
                              cpus_per_worker=cpus_per_worker, tiny=tiny, precision=precision)
         device = resolve_device("cuda" if gpus_per_worker > 0 else "cpu")
@@ -124,7 +125,7 @@ def bench_train(model: str, *, steps: int, crop_size: int | None, frame_size: tu
             torch.use_deterministic_algorithms(previous[1])
     return TrainBenchResult(
         model=config.model_name(), device=str(device), precision=config.training_precision(device),
-        crop_size=crop_size, timed_steps=steps - 1,
+        crop_size=crop_size, batch_size=batch_size, timed_steps=steps - 1,
         plain_steps_per_second=(plain_before + plain_after) / 2, plain_runs=(plain_before, plain_after),
         plain_cpu_seconds_per_step=(cpu_before + cpu_after) / 2,
         ray_steps_per_second=ray_rate, ray_cpu_seconds_per_step=ray_cpu,
