@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nircolor.dataset_tools import atomic
-from nircolor.dataset_tools.discovery_takes import DiscoveryError, Take, bag_topics, find_takes
+from nircolor.dataset_tools.discovery_takes import DiscoveryError, Take, bag_topics, find_takes, per_camera_topics
 from nircolor.dataset_tools.folders import MAX_NAME_BYTES, RESERVED_ENDING, leaves_folder, name_problem
 from nircolor.dataset_tools.recording import RECORDING_FILE, RecordingError, parse_recording
 from nircolor.dataset_tools.streams import STREAM_ERRORS, iter_source_frames, probe_source
@@ -70,9 +70,13 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions()) -> ScanR
         if take.kind == "bag":
             try:
                 names = take.files["bag"] if isinstance(take.files["bag"], list) else [take.source.name]
-                nir_topic, rgb_topic = bag_topics([take.folder / name for name in names], options.nir, options.rgb)
+                bags = [take.folder / name for name in names]
+                if take.per_camera:
+                    nir_topic, rgb_topic = per_camera_topics(bags, options.nir, options.rgb)
+                else:
+                    nir_topic, rgb_topic = bag_topics(bags, options.nir, options.rgb)
             except DiscoveryError as error:
-                take.skip(str(error))
+                take.skip(f"{take.per_camera}; not one bag per camera either: {error}" if take.per_camera else str(error))
                 continue
             take.files.update(nir_topic=nir_topic, rgb_topic=rgb_topic)
     _refuse_shared_ids(root, takes)

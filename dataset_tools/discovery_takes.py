@@ -50,6 +50,7 @@ class Take:
     problem: str = ""  # why it was skipped
     error: bool = False  # skipped for an error: the scan fails
     note: str = ""  # worth telling about a written take (e.g. 12-bit NIR in a 16-bit container)
+    per_camera: str = ""  # two bags side by side, perhaps one per camera: why they are refused if not
 
     @property
     def document(self) -> dict:
@@ -126,6 +127,14 @@ def _takes_in(folder: Path, subfolders: list[str], files: list[str], nir, rgb, f
     for nir_name, rgb_name in pairs:
         takes.append(_frames_take(folder, nir_name, rgb_name, fps))
     leftovers += [Take("frames", folder, folder / name, problem=why) for name, why in unpaired]
+    if _one_bag_per_camera(takes):
+        # Two bags side by side may be one per camera (a recorder per driver): scan reads their
+        # topics to tell that from two takes (scan.resolve_per_camera); the names stay in order.
+        names = [take.files["bag"] for take in takes]
+        take = Take("bag", folder, takes[0].source, {"bag": names})
+        take.per_camera = (f"one of 2 takes in one folder ({', '.join(names)}); a folder holds one "
+                           f"{RECORDING_FILE}: move each take into a folder of its own")
+        takes = [take]
     if len(takes) > 1:
         names = ", ".join(_what(take) for take in takes)
         # Bags side by side may be one recording's parts (one bag per camera): a list in recording.json.
@@ -279,11 +288,30 @@ def _what(take: Take) -> str:
 # --- bags ------------------------------------------------------------------------------------------
 
 
-def bag_topics(bag: str | os.PathLike | list, nir: tuple[str, ...] = (), rgb: tuple[str, ...] = ()) -> tuple[str, str]:
-    """(NIR topic, RGB topic) of a bag (or the list of its parts): the image topics with messages
-    that the patterns choose."""
+def _one_bag_per_camera(takes: list[Take]) -> bool:
+    """Exactly two takes, both a single bag of one family (ROS bags, or plain .mcap files)."""
+    if len(takes) != 2 or any(take.kind != "bag" or not isinstance(take.files.get("bag"), str) for take in takes):
+        return False
+    return len({take.source.suffix.lower() == ".mcap" for take in takes}) == 1
+
+
+def per_camera_topics(bags: list[Path], nir: tuple[str, ...] = (), rgb: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(NIR topic, RGB topic) of two bags that are one recording's cameras: the topics the patterns
+    choose over both, each bag holding one of them and the two sharing no image topic (two takes
+    of one rig would repeat their topic names). DiscoveryError when they are not such a pair."""
+    found = [_image_topics([bag]) for bag in bags]
+    shared = set(found[0]) & set(found[1])
+    if shared:
+        raise DiscoveryError(f"both bags carry {', '.join(sorted(shared))}: two takes, not one per camera")
+    nir_topic, rgb_topic = bag_topics(bags, nir, rgb)
+    if (nir_topic in found[0]) == (rgb_topic in found[0]):
+        raise DiscoveryError(f"{nir_topic} and {rgb_topic} are in the same bag: not one bag per camera")
+    return nir_topic, rgb_topic
+
+
+def _image_topics(parts: list[Path]) -> dict[str, int]:
+    """Message counts of the Image/CompressedImage topics that have messages."""
     counts: dict[str, int] = {}
-    parts = [Path(bag)] if isinstance(bag, (str, os.PathLike)) else [Path(part) for part in bag]
     try:
         with AnyReader(parts) as reader:
             for connection in reader.connections:
@@ -292,7 +320,14 @@ def bag_topics(bag: str | os.PathLike | list, nir: tuple[str, ...] = (), rgb: tu
     except Exception as error:  # noqa: BLE001 - parsers of damaged bags raise anything; one line, not a traceback
         reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
         raise DiscoveryError(f"cannot read the bag ({reason})") from None
-    topics = sorted(topic for topic, count in counts.items() if count)
+    return {topic: count for topic, count in counts.items() if count}
+
+
+def bag_topics(bag: str | os.PathLike | list, nir: tuple[str, ...] = (), rgb: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(NIR topic, RGB topic) of a bag (or the list of its parts): the image topics with messages
+    that the patterns choose."""
+    parts = [Path(bag)] if isinstance(bag, (str, os.PathLike)) else [Path(part) for part in bag]
+    topics = sorted(_image_topics(parts))
     if len(topics) < 2:
         raise DiscoveryError(f"needs a NIR and an RGB image topic (sensor_msgs Image or CompressedImage, with "
                              f"messages); found {', '.join(topics) or 'none'}")

@@ -314,7 +314,8 @@ def test_bag_folders_are_takes_of_their_parent_and_are_not_searched(tmp_path):
 
 def test_a_bag_recorded_in_parts_is_one_take_and_a_lost_part_is_reported(tmp_path):
     """`rosbag record --split` names its parts STEM_0.bag, STEM_1.bag, ...: one recording, the parts
-    listed in order (10 after 9); a numbering with a gap is reported, not written."""
+    listed in order (10 after 9); a numbering with a gap is reported, not written. Two bags with one
+    camera's topic each are one recording too; two with the same topics are two takes."""
     root = tmp_path / "root"
     stem = "drive_2024-05-01-10-00-00"
     for number in range(11):
@@ -322,8 +323,13 @@ def test_a_bag_recorded_in_parts_is_one_take_and_a_lost_part_is_reported(tmp_pat
     for number in (0, 2):
         _ros1_bag(root / f"2024-05-01/city/gap/run_{number}.bag")
     _ros1_bag(root / "2024-05-01/city/single/run_3.bag")  # one numbered bag: an ordinary bag
-    for camera in ("nir", "rgb"):  # one bag per camera: not guessed at, the list is pointed out
-        _ros1_bag(root / f"2024-05-01/city/cameras/{camera}.bag")
+    for camera in ("nir", "rgb"):  # one bag per camera, each with its own image topic: one recording
+        _ros1_bag(root / f"2024-05-01/city/cameras/{camera}_camera.bag", topics=(f"/{camera}/image_raw",))
+    for take in ("a", "b"):  # two takes of the same rig side by side: the same topics in both
+        _ros1_bag(root / f"2024-05-01/city/two-takes/{take}.bag")
+    for take in ("c", "d"):  # more than two bags: the list form is pointed out
+        _ros1_bag(root / f"2024-05-01/city/three/{take}.bag")
+    _ros1_bag(root / "2024-05-01/city/three/e.bag", topics=("/nir/image_raw",))
     result = scan(root)
     document = _read(root / "2024-05-01/city/split")
     assert document["bag"] == [f"{stem}_{number}.bag" for number in range(11)]
@@ -334,8 +340,15 @@ def test_a_bag_recorded_in_parts_is_one_take_and_a_lost_part_is_reported(tmp_pat
     assert not (root / "2024-05-01/city/gap/recording.json").exists()
     (gap,) = [take for take in result.takes if take.folder.name == "gap"]
     assert gap.status == "skipped" and "lacks part(s) 1" in gap.problem
-    cameras = [take for take in result.takes if take.folder.name == "cameras"]
-    assert len(cameras) == 2 and all('"bag": [...]' in take.problem for take in cameras)
+    assert _read(root / "2024-05-01/city/cameras") == {
+        "id": "2024-05-01-city-cameras", "day": "2024-05-01", "location": "city",
+        "bag": ["nir_camera.bag", "rgb_camera.bag"], "nir_topic": "/nir/image_raw", "rgb_topic": "/rgb/image_raw"}
+    assert load_recording(root / "2024-05-01/city/cameras").rgb.parts == (str(root / "2024-05-01/city/cameras/rgb_camera.bag"),)
+    (two,) = [take for take in result.takes if take.folder.name == "two-takes"]
+    assert two.status == "skipped" and "one of 2 takes" in two.problem and "two takes, not one per camera" in two.problem
+    three = [take for take in result.takes if take.folder.name == "three"]
+    assert len(three) == 3 and all('"bag": [...]' in take.problem for take in three)
+    assert not (root / "2024-05-01/city/two-takes/recording.json").exists()
 
 
 def test_ids_from_paths_can_name_files():
