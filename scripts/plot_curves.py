@@ -67,9 +67,9 @@ def draw(series: list[tuple[str, np.ndarray]], x_label: str, y_label: str, title
         cv2.putText(image, f"{y:g}", (left - 60, py + 5), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.rectangle(image, (left, top), (right, bottom), (0, 0, 0), 1)
     cv2.putText(image, x_label, ((left + right) // 2 - 5 * len(x_label), HEIGHT - 20), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, y_label, (10, top - 15), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-    if title:
-        cv2.putText(image, title, (left + 150, top - 15), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, y_label, (10, top - 10), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    if title:  # a line of its own above the y label
+        cv2.putText(image, title, (left, 20), FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     for index, (label, values) in enumerate(series):
         color = COLORS[index % len(COLORS)]
         pixels = np.array([to_pixel(x, y) for x, y in values], np.int32)
