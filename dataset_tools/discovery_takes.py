@@ -129,7 +129,7 @@ def _takes_in(folder: Path, subfolders: list[str], files: list[str], nir, rgb, f
     leftovers += [Take("frames", folder, folder / name, problem=why) for name, why in unpaired]
     if _one_bag_per_camera(takes):
         # Two bags side by side may be one per camera (a recorder per driver): scan reads their
-        # topics to tell that from two takes (scan.resolve_per_camera); the names stay in order.
+        # topics to tell that from two takes (discovery.scan, per_camera_topics); names stay in order.
         names = [take.files["bag"] for take in takes]
         take = Take("bag", folder, takes[0].source, {"bag": names})
         take.per_camera = (f"one of 2 takes in one folder ({', '.join(names)}); a folder holds one "
