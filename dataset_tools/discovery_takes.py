@@ -303,7 +303,7 @@ def per_camera_topics(bags: list[Path], nir: tuple[str, ...] = (), rgb: tuple[st
     shared = set(found[0]) & set(found[1])
     if shared:
         raise DiscoveryError(f"both bags carry {', '.join(sorted(shared))}: two takes, not one per camera")
-    nir_topic, rgb_topic = bag_topics(bags, nir, rgb)
+    nir_topic, rgb_topic = _chosen_topics(sorted({*found[0], *found[1]}), nir, rgb)  # each bag read once
     if (nir_topic in found[0]) == (rgb_topic in found[0]):
         raise DiscoveryError(f"{nir_topic} and {rgb_topic} are in the same bag: not one bag per camera")
     return nir_topic, rgb_topic
@@ -327,7 +327,11 @@ def bag_topics(bag: str | os.PathLike | list, nir: tuple[str, ...] = (), rgb: tu
     """(NIR topic, RGB topic) of a bag (or the list of its parts): the image topics with messages
     that the patterns choose."""
     parts = [Path(bag)] if isinstance(bag, (str, os.PathLike)) else [Path(part) for part in bag]
-    topics = sorted(_image_topics(parts))
+    return _chosen_topics(sorted(_image_topics(parts)), nir, rgb)
+
+
+def _chosen_topics(topics: list[str], nir: tuple[str, ...], rgb: tuple[str, ...]) -> tuple[str, str]:
+    """(NIR topic, RGB topic) that the patterns choose among a bag's image topics."""
     if len(topics) < 2:
         raise DiscoveryError(f"needs a NIR and an RGB image topic (sensor_msgs Image or CompressedImage, with "
                              f"messages); found {', '.join(topics) or 'none'}")
