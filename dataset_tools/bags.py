@@ -22,7 +22,7 @@ from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
-from nircolor.dataset_tools.image_files import HEADER_BYTES, image_header_size
+from nircolor.dataset_tools.image_files import HEADER_BYTES, REDUCED_GRAY, image_header_size
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
@@ -255,6 +255,54 @@ def image_pixels(message, msgtype: str, where: str, max_pixels: int) -> tuple[np
     if channels == 4:
         pixels = pixels[..., :3]
     return pixels, "rgb" if encoding.startswith("rgb") else "bgr"
+
+
+def image_preview(message, msgtype: str, where: str, max_pixels: int, width: int) -> tuple[np.ndarray, str] | None:
+    """(pixels, order) of a small copy, about `width` or more pixels across, made without converting
+    the whole image: every k-th pixel of a raw image (Bayer: of its mosaic), or a JPEG decoded at
+    1/2 to 1/8 of its size in gray. None where no shortcut exists (PNG, YUV): use the full pixels.
+
+    The clock-offset motion signal needs every frame of a stream, sampled builds only some of their
+    pixels, so this is what a frame that sampling skips costs. The same checks as `image_pixels`."""
+    if msgtype == COMPRESSED:
+        data = np.asarray(message.data, dtype=np.uint8)
+        size = image_header_size(bytes(data[:HEADER_BYTES]))
+        if size is None or data[:2].tobytes() != b"\xff\xd8":
+            return None  # PNG has no reduced decode: the full decode is the preview's too
+        if size[0] * size[1] > max_pixels:
+            raise BagError(f"{where}: image of {size[0]}x{size[1]} pixels (at most {max_pixels} taken)")
+        factor = next(factor for factor in (8, 4, 2, 1) if factor == 1 or size[0] // factor >= width)
+        pixels = cv2.imdecode(data, REDUCED_GRAY[factor])
+        if pixels is None:
+            raise BagError(f"{where}: compressed image ({str(message.format)[:40]!r}) does not decode")
+        return pixels, "rgb"
+    encoding = str(message.encoding).lower()
+    if encoding in _YUV:
+        return None
+    height, columns, step = int(message.height), int(message.width), int(message.step)
+    if height <= 0 or columns <= 0 or height * columns > max_pixels:
+        raise BagError(f"{where}: image of {columns}x{height} pixels (at most {max_pixels} taken)")
+    data = np.asarray(message.data, dtype=np.uint8)
+    if step <= 0 or len(data) < step * height:
+        raise BagError(f"{where}: image data holds {len(data)} bytes, {step}x{height} expected")
+    bayer = encoding.startswith("bayer_")
+    if bayer and (encoding[6:10] not in _BAYER or encoding[10:] not in ("8", "16")):
+        raise BagError(f"{where}: unknown encoding {message.encoding!r}")
+    if not bayer and encoding not in _CHANNELS:
+        return None  # image_pixels names the problem
+    channels = 1 if bayer else _CHANNELS[encoding]
+    size = 2 if "16" in encoding else 1
+    if step < columns * channels * size:
+        raise BagError(f"{where}: row step {step} is shorter than {columns} pixels of {channels * size} bytes")
+    every = max(1, columns // width)
+    every += every % 2 if bayer and every > 1 else 0  # one colour of the mosaic: a steadier signal
+    rows = data[:step * height].reshape(height, step)[::every, :columns * channels * size]
+    pixels = rows.reshape(rows.shape[0], columns, channels * size)[:, ::every]  # views until here
+    if size == 2:
+        pixels = np.ascontiguousarray(pixels).view(">u2" if message.is_bigendian else "<u2").astype(np.uint16)
+    pixels = np.ascontiguousarray(pixels[..., :3] if channels == 4 else pixels)
+    pixels = pixels.reshape(pixels.shape[:2]) if pixels.shape[2] == 1 else pixels
+    return pixels, "rgb" if bayer or encoding.startswith("rgb") else "bgr"  # as image_pixels says
 
 
 # What USB (UVC) and embedded camera drivers publish: ROS's yuv422 is UYVY, yuv422_yuy2 is YUYV (both

@@ -49,7 +49,8 @@ class MotionSignal:
 
     def tap(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:
-            self.add(frame.seconds, frame.array)
+            # A LazyFrame's preview spares the full conversion of frames that sampling will skip.
+            self.add(frame.seconds, frame.preview() if hasattr(frame, "preview") else frame.array)
             yield frame
 
     def add(self, seconds: float, array: np.ndarray) -> None:
@@ -132,7 +133,7 @@ def measure_offset(nir, rgb, seconds: float = 60.0) -> ClockOffset | None:
     signals = []
     for timeline, kind in ((nir, "nir"), (rgb, "rgb")):
         signal = MotionSignal()
-        for _ in signal.tap(iter_source_frames(timeline.source, kind, start, start + seconds + 4.0)):
+        for _ in signal.tap(iter_source_frames(timeline.source, kind, start, start + seconds + 4.0, lazy=True)):
             pass
         signals.append(signal.pairs())
     return estimate_offset(*signals)

@@ -197,3 +197,29 @@ def read_image(path: Path, max_pixels: int) -> np.ndarray:
     elif pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
     return pixels
+
+
+def read_image_preview(path: Path, max_pixels: int, width: int) -> np.ndarray | None:
+    """A JPEG frame file decoded at 1/2 to 1/8 of its size in gray, at least `width` pixels across
+    (the clock-offset signal of a frame that sampling skips); None for other formats, which have no
+    cheaper decode than the full one."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(HEADER_BYTES)
+    except OSError as error:
+        raise SequenceError(f"{path}: cannot read frame ({error.strerror or error})") from None
+    size = image_header_size(head)
+    if size is None or head[:2] != b"\xff\xd8":
+        return None
+    if size[0] * size[1] > max_pixels:
+        raise SequenceError(f"{path}: frame of {size[0]}x{size[1]} pixels is larger than nircolor takes")
+    factor = next(factor for factor in (8, 4, 2, 1) if factor == 1 or size[0] // factor >= width)
+    pixels = cv2.imread(str(path), REDUCED_GRAY[factor])
+    if pixels is None:
+        raise SequenceError(f"{path}: not a readable image frame (PNG, TIFF, PGM/PPM, JPEG, BMP)")
+    return pixels
+
+
+# Decode at 1/factor of the size, in gray (JPEG scales in its DCT: several times cheaper).
+REDUCED_GRAY = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                8: cv2.IMREAD_REDUCED_GRAYSCALE_8}

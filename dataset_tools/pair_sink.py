@@ -59,6 +59,13 @@ class PairSink:
         self.stored += 1
         return None
 
+    def add_frames(self, nir, rgb, nir_bits: int, frame_index: int) -> str | None:
+        """`add` for two Frames: a pair that the interval skips is counted without touching pixels
+        (a LazyFrame then never converts them)."""
+        if self.sampler is not None and self.sampler.skips_by_interval(nir.seconds):
+            return self.reject(self.sample(None, None, nir.seconds, nir_bits).reason)
+        return self.add(nir.array, rgb.array, nir_bits, frame_index, nir.seconds)
+
     def reject(self, reason: str) -> str:
         """Count a pair left out (also for reasons found before the sink: unreadable, unpaired)."""
         self.rejected[reason] += 1

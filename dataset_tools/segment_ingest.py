@@ -101,7 +101,7 @@ class SegmentIngestor:
             cv2.setNumThreads(threads)
 
     def frames(self, source: StreamSource, kind: str, start_seconds: float, end_seconds: float) -> Iterator[Frame]:
-        return iter_source_frames(source, kind, start_seconds, end_seconds)
+        return iter_source_frames(source, kind, start_seconds, end_seconds, lazy=True)
 
     def make_sink(self, task: SegmentTask) -> PairSink:
         def open_writer(height: int, width: int, nir_bits: int) -> ShardWriter:
@@ -136,7 +136,7 @@ class SegmentIngestor:
                     if nir is None or rgb is None:
                         missing += 1  # a packet that did not decode into a frame
                         continue
-                    sink.add(nir.array, rgb.array, task.nir_bits, frame_index, nir.seconds)
+                    sink.add_frames(nir, rgb, task.nir_bits, frame_index)
                 for frames in streams:
                     frames.close()
                 shards = sink.close()

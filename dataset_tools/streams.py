@@ -15,21 +15,24 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from nircolor.dataset_tools import video
-from nircolor.dataset_tools.bags import BagError, BagReader, image_pixels
+from nircolor.dataset_tools.bags import BagError, BagReader, image_pixels, image_preview
 from nircolor.dataset_tools.pairing import mean_rate
-from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps, times_from_names
+from nircolor.dataset_tools.image_files import (SequenceError, list_frames, read_image, read_image_preview,
+                                                read_timestamps, times_from_names)
 from nircolor.dataset_tools.video import Frame, StreamInfo, VideoError
 
 KINDS = ("video", "bag", "images")
 # Bags and image sequences keep their times in seconds; as video timestamps they count in the MPEG
 # clock (90 kHz), which every encoder and muxer takes.
 TIME_BASE = Fraction(1, 90000)
+# A LazyFrame's preview is at least this many pixels across (the motion signal measures ~64).
+PREVIEW_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,11 @@ def read_timeline(source: StreamSource) -> Timeline:
 
 
 def iter_source_frames(source: StreamSource, kind: str, start_seconds: float | None = None,
-                       end_seconds: float | None = None) -> Iterator[Frame]:
-    """Frames with times in [start_seconds, end_seconds) on the common clock, as NIR or RGB."""
+                       end_seconds: float | None = None, lazy: bool = False) -> Iterator[Frame]:
+    """Frames with times in [start_seconds, end_seconds) on the common clock, as NIR or RGB.
+
+    `lazy`: bag and image-sequence frames come as LazyFrames, their pixels converted on first use
+    (ingest: a pair that sampling skips by interval never needs them); video frames are decoded anyway."""
     offset = source.offset_seconds
     start = None if start_seconds is None else start_seconds - offset
     end = None if end_seconds is None else end_seconds - offset
@@ -107,12 +113,58 @@ def iter_source_frames(source: StreamSource, kind: str, start_seconds: float | N
         frames = _image_frames(source, kind, start, end)
     ceiling = (1 << source.bits) - 1 if source.bits and kind == "nir" else None
     for frame in frames:
-        if ceiling is not None and frame.array.dtype == np.uint16:
-            np.minimum(frame.array, ceiling, out=frame.array)  # above the declared depth: not a real value
+        if ceiling is not None and isinstance(frame, LazyFrame):
+            frame.limit(ceiling)
+        elif ceiling is not None:
+            _limit(frame.array, ceiling)
         frame.seconds += offset
         if source.kind != "video":
             frame.pts = round(frame.seconds / TIME_BASE)
+        if isinstance(frame, LazyFrame) and not lazy:
+            frame.array  # noqa: B018 - convert now, as the caller expects (and raises here if it cannot)
         yield frame
+
+
+def _limit(array: np.ndarray, ceiling: int) -> np.ndarray:
+    if array.dtype == np.uint16:
+        np.minimum(array, ceiling, out=array)  # above the declared depth: not a real value
+    return array
+
+
+class LazyFrame(Frame):
+    """A Frame whose pixels are made on first use of `.array`, from the message or file it came from.
+
+    `preview()` is a small copy for the clock-offset motion signal (every frame of a stream needs
+    one), made without the full conversion where the source allows it (bags.image_preview)."""
+
+    def __init__(self, seconds: float, make_array: Callable[[], np.ndarray],
+                 make_preview: Callable[[], np.ndarray | None] = lambda: None):
+        self.pts, self.seconds, self.keyframe = 0, seconds, True
+        self._array: np.ndarray | None = None
+        self._make_array, self._make_preview = make_array, make_preview
+        self._ceiling: int | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            array = self._make_array()
+            self._array = array if self._ceiling is None else _limit(array, self._ceiling)
+            self._make_array = self._make_preview = None  # drop the message bytes
+        return self._array
+
+    @array.setter
+    def array(self, value: np.ndarray) -> None:
+        self._array = value
+
+    def limit(self, ceiling: int) -> None:
+        self._ceiling = ceiling
+
+    def preview(self) -> np.ndarray:
+        if self._array is None:
+            small = self._make_preview()
+            if small is not None:
+                return small
+        return self.array
 
 
 def source_identity(source: StreamSource) -> str:
@@ -208,10 +260,19 @@ def _bag_frames(source: StreamSource, kind: str, start: float | None, end: float
                 continue
             if end is not None and seconds >= end - 1e-9:
                 break  # stamps never go back (read_timeline refuses such bags)
-            where = f"{source.label()} at {seconds:.3f} s"
-            pixels, order = image_pixels(reader.decode(source.topic, raw), msgtype, where, video.MAX_FRAME_PIXELS)
-            yield Frame(pts=0, seconds=seconds, array=to_kind(pixels, order, kind, where),
-                        keyframe=True)
+            yield _bag_frame(reader.decode(source.topic, raw), msgtype, kind, seconds,
+                             f"{source.label()} at {seconds:.3f} s")
+
+
+def _bag_frame(message, msgtype: str, kind: str, seconds: float, where: str) -> LazyFrame:
+    def pixels() -> np.ndarray:
+        return to_kind(*image_pixels(message, msgtype, where, video.MAX_FRAME_PIXELS), kind, where)
+
+    def preview() -> np.ndarray | None:
+        small = image_preview(message, msgtype, where, video.MAX_FRAME_PIXELS, PREVIEW_WIDTH)
+        return None if small is None else small[0]
+
+    return LazyFrame(seconds, pixels, preview)
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -247,9 +308,12 @@ def _image_frames(source: StreamSource, kind: str, start: float | None, end: flo
     for index in range(first, len(files)):
         if end is not None and times[index] >= end - 1e-9:
             break
-        pixels = read_image(files[index], video.MAX_FRAME_PIXELS)
-        yield Frame(pts=0, seconds=times[index],
-                    array=to_kind(pixels, "bgr", kind, str(files[index])), keyframe=True)
+        yield _image_frame(files[index], kind, times[index])
+
+
+def _image_frame(path: Path, kind: str, seconds: float) -> LazyFrame:
+    return LazyFrame(seconds, lambda: to_kind(read_image(path, video.MAX_FRAME_PIXELS), "bgr", kind, str(path)),
+                     lambda: read_image_preview(path, video.MAX_FRAME_PIXELS, PREVIEW_WIDTH))
 
 
 # Errors a stream may raise; callers that report per recording catch these.

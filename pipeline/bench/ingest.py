@@ -43,6 +43,11 @@ class TimedSink(PairSink):
         finally:
             self.timing[stage] += time.perf_counter() - mark
 
+    def add_frames(self, nir, rgb, nir_bits, frame_index):
+        if not (self.sampler and self.sampler.skips_by_interval(nir.seconds)):
+            self._timed("decode", lambda: (nir.array, rgb.array))  # a LazyFrame converts its pixels here
+        return super().add_frames(nir, rgb, nir_bits, frame_index)
+
     def sample(self, *args):
         return self._timed("sample", super().sample, *args)
 
