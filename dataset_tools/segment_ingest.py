@@ -100,8 +100,9 @@ class SegmentIngestor:
         finally:
             cv2.setNumThreads(threads)
 
-    def frames(self, source: StreamSource, kind: str, start_seconds: float, end_seconds: float) -> Iterator[Frame]:
-        return iter_source_frames(source, kind, start_seconds, end_seconds, lazy=True)
+    def frames(self, source: StreamSource, kind: str, start_seconds: float, end_seconds: float,
+               lazy: bool = False) -> Iterator[Frame]:
+        return iter_source_frames(source, kind, start_seconds, end_seconds, lazy=lazy)
 
     def make_sink(self, task: SegmentTask) -> PairSink:
         def open_writer(height: int, width: int, nir_bits: int) -> ShardWriter:
@@ -124,7 +125,10 @@ class SegmentIngestor:
         shards = []
         motion = {"nir": MotionSignal(), "rgb": MotionSignal()}  # for the clock-offset estimate
         if task.pairs:
-            streams = [self.frames(source, kind, task.pairs[0][column], task.pairs[-1][column] + 1e-4)
+            # Sampling by interval: pixels only for the pairs it keeps (a skipped frame costs a preview).
+            # Without it every frame is converted, and the preview would only add a decode.
+            lazy = task.every_frames > 1 or task.every_seconds is not None
+            streams = [self.frames(source, kind, task.pairs[0][column], task.pairs[-1][column] + 1e-4, lazy)
                        for source, kind, column in ((task.nir, "nir", 1), (task.rgb, "rgb", 2))]
             try:
                 nir_frames = NearestFrames(motion["nir"].tap(streams[0]), tolerate_errors=False)

@@ -116,9 +116,15 @@ def test_a_sampled_build_converts_only_the_pairs_the_interval_keeps(bag_recordin
     # 40 paired frames, every 5th considered: 8 pairs converted, two frames each; none of the 32 skipped.
     assert conversions.count("nir") == conversions.count("rgb") == 8
 
+    # Every pair kept: every frame is converted as it is read (a preview would only add a decode).
+    conversions.clear()
+    assert build_dataset(bag_recordings, tmp_path / "all", IngestOptions(executor="local", eval_fraction=0.0,
+                                                                         segment_seconds=None)).ok
+    assert conversions.count("nir") == conversions.count("rgb") == 40
+
     # The same build converting every frame first stores exactly the same pairs.
     conversions.clear()
-    eager = lambda self, source, kind, start, end: streams.iter_source_frames(source, kind, start, end)  # noqa: E731
+    eager = lambda self, source, kind, start, end, lazy: streams.iter_source_frames(source, kind, start, end)  # noqa: E731
     monkeypatch.setattr(SegmentIngestor, "frames", eager)
     assert build_dataset(bag_recordings, tmp_path / "eager", options).ok
     assert conversions.count("nir") == conversions.count("rgb") == 40
