@@ -22,7 +22,7 @@ from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
-from nircolor.dataset_tools.image_files import HEADER_BYTES, REDUCED_GRAY, image_header_size
+from nircolor.dataset_tools.image_files import HEADER_BYTES, image_header_size, reduced_gray
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
@@ -231,12 +231,7 @@ def image_pixels(message, msgtype: str, where: str, max_pixels: int) -> tuple[np
     if msgtype == COMPRESSED:
         return _compressed_pixels(message, where, max_pixels)
     encoding = str(message.encoding).lower()
-    height, width, step = int(message.height), int(message.width), int(message.step)
-    if height <= 0 or width <= 0 or height * width > max_pixels:
-        raise BagError(f"{where}: image of {width}x{height} pixels (at most {max_pixels} taken)")
-    data = np.asarray(message.data, dtype=np.uint8)
-    if step <= 0 or len(data) < step * height:
-        raise BagError(f"{where}: image data holds {len(data)} bytes, {step}x{height} expected")
+    height, width, step, data = _raw_layout(message, where, max_pixels)
     if encoding in _YUV:
         return _yuv_pixels(data, encoding, height, width, step, where), "rgb"
     rows = data[:step * height].reshape(height, step)
@@ -257,6 +252,17 @@ def image_pixels(message, msgtype: str, where: str, max_pixels: int) -> tuple[np
     return pixels, "rgb" if encoding.startswith("rgb") else "bgr"
 
 
+def _raw_layout(message, where: str, max_pixels: int) -> tuple[int, int, int, np.ndarray]:
+    """(height, width, row step, bytes) of a sensor_msgs/Image, checked against its declared size."""
+    height, width, step = int(message.height), int(message.width), int(message.step)
+    if height <= 0 or width <= 0 or height * width > max_pixels:
+        raise BagError(f"{where}: image of {width}x{height} pixels (at most {max_pixels} taken)")
+    data = np.asarray(message.data, dtype=np.uint8)
+    if step <= 0 or len(data) < step * height:
+        raise BagError(f"{where}: image data holds {len(data)} bytes, {step}x{height} expected")
+    return height, width, step, data
+
+
 def image_preview(message, msgtype: str, where: str, max_pixels: int, width: int) -> tuple[np.ndarray, str] | None:
     """(pixels, order) of a small copy, about `width` or more pixels across, made without converting
     the whole image: every k-th pixel of a raw image (Bayer: of its mosaic), or a JPEG decoded at
@@ -271,20 +277,14 @@ def image_preview(message, msgtype: str, where: str, max_pixels: int, width: int
             return None  # PNG has no reduced decode: the full decode is the preview's too
         if size[0] * size[1] > max_pixels:
             raise BagError(f"{where}: image of {size[0]}x{size[1]} pixels (at most {max_pixels} taken)")
-        factor = next(factor for factor in (8, 4, 2, 1) if factor == 1 or size[0] // factor >= width)
-        pixels = cv2.imdecode(data, REDUCED_GRAY[factor])
+        pixels = cv2.imdecode(data, reduced_gray(size[0], width))
         if pixels is None:
             raise BagError(f"{where}: compressed image ({str(message.format)[:40]!r}) does not decode")
         return pixels, "rgb"
     encoding = str(message.encoding).lower()
     if encoding in _YUV:
         return None
-    height, columns, step = int(message.height), int(message.width), int(message.step)
-    if height <= 0 or columns <= 0 or height * columns > max_pixels:
-        raise BagError(f"{where}: image of {columns}x{height} pixels (at most {max_pixels} taken)")
-    data = np.asarray(message.data, dtype=np.uint8)
-    if step <= 0 or len(data) < step * height:
-        raise BagError(f"{where}: image data holds {len(data)} bytes, {step}x{height} expected")
+    height, columns, step, data = _raw_layout(message, where, max_pixels)
     bayer = encoding.startswith("bayer_")
     if bayer and (encoding[6:10] not in _BAYER or encoding[10:] not in ("8", "16")):
         raise BagError(f"{where}: unknown encoding {message.encoding!r}")

@@ -213,13 +213,15 @@ def read_image_preview(path: Path, max_pixels: int, width: int) -> np.ndarray | 
         return None
     if size[0] * size[1] > max_pixels:
         raise SequenceError(f"{path}: frame of {size[0]}x{size[1]} pixels is larger than nircolor takes")
-    factor = next(factor for factor in (8, 4, 2, 1) if factor == 1 or size[0] // factor >= width)
-    pixels = cv2.imread(str(path), REDUCED_GRAY[factor])
+    pixels = cv2.imread(str(path), reduced_gray(size[0], width))
     if pixels is None:
         raise SequenceError(f"{path}: not a readable image frame (PNG, TIFF, PGM/PPM, JPEG, BMP)")
     return pixels
 
 
-# Decode at 1/factor of the size, in gray (JPEG scales in its DCT: several times cheaper).
-REDUCED_GRAY = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-                8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+def reduced_gray(columns: int, width: int) -> int:
+    """The OpenCV read flag that decodes a JPEG `columns` wide in gray at the smallest of 1/8, 1/4,
+    1/2 or full size that is still at least `width` across (JPEG scales in its DCT: several times cheaper)."""
+    factor = next(factor for factor in (8, 4, 2, 1) if factor == 1 or columns // factor >= width)
+    return {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[factor]
