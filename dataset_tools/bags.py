@@ -147,20 +147,26 @@ class BagReader:
 
     def messages(self, topic: str, start_ns: int | None = None, stop_ns: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(log time in ns, serialized message) of one topic, in log-time order, log time in [start, stop)."""
+        for _, log_ns, raw in self.messages_of([topic], start_ns, stop_ns):
+            yield log_ns, raw
+
+    def messages_of(self, topics: Sequence[str], start_ns: int | None = None,
+                    stop_ns: int | None = None) -> Iterator[tuple[str, int, bytes]]:
+        """(topic, log time in ns, serialized message) of several topics in one pass, in log-time order."""
         try:
             if self._mcaps:
-                parts = [((message.log_time, message.data) for _, _, message in reader.iter_messages(
-                    topics=[topic], starting_at=start_ns, ending_before=stop_ns, log_time_order=True))
+                parts = [((channel.topic, message.log_time, message.data) for _, channel, message in reader.iter_messages(
+                    topics=list(topics), starting_at=start_ns, ending_before=stop_ns, log_time_order=True))
                     for reader in self._mcaps]
-                yield from parts[0] if len(parts) == 1 else heapq.merge(*parts, key=lambda message: message[0])
+                yield from parts[0] if len(parts) == 1 else heapq.merge(*parts, key=lambda message: message[1])
             else:
-                connections = [c for c in self._any.connections if c.topic == topic]
-                for _, log_ns, raw in self._any.messages(connections=connections, start=start_ns, stop=stop_ns):
-                    yield log_ns, raw
+                connections = [c for c in self._any.connections if c.topic in topics]
+                for connection, log_ns, raw in self._any.messages(connections=connections, start=start_ns, stop=stop_ns):
+                    yield connection.topic, log_ns, raw
         except BagError:
             raise
         except Exception as error:  # noqa: BLE001
-            raise BagError(f"{self.path}: reading {topic!r} failed ({_reason(error)})") from None
+            raise BagError(f"{self.path}: reading {' and '.join(map(repr, topics))} failed ({_reason(error)})") from None
 
     def stamp_seconds(self, topic: str, raw: bytes) -> float:
         """header.stamp of a serialized Image or CompressedImage, without deserializing it."""

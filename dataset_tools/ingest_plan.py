@@ -20,7 +20,7 @@ from nircolor.dataset_tools.pairing import mean_rate, pair_timestamps
 from nircolor.dataset_tools.recording import Recording, RecordingError, load_recording
 from nircolor.dataset_tools.segment_ingest import STATE_FOLDER, SegmentTask
 from nircolor.dataset_tools.segments import plan_segments
-from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, probe_source, read_timeline, shifted, source_identity
+from nircolor.dataset_tools.streams import STREAM_ERRORS, StreamSource, probe_source, read_timelines, shifted, source_identity
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def plan_recording(folder: Path, options: IngestOptions) -> RecordingPlan:
                 f"{rgb_info.width}x{rgb_info.height}; a two-camera rig needs a \"homography\" in recording.json "
                 f"(`nircolor calibrate` estimates one)"
             )
-        nir, rgb = read_timeline(recording.nir), read_timeline(recording.rgb)
+        nir, rgb = read_timelines(recording.nir, recording.rgb)
         for info, timeline in ((nir_info, nir), (rgb_info, rgb)):
             check_complete(info, timeline.times)
         if options.clock_offset == "estimate":

@@ -87,11 +87,24 @@ def read_timeline(source: StreamSource) -> Timeline:
     if source.kind == "video":
         times, keyframes = video.stream_times(source.path, source.index)
     elif source.kind == "bag":
-        source, times = _bag_times(source)
+        [(source, times)] = _bag_times([source])
         keyframes = times
     else:
         times = _image_times(source, list_frames(Path(source.path)))
         keyframes = times
+    return _on_common_clock(source, times, keyframes)
+
+
+def read_timelines(nir: StreamSource, rgb: StreamSource) -> tuple[Timeline, Timeline]:
+    """read_timeline of both streams; two topics of one bag are read in one pass (an MCAP chunk holds
+    both, and decompressing it once halves planning)."""
+    if nir.kind == rgb.kind == "bag" and nir.bag_files() == rgb.bag_files() and nir.topic != rgb.topic:
+        (nir, nir_times), (rgb, rgb_times) = _bag_times([nir, rgb])
+        return _on_common_clock(nir, nir_times, nir_times), _on_common_clock(rgb, rgb_times, rgb_times)
+    return read_timeline(nir), read_timeline(rgb)
+
+
+def _on_common_clock(source: StreamSource, times: list[float], keyframes: list[float]) -> Timeline:
     offset = source.offset_seconds
     return Timeline(source, [time + offset for time in times], [time + offset for time in keyframes])
 
@@ -228,23 +241,30 @@ def _probe_bag(source: StreamSource) -> StreamInfo:
                       duration_seconds=None, start_seconds=0.0)
 
 
-def _bag_times(source: StreamSource) -> tuple[StreamSource, list[float]]:
-    times, slack = [], 0.0
-    with _open_topic(source) as reader:
-        for number, (log_ns, raw) in enumerate(reader.messages(source.topic)):
+def _bag_times(sources: list[StreamSource]) -> list[tuple[StreamSource, list[float]]]:
+    """Frame times of topics of one bag, read in one pass; each source returned with its slack."""
+    by_topic = {source.topic: source for source in sources}
+    times: dict[str, list[float]] = {topic: [] for topic in by_topic}
+    slack = dict.fromkeys(by_topic, 0.0)
+    with BagReader(sources[0].bag_files()) as reader:
+        for source in sources:
+            reader.topic(source.topic, "image")
+        for topic, log_ns, raw in reader.messages_of(list(by_topic)):
+            source, known = by_topic[topic], times[topic]
             log_seconds = log_ns * 1e-9
-            time = log_seconds if source.log_time else reader.stamp_seconds(source.topic, raw)
-            if times and time <= times[-1]:  # a camera's frames are never at one instant twice
-                what = "goes back in time" if time < times[-1] else "repeats (a driver that leaves it unset?)"
+            time = log_seconds if source.log_time else reader.stamp_seconds(topic, raw)
+            if known and time <= known[-1]:  # a camera's frames are never at one instant twice
+                what = "goes back in time" if time < known[-1] else "repeats (a driver that leaves it unset?)"
                 clock = "log time" if source.log_time else "header.stamp"
-                raise BagError(f"{source.label()}: {clock} {what} at message {number} "
-                               f"({time:.6f} s after {times[-1]:.6f} s)" + ("" if source.log_time else
+                raise BagError(f"{source.label()}: {clock} {what} at message {len(known)} "
+                               f"({time:.6f} s after {known[-1]:.6f} s)" + ("" if source.log_time else
                                "; set \"time\": \"log\" in recording.json to time frames by arrival"))
-            times.append(time)
-            slack = max(slack, abs(log_seconds - time))
-    if not times:
-        raise BagError(f"{source.label()}: topic holds no messages")
-    return dataclasses.replace(source, slack_seconds=slack), times
+            known.append(time)
+            slack[topic] = max(slack[topic], abs(log_seconds - time))
+    for source in sources:
+        if not times[source.topic]:
+            raise BagError(f"{source.label()}: topic holds no messages")
+    return [(dataclasses.replace(source, slack_seconds=slack[source.topic]), times[source.topic]) for source in sources]
 
 
 def _bag_frames(source: StreamSource, kind: str, start: float | None, end: float | None) -> Iterator[Frame]:

@@ -2,6 +2,7 @@
 a drive recorder's output can hold (dataset_tools/bags.py, image_files.py, streams.py)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,8 @@ from nircolor.dataset_tools.bags import BagError, image_pixels
 from nircolor.dataset_tools.convert import ConvertOptions, bayer_mosaic, convert_recording
 from nircolor.dataset_tools.image_files import SequenceError, list_frames, read_image, read_timestamps
 from nircolor.dataset_tools.recording import RecordingError, load_recording
-from nircolor.dataset_tools.streams import StreamSource, iter_source_frames, read_timeline, to_kind
+from nircolor.dataset_tools import bags
+from nircolor.dataset_tools.streams import StreamSource, iter_source_frames, read_timeline, read_timelines, to_kind
 from nircolor.dataset_tools.synthetic import SynthOptions, synthesize_recordings
 
 MAX = 8192 * 4352
@@ -189,6 +191,46 @@ def test_stamps_that_go_back_are_refused_unless_timed_by_log(recording, tmp_path
     with pytest.raises(BagError, match=r"header.stamp repeats .* at message 1 .*\"time\": \"log\""):
         read_timeline(StreamSource("bag", str(unset), topic="/nir/image_raw"))
     assert len(read_timeline(StreamSource("bag", str(unset), topic="/nir/image_raw", log_time=True)).times) == 6
+
+
+@pytest.mark.parametrize("form,parts", [("ros1", None), ("ros2", None), ("mcap", None), ("mcap", 5)])
+def test_planning_reads_both_topics_of_a_bag_in_one_pass(recording, tmp_path, monkeypatch, form, parts):
+    bag = load_recording(convert_recording(recording.folder, tmp_path / "bag", ConvertOptions(
+        form=form, rgb_offset_seconds=0.25, drop_rgb=(2,), part_messages=parts)))
+    separate = read_timeline(bag.nir), read_timeline(bag.rgb)
+    passes = []
+    messages_of = bags.BagReader.messages_of
+
+    def counted(self, topics, *args):
+        passes.append(tuple(topics))
+        return messages_of(self, topics, *args)
+
+    monkeypatch.setattr(bags.BagReader, "messages_of", counted)
+    together = read_timelines(bag.nir, bag.rgb)
+    assert passes == [(bag.nir.topic, bag.rgb.topic)]
+    assert together == separate  # times, keyframes and each stream's slack
+    assert len(together[0].times) == 6 and len(together[1].times) == 5
+
+
+def test_a_stamp_that_goes_back_in_one_topic_of_a_bag_names_that_stream(recording, tmp_path):
+    from rosbags.rosbag1 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    bag = load_recording(convert_recording(recording.folder, tmp_path / "bag", ConvertOptions(form="ros1")))
+    topics = {}
+    for source in (bag.nir, bag.rgb):
+        topics[source.topic] = list(_raw_messages(source.path, source.topic))
+    rgb = topics[bag.rgb.topic]
+    rgb[2], rgb[3] = (rgb[2][0], rgb[3][1]), (rgb[3][0], rgb[2][1])  # payloads swapped, log times kept
+    out = tmp_path / "swapped.bag"
+    with Writer(out) as writer:
+        for topic, messages in topics.items():
+            connection = writer.add_connection(topic, IMAGE, typestore=get_typestore(Stores.ROS1_NOETIC))
+            for log_ns, raw in messages:
+                writer.write(connection, log_ns, raw)
+    nir, rgb_source = (dataclasses.replace(source, path=str(out)) for source in (bag.nir, bag.rgb))
+    with pytest.raises(BagError, match=f"{out} {bag.rgb.topic}: header.stamp goes back in time at message 3"):
+        read_timelines(nir, rgb_source)
 
 
 def _raw_messages(path, topic):
