@@ -214,10 +214,12 @@ def to_kind(pixels: np.ndarray, order: str, kind: str, where: str) -> np.ndarray
 # ---------------------------------------------------------------------------------------------- bags
 
 
-def _open_topic(source: StreamSource) -> BagReader:
+def _open_topic(source: StreamSource, *others: StreamSource) -> BagReader:
+    """The bag of `source`, open, with its image topic (and those of `others` in the same bag) checked."""
     reader = BagReader(source.bag_files())
     try:
-        reader.topic(source.topic, "image")
+        for stream in (source, *others):
+            reader.topic(stream.topic, "image")
     except BagError:
         reader.close()
         raise
@@ -246,9 +248,7 @@ def _bag_times(sources: list[StreamSource]) -> list[tuple[StreamSource, list[flo
     by_topic = {source.topic: source for source in sources}
     times: dict[str, list[float]] = {topic: [] for topic in by_topic}
     slack = dict.fromkeys(by_topic, 0.0)
-    with BagReader(sources[0].bag_files()) as reader:
-        for source in sources:
-            reader.topic(source.topic, "image")
+    with _open_topic(*sources) as reader:
         for topic, log_ns, raw in reader.messages_of(list(by_topic)):
             source, known = by_topic[topic], times[topic]
             log_seconds = log_ns * 1e-9
